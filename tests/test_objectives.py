@@ -1,0 +1,126 @@
+"""The ELBO, its parts, and the remedies for posterior collapse."""
+
+import math
+
+import pytest
+import torch
+
+from vae_hub import ConvVAE, VariationalAutoencoder, elbo, gaussian_kl, kl_warmup, vae_loss_fn
+from vae_hub.losses import bernoulli_nll, gaussian_nll
+
+
+def test_gradients_reach_the_encoder_through_the_reparameterization(binary_batch):
+    model = VariationalAutoencoder(784, 32, 4)
+    mu, logvar = model.encode(binary_batch)
+    z = model.reparameterize(mu, logvar)
+    recon = model.decode(z)
+    # reconstruction term alone: only the path through z = mu + sigma * eps reaches the encoder
+    torch.nn.functional.binary_cross_entropy(recon, binary_batch.flatten(1), reduction="sum").backward()
+    for p in [*model.encoder_backbone.parameters(), *model.fc_mu.parameters(), *model.fc_logvar.parameters()]:
+        assert p.grad is not None and p.grad.abs().sum() > 0
+
+
+def test_reparameterize_samples_from_the_posterior():
+    model = VariationalAutoencoder(784, 8, 3)
+    mu = torch.tensor([[1.0, -2.0, 0.5]]).expand(200_000, 3)
+    logvar = torch.tensor([[0.0, math.log(4.0), math.log(0.25)]]).expand(200_000, 3)
+    z = model.reparameterize(mu, logvar, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(z.mean(0), mu[0], atol=0.02, rtol=0)
+    torch.testing.assert_close(z.std(0), torch.tensor([1.0, 2.0, 0.5]), atol=0.02, rtol=0)
+
+
+def test_closed_form_kl_matches_monte_carlo():
+    mu, logvar = torch.tensor([0.7, -1.2, 0.0]), torch.tensor([-0.5, 0.8, 0.0])
+    q = torch.distributions.Normal(mu, (0.5 * logvar).exp())
+    p = torch.distributions.Normal(torch.zeros(3), torch.ones(3))
+    z = q.sample((400_000,))
+    monte_carlo = (q.log_prob(z) - p.log_prob(z)).mean(0)
+    torch.testing.assert_close(gaussian_kl(mu, logvar), monte_carlo, atol=0.01, rtol=0)
+    assert gaussian_kl(torch.zeros(2), torch.zeros(2)).abs().max() == 0  # q = prior
+
+
+def test_likelihoods_match_torch_distributions():
+    x = (torch.rand(4, 10) > 0.5).float()
+    probs = torch.rand(4, 10).clamp(0.01, 0.99)
+    expected = -torch.distributions.Bernoulli(probs=probs).log_prob(x).sum(-1)
+    torch.testing.assert_close(bernoulli_nll(probs, x), expected)
+    log_std = torch.tensor(-1.3)
+    expected = -torch.distributions.Normal(probs, log_std.exp()).log_prob(x).sum(-1)
+    torch.testing.assert_close(gaussian_nll(probs, x, log_std), expected)
+
+
+def test_elbo_parts_add_up_and_match_the_seed_loss(binary_batch):
+    model = VariationalAutoencoder(784, 32, 4)
+    out = elbo(model, binary_batch, generator=torch.Generator().manual_seed(3))
+    assert out.total.shape == out.recon.shape == out.kl.shape == (8,)
+    assert out.kl_per_dim.shape == (8, 4)
+    torch.testing.assert_close(out.total, out.recon + out.kl)
+    torch.testing.assert_close(out.elbo, -out.total)
+    torch.testing.assert_close(out.loss, out.total_sum)
+    torch.testing.assert_close(out.kl, gaussian_kl(out.mu, out.logvar).sum(-1))
+    seed = vae_loss_fn(out.recon_x.flatten(1), binary_batch.flatten(1), out.mu, out.logvar)
+    torch.testing.assert_close(out.loss, seed)
+
+
+def test_beta_weights_only_the_kl_term(binary_batch):
+    model = VariationalAutoencoder(784, 32, 4)
+    a = elbo(model, binary_batch, beta=1.0, generator=torch.Generator().manual_seed(0))
+    b = elbo(model, binary_batch, beta=4.0, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(b.loss, a.recon_sum + 4.0 * a.kl_sum)
+    torch.testing.assert_close(b.total, a.total)  # the reported ELBO is the true one
+
+
+def test_free_bits_floor_the_kl_per_dimension(binary_batch):
+    model = VariationalAutoencoder(784, 32, 4)
+    with torch.no_grad():  # make q(z|x) equal to the prior: every KL is 0
+        for head in (model.fc_mu, model.fc_logvar):
+            head.weight.zero_()
+            head.bias.zero_()
+    out = elbo(model, binary_batch, free_bits=0.5)
+    assert out.kl_sum == 0
+    torch.testing.assert_close(out.loss, out.recon_sum + 0.5 * 4 * 8)
+    # below the floor, the KL term sends no gradient to the encoder heads
+    (out.loss - out.recon_sum).backward()
+    assert model.fc_mu.weight.grad.abs().sum() == 0 and model.fc_logvar.bias.grad.abs().sum() == 0
+
+
+def test_gaussian_likelihood_with_learned_std(binary_batch):
+    model = ConvVAE(latent_dim=4, base_channels=4, hidden_dim=16, likelihood="gaussian", learn_std=True)
+    out = elbo(model, binary_batch)
+    out.loss.backward()
+    assert model.log_std.grad is not None and model.log_std.grad != 0
+    fixed = ConvVAE(latent_dim=4, base_channels=4, hidden_dim=16, likelihood="gaussian", gaussian_std=0.2)
+    assert not fixed.log_std.requires_grad
+    torch.testing.assert_close(fixed.log_std, torch.tensor(math.log(0.2)))
+
+
+def test_kl_warmup_schedule():
+    assert [kl_warmup(s, 4) for s in (0, 1, 2, 4, 10)] == [0.0, 0.25, 0.5, 1.0, 1.0]
+    assert kl_warmup(5, 0, beta=2.0) == 2.0
+    assert kl_warmup(1, 2, beta=4.0) == 2.0
+    with pytest.raises(ValueError, match="warmup_steps"):
+        kl_warmup(1, -1)
+
+
+def test_elbo_rejects_bad_weights(binary_batch):
+    model = VariationalAutoencoder(784, 8, 2)
+    with pytest.raises(ValueError, match="beta"):
+        elbo(model, binary_batch, beta=-1)
+    with pytest.raises(ValueError, match="free_bits"):
+        elbo(model, binary_batch, free_bits=float("nan"))
+
+
+@pytest.mark.parametrize("cls", [VariationalAutoencoder, ConvVAE])
+def test_a_tiny_model_overfits_a_small_batch(cls, binary_batch):
+    model = cls(latent_dim=8) if cls is ConvVAE else cls(784, 128, 8)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    first = None
+    for _ in range(300):
+        out = elbo(model, binary_batch)
+        opt.zero_grad()
+        out.loss.backward()
+        opt.step()
+        first = first if first is not None else out.total.mean().item()
+    final = elbo(model, binary_batch).total.mean().item()
+    # random binary pixels cost 784 * log 2 = 543 nats without memorisation
+    assert first > 540 and final < 0.5 * first

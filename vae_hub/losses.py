@@ -1,0 +1,124 @@
+"""The ELBO and its parts, written as in the seed document.
+
+ELBO(x) = E_q(z|x)[log p(x|z)] - KL(q(z|x) || p(z)), with q = N(mu, sigma^2) and p = N(0, I).
+Everything here works in nats; a *loss* is a negative ELBO (to minimise).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+if TYPE_CHECKING:
+    from .base import BaseVAE
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+def vae_loss_fn(recon_x: Tensor, x: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
+    """The seed's loss: summed binary cross-entropy plus the closed-form KL to N(0, I)."""
+    recon_loss = F.binary_cross_entropy(recon_x, x, reduction="sum")
+    kl_loss = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+    return recon_loss + kl_loss
+
+
+def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
+    """KL(N(mu, exp(logvar)) || N(0, 1)) per latent dimension, same shape as ``mu``."""
+    return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())
+
+
+def bernoulli_nll(probs: Tensor, x: Tensor) -> Tensor:
+    """-log p(x|z) for a Bernoulli decoder: BCE summed over the last dimension."""
+    return F.binary_cross_entropy(probs, x.expand_as(probs), reduction="none").sum(-1)
+
+
+def gaussian_nll(mean: Tensor, x: Tensor, log_std: Tensor) -> Tensor:
+    """-log p(x|z) for a Gaussian decoder N(mean, exp(log_std)^2), summed over the last dimension."""
+    sq = (x - mean).pow(2) * torch.exp(-2 * log_std)
+    return 0.5 * (sq + LOG_2PI + 2 * log_std).sum(-1)
+
+
+def standard_normal_log_prob(z: Tensor) -> Tensor:
+    """log N(z; 0, I), summed over the last dimension."""
+    return -0.5 * (z.pow(2) + LOG_2PI).sum(-1)
+
+
+def diagonal_normal_log_prob(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
+    """log N(z; mu, exp(logvar)), summed over the last dimension."""
+    return -0.5 * ((z - mu).pow(2) * torch.exp(-logvar) + logvar + LOG_2PI).sum(-1)
+
+
+@dataclass(frozen=True)
+class ELBOOutput:
+    """The parts of the ELBO for one batch; per-sample tensors have shape (B,).
+
+    ``loss`` is what training minimises: ``recon.sum() + beta * KL term`` (the KL term with free bits, if any).
+    ``total = recon + kl`` is the negative ELBO per sample, unaffected by ``beta`` and free bits.
+    """
+
+    loss: Tensor
+    total: Tensor
+    recon: Tensor
+    kl: Tensor
+    kl_per_dim: Tensor
+    recon_x: Tensor
+    mu: Tensor
+    logvar: Tensor
+
+    @property
+    def elbo(self) -> Tensor:
+        """The ELBO per sample (nats, higher is better)."""
+        return -self.total
+
+    @property
+    def total_sum(self) -> Tensor:
+        return self.total.sum()
+
+    @property
+    def recon_sum(self) -> Tensor:
+        return self.recon.sum()
+
+    @property
+    def kl_sum(self) -> Tensor:
+        return self.kl.sum()
+
+
+def elbo(
+    model: BaseVAE,
+    x: Tensor,
+    *,
+    beta: float = 1.0,
+    free_bits: float = 0.0,
+    generator: torch.Generator | None = None,
+) -> ELBOOutput:
+    """One-sample ELBO of ``model`` on ``x`` with its parts.
+
+    ``beta`` weights the KL term (beta-VAE). ``free_bits`` (nats) is a floor on the batch-mean KL of each
+    latent dimension (Kingma et al., 2016): dimensions below it get no gradient pushing them to the prior,
+    which keeps the encoder from collapsing onto the prior.
+    """
+    if beta < 0 or not math.isfinite(beta):
+        raise ValueError(f"beta must be a finite number >= 0, got {beta}")
+    if free_bits < 0 or not math.isfinite(free_bits):
+        raise ValueError(f"free_bits must be a finite number >= 0 (nats per latent dimension), got {free_bits}")
+    recon_x, mu, logvar = model(x, generator=generator)
+    recon = model.reconstruction_nll(recon_x.flatten(1), x.flatten(1).to(recon_x))
+    kl_per_dim = gaussian_kl(mu, logvar)
+    kl = kl_per_dim.sum(-1)
+    kl_term = torch.clamp(kl_per_dim.mean(0), min=free_bits).sum() * x.shape[0] if free_bits > 0 else kl.sum()
+    loss = recon.sum() + beta * kl_term
+    return ELBOOutput(loss, recon + kl, recon, kl, kl_per_dim, recon_x, mu, logvar)
+
+
+def kl_warmup(step: int, warmup_steps: int, beta: float = 1.0) -> float:
+    """KL weight at ``step`` for a linear warm-up from 0 to ``beta`` over ``warmup_steps`` (Bowman et al., 2016)."""
+    if warmup_steps < 0:
+        raise ValueError(f"warmup_steps must be >= 0, got {warmup_steps}")
+    if warmup_steps == 0:
+        return beta
+    return beta * min(1.0, max(step, 0) / warmup_steps)

@@ -1,0 +1,129 @@
+"""The models: the seed's MLP VAE, by its own names, and a convolutional VAE."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from torch import Tensor, nn
+
+from .base import BaseVAE, check_positive_int
+
+
+def infer_image_shape(input_dim: int) -> tuple[int, int, int]:
+    """(1, s, s) when ``input_dim`` is a square, (3, s, s) when a third of it is, else (1, 1, input_dim)."""
+    for channels in (1, 3):
+        side = math.isqrt(input_dim // channels)
+        if input_dim % channels == 0 and side * side * channels == input_dim:
+            return (channels, side, side)
+    return (1, 1, input_dim)
+
+
+class VariationalAutoencoder(BaseVAE):
+    """The seed's VAE: an MLP encoder with ``fc_mu`` / ``fc_logvar`` heads and an MLP decoder ending in a sigmoid.
+
+    ``VariationalAutoencoder(784, 400, 20)`` is the classic MNIST model. ``image_shape`` defaults to a square
+    single-channel image when ``input_dim`` is a square (784 -> 1x28x28).
+    """
+
+    flat_input = True
+
+    def __init__(
+        self,
+        input_dim: int = 784,
+        hidden_dim: int = 400,
+        latent_dim: int = 20,
+        image_shape: Sequence[int] | None = None,
+        likelihood: str = "bernoulli",
+        gaussian_std: float = 0.1,
+        learn_std: bool = False,
+    ) -> None:
+        super().__init__()
+        check_positive_int("input_dim", input_dim)
+        check_positive_int("hidden_dim", hidden_dim)
+        shape = infer_image_shape(input_dim) if image_shape is None else tuple(image_shape)
+        if math.prod(shape) != input_dim:
+            raise ValueError(f"image_shape {shape} holds {math.prod(shape)} values but input_dim is {input_dim}")
+        self._setup(shape, latent_dim, likelihood, gaussian_std, learn_std)
+        # Shared encoder backbone
+        self.encoder_backbone = nn.Sequential(nn.Linear(input_dim, hidden_dim), nn.ReLU())
+        # Encoder heads for mean and log-variance
+        self.fc_mu = nn.Linear(hidden_dim, latent_dim)
+        self.fc_logvar = nn.Linear(hidden_dim, latent_dim)
+        # Decoder
+        self.decoder = nn.Sequential(
+            nn.Linear(latent_dim, hidden_dim),
+            nn.ReLU(),
+            nn.Linear(hidden_dim, input_dim),
+            nn.Sigmoid(),  # Restricts reconstruction values to [0, 1]
+        )
+
+    def _encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        h = self.encoder_backbone(x)
+        return self.fc_mu(h), self.fc_logvar(h)
+
+    def _decode(self, z: Tensor) -> Tensor:
+        return self.decoder(z)
+
+
+class ConvVAE(BaseVAE):
+    """A convolutional VAE for (C, H, W) images, e.g. 1x28x28 (MNIST family) or 3x32x32 (CIFAR-10).
+
+    The encoder halves the resolution ``num_downsamples`` times with stride-2 4x4 convolutions, doubling the
+    channels from ``base_channels``; a ``hidden_dim`` layer feeds the ``fc_mu`` / ``fc_logvar`` heads. The decoder
+    mirrors it with transposed convolutions and ends in a sigmoid. H and W must be divisible by 2**num_downsamples.
+    """
+
+    def __init__(
+        self,
+        image_shape: Sequence[int] = (1, 28, 28),
+        latent_dim: int = 16,
+        base_channels: int = 32,
+        hidden_dim: int = 256,
+        num_downsamples: int = 2,
+        likelihood: str = "bernoulli",
+        gaussian_std: float = 0.1,
+        learn_std: bool = False,
+    ) -> None:
+        super().__init__()
+        self._setup(image_shape, latent_dim, likelihood, gaussian_std, learn_std)
+        check_positive_int("base_channels", base_channels)
+        check_positive_int("hidden_dim", hidden_dim)
+        check_positive_int("num_downsamples", num_downsamples)
+        c, h, w = self.image_shape
+        factor = 2**num_downsamples
+        if h % factor or w % factor:
+            raise ValueError(
+                f"ConvVAE with num_downsamples={num_downsamples} needs H and W divisible by {factor}, "
+                f"got image_shape {self.image_shape}"
+            )
+        widths = [base_channels * 2**i for i in range(num_downsamples)]
+        self.feature_shape = (widths[-1], h // factor, w // factor)
+        features = math.prod(self.feature_shape)
+
+        encoder: list[nn.Module] = []
+        for c_in, c_out in zip([c, *widths[:-1]], widths, strict=False):
+            encoder += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.ReLU()]
+        self.encoder_backbone = nn.Sequential(*encoder, nn.Flatten(), nn.Linear(features, hidden_dim), nn.ReLU())
+        self.fc_mu = nn.Linear(hidden_dim, latent_dim)
+        self.fc_logvar = nn.Linear(hidden_dim, latent_dim)
+
+        decoder: list[nn.Module] = [
+            nn.Linear(latent_dim, hidden_dim),
+            nn.ReLU(),
+            nn.Linear(hidden_dim, features),
+            nn.ReLU(),
+            nn.Unflatten(1, self.feature_shape),
+        ]
+        rev = widths[::-1]
+        for c_in, c_out in zip(rev, [*rev[1:], c], strict=False):
+            decoder += [nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1), nn.ReLU()]
+        decoder[-1] = nn.Sigmoid()  # the last layer outputs pixel means in [0, 1]
+        self.decoder = nn.Sequential(*decoder)
+
+    def _encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        h = self.encoder_backbone(x)
+        return self.fc_mu(h), self.fc_logvar(h)
+
+    def _decode(self, z: Tensor) -> Tensor:
+        return self.decoder(z)
