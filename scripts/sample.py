@@ -1,6 +1,6 @@
 """Sample an image grid from the prior of a vae-hub model (a local folder or a Hub repo id).
 
-    python scripts/sample.py path/or/user-name --n 64 --temperature 1.0 --seed 0 --out samples.png
+Usage: python scripts/sample.py path/or/user-name --n 64 --temperature 1.0 --seed 0 --out samples.png
 """
 
 from __future__ import annotations

@@ -1,0 +1,150 @@
+"""Image data sets through torchvision, decoded once and held in memory as float tensors in [0, 1].
+
+Offline, ``data_dir`` may hold torchvision's own layout (``<data_dir>/<ClassName>/raw/...``) or a plain folder with
+the four IDX files, compressed (``*.gz``, as Debian's ``dataset-fashion-mnist`` installs them) or not. Compressed or
+loose files are unpacked once into ``cache_dir`` in torchvision's layout.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import Tensor
+
+IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    torchvision_class: str
+    image_shape: tuple[int, int, int]
+    hub_id: str  # the data set's id on the Hugging Face Hub, for model cards
+    how_to_get: str
+
+
+DATASETS = {
+    "mnist": DatasetInfo("mnist", "MNIST", (1, 28, 28), "ylecun/mnist", "torchvision downloads it when online"),
+    "fashion-mnist": DatasetInfo(
+        "fashion-mnist",
+        "FashionMNIST",
+        (1, 28, 28),
+        "zalando-datasets/fashion_mnist",
+        "`apt-get install dataset-fashion-mnist` puts the .gz files in /usr/share/datasets/fashion-mnist; "
+        "torchvision downloads it when online",
+    ),
+    "kmnist": DatasetInfo("kmnist", "KMNIST", (1, 28, 28), "tanganke/kmnist", "torchvision downloads it when online"),
+    "cifar10": DatasetInfo(
+        "cifar10", "CIFAR10", (3, 32, 32), "uoft-cs/cifar10", "torchvision downloads it when online"
+    ),
+}
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("VAE_HUB_CACHE", "~/.cache/vae-hub")).expanduser() / "datasets"
+
+
+class DataNotFoundError(FileNotFoundError):
+    """The data set's files are not where they were looked for, and could not be downloaded."""
+
+
+@dataclass
+class ImageData:
+    """A data set split held in memory: ``images`` (N, C, H, W) float32 in [0, 1], ``labels`` (N,)."""
+
+    images: Tensor
+    labels: Tensor
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+
+def _find_idx_folder(data_dir: Path, class_name: str) -> tuple[Path, bool] | None:
+    """A folder holding the four IDX files, and whether they are gzip-compressed."""
+    for folder in (data_dir / class_name / "raw", data_dir / "raw", data_dir):
+        for compressed in (False, True):
+            suffix = ".gz" if compressed else ""
+            if all((folder / (f + suffix)).is_file() for f in IDX_FILES):
+                return folder, compressed
+    return None
+
+
+def _torchvision_root(info: DatasetInfo, data_dir: Path, cache_dir: Path) -> Path | None:
+    """A root folder from which torchvision's class reads the data set without downloading, or None."""
+    if info.name == "cifar10":
+        return data_dir if (data_dir / "cifar-10-batches-py").is_dir() else None
+    found = _find_idx_folder(data_dir, info.torchvision_class)
+    if found is None:
+        return None
+    folder, compressed = found
+    if folder == data_dir / info.torchvision_class / "raw" and not compressed:
+        return data_dir
+    raw = cache_dir / info.torchvision_class / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for name in IDX_FILES:
+        target = raw / name
+        if target.is_file():
+            continue
+        tmp = raw / f".{name}.tmp-{os.getpid()}"
+        if compressed:
+            with gzip.open(folder / f"{name}.gz", "rb") as src, open(tmp, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+        else:
+            shutil.copyfile(folder / name, tmp)
+        os.replace(tmp, target)
+    return cache_dir
+
+
+def _expected_files(info: DatasetInfo, data_dir: Path) -> str:
+    if info.name == "cifar10":
+        return f"{data_dir}/cifar-10-batches-py/ (torchvision's CIFAR-10 layout)"
+    names = ", ".join(IDX_FILES)
+    return (
+        f"the four IDX files ({names}) in {data_dir}/{info.torchvision_class}/raw/ (torchvision's layout), "
+        f"or in {data_dir}/ itself, plain or as .gz files"
+    )
+
+
+def load_dataset(
+    name: str,
+    data_dir: str | Path = "data",
+    *,
+    train: bool,
+    download: bool = True,
+    cache_dir: str | Path | None = None,
+) -> ImageData:
+    """Load a split of ``mnist``, ``fashion-mnist``, ``kmnist`` or ``cifar10`` into memory."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
+    info = DATASETS[name]
+    data_dir = Path(data_dir).expanduser()
+    cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    cls = getattr(torchvision.datasets, info.torchvision_class)
+    root = _torchvision_root(info, data_dir, cache)
+    if root is not None:
+        dataset = cls(str(root), train=train, download=False)
+    else:
+        problem = f"{name} was not found: expected {_expected_files(info, data_dir)}"
+        if not download:
+            raise DataNotFoundError(f"{problem}. To get it: {info.how_to_get}.")
+        try:
+            dataset = cls(str(data_dir), train=train, download=True)
+        except Exception as e:  # torchvision raises several kinds on network failure
+            raise DataNotFoundError(
+                f"{problem}, and downloading it failed ({type(e).__name__}: {e}). To get it: {info.how_to_get}; "
+                "then pass its folder as data_dir (--data-dir)."
+            ) from e
+    data = torch.as_tensor(dataset.data)
+    if data.ndim == 3:  # (N, H, W) uint8
+        data = data[:, None]
+    else:  # CIFAR: (N, H, W, C) uint8
+        data = data.permute(0, 3, 1, 2)
+    images = data.contiguous().float().div_(255)
+    labels = torch.as_tensor(dataset.targets, dtype=torch.long)
+    return ImageData(images, labels)
