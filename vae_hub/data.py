@@ -141,10 +141,8 @@ def load_dataset(
                 "then pass its folder as data_dir (--data-dir)."
             ) from e
     data = torch.as_tensor(dataset.data)
-    if data.ndim == 3:  # (N, H, W) uint8
-        data = data[:, None]
-    else:  # CIFAR: (N, H, W, C) uint8
-        data = data.permute(0, 3, 1, 2)
+    # MNIST family: (N, H, W) uint8; CIFAR: (N, H, W, C) uint8
+    data = data[:, None] if data.ndim == 3 else data.permute(0, 3, 1, 2)
     images = data.contiguous().float().div_(255)
     labels = torch.as_tensor(dataset.targets, dtype=torch.long)
     return ImageData(images, labels)

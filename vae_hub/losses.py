@@ -106,8 +106,9 @@ def elbo(
         raise ValueError(f"beta must be a finite number >= 0, got {beta}")
     if free_bits < 0 or not math.isfinite(free_bits):
         raise ValueError(f"free_bits must be a finite number >= 0 (nats per latent dimension), got {free_bits}")
-    recon_x, mu, logvar = model(x, generator=generator)
-    recon = model.reconstruction_nll(recon_x.flatten(1), x.flatten(1).to(recon_x))
+    recon_x, mu, logvar = model(x, generator=generator)  # through any wrapper (DDP), so gradients sync
+    core = getattr(model, "module", model)
+    recon = core.reconstruction_nll(recon_x.flatten(1), x.flatten(1).to(recon_x))
     kl_per_dim = gaussian_kl(mu, logvar)
     kl = kl_per_dim.sum(-1)
     kl_term = torch.clamp(kl_per_dim.mean(0), min=free_bits).sum() * x.shape[0] if free_bits > 0 else kl.sum()

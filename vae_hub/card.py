@@ -1,0 +1,90 @@
+"""Model cards: the top-level ``MODEL_CARD.md`` template filled with a trained model's metadata and metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+from .base import REPO_URL, BaseVAE
+from .data import DATASETS
+
+TEMPLATE = Path(__file__).with_name("MODEL_CARD.md")
+TASK = "unconditional-image-generation"
+
+
+def eval_results(metrics: dict[str, Any], dataset_id: str, dataset_name: str) -> list[EvalResult]:
+    """The measured test metrics as ``model-index`` entries."""
+    common = dict(task_type=TASK, dataset_type=dataset_id, dataset_name=dataset_name, dataset_split="test")
+    results = [
+        EvalResult(
+            metric_type="elbo", metric_name="Test ELBO (nats/image)", metric_value=round(metrics["elbo"], 2), **common
+        ),
+        EvalResult(
+            metric_type="kl", metric_name="Test KL (nats/image)", metric_value=round(metrics["kl"], 2), **common
+        ),
+        EvalResult(
+            metric_type="active_units", metric_name="Active units", metric_value=metrics["active_units"], **common
+        ),
+    ]
+    if "nll" in metrics:
+        results.insert(
+            1,
+            EvalResult(
+                metric_type="nll",
+                metric_name=f"Test NLL, importance-sampled, k={metrics['nll_k']} (nats/image)",
+                metric_value=round(metrics["nll"], 2),
+                **common,
+            ),
+        )
+    return results
+
+
+def model_card(
+    model: BaseVAE,
+    metrics: dict[str, Any],
+    *,
+    dataset: str,
+    hyperparameters: dict[str, Any],
+    repo_id: str | None = None,
+    model_name: str | None = None,
+    dataset_note: str = "",
+    extra_limitations: list[str] | None = None,
+    has_curves: bool = True,
+) -> ModelCard:
+    """Render the model card for a trained model."""
+    info = DATASETS[dataset]
+    display = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "kmnist": "KMNIST", "cifar10": "CIFAR-10"}[dataset]
+    mixin = type(model)._hub_mixin_info.model_card_data
+    name = model_name or (repo_id.split("/")[-1] if repo_id else f"{type(model).__name__.lower()}-{dataset}")
+    card_data = ModelCardData(
+        library_name="vae-hub",
+        license="mit",
+        tags=sorted(set(mixin.tags or []) | {dataset}),
+        datasets=[info.hub_id],
+        pipeline_tag=TASK,
+        model_name=name,
+        eval_results=eval_results(metrics, info.hub_id, display),
+    )
+    description = {
+        "VariationalAutoencoder": "multilayer-perceptron variational autoencoder (the classic Kingma & Welling model)",
+        "ConvVAE": "convolutional variational autoencoder",
+    }.get(type(model).__name__, "variational autoencoder")
+    return ModelCard.from_template(
+        card_data,
+        template_str=TEMPLATE.read_text(encoding="utf-8"),
+        model_name=name,
+        model_description=description,
+        repo_url=REPO_URL,
+        repo_id=repo_id or "path/to/this/folder",
+        dataset_name=display,
+        latent_dim=model.latent_dim,
+        image_shape=", ".join(map(str, model.image_shape)),
+        recon_name="binary cross-entropy" if model.likelihood == "bernoulli" else "Gaussian",
+        metrics=metrics,
+        hyperparameters=hyperparameters,
+        dataset_note=dataset_note or f"the {display} training split; metrics on its test split.",
+        extra_limitations=extra_limitations or [],
+        has_curves=has_curves,
+    )

@@ -1,0 +1,136 @@
+"""Training checkpoints as safetensors + JSON (no pickle), written atomically.
+
+A checkpoint is a folder ``<dir>/epoch-NNNN`` holding ``model.safetensors``, ``optimizer.safetensors``,
+``rng-<rank>.safetensors`` and ``state.json`` (epoch, step, optimizer groups, scheduler, history, Python/NumPy RNG).
+It is written under a temporary name and renamed into place; the file ``<dir>/latest`` names the newest complete one.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .hub import atomic_write
+
+LATEST = "latest"
+
+
+def optimizer_to_flat(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Split an optimizer state dict into tensors (for safetensors) and JSON-able metadata."""
+    state_dict = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for param_id, param_state in state_dict["state"].items():
+        for key, value in param_state.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{param_id}.{key}"] = value.detach().contiguous().cpu()
+            else:
+                scalars.setdefault(str(param_id), {})[key] = value
+    return tensors, {"param_groups": state_dict["param_groups"], "scalars": scalars}
+
+
+def optimizer_from_flat(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> dict[str, Any]:
+    state: dict[int, dict[str, Any]] = {}
+    for name, value in tensors.items():
+        param_id, key = name.split(".", 1)
+        state.setdefault(int(param_id), {})[key] = value
+    for param_id, values in meta["scalars"].items():
+        state.setdefault(int(param_id), {}).update(values)
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    tensors = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        tensors.update({f"cuda.{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
+    np_state = np.random.get_state()
+    meta = {
+        "python": [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]],
+        "numpy": [np_state[0], np_state[1].tolist(), *np_state[2:]],
+    }
+    return tensors, meta
+
+
+def set_rng_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    torch.set_rng_state(tensors["torch"])
+    cuda = [tensors[k] for k in sorted(k for k in tensors if k.startswith("cuda."))]
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda)
+    version, internal, gauss = meta["python"]
+    random.setstate((version, tuple(internal), gauss))
+    name, keys, pos, has_gauss, cached = meta["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+
+
+def staging_dir(directory: Path, epoch: int) -> Path:
+    return directory / f".epoch-{epoch:04d}.partial"
+
+
+def begin(directory: Path, epoch: int) -> Path:
+    """Create an empty staging folder for the checkpoint of ``epoch`` (main process)."""
+    tmp = staging_dir(directory, epoch)
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    return tmp
+
+
+def write_rng(tmp: Path, rank: int) -> None:
+    """Each process writes its own RNG state into the staging folder."""
+    tensors, meta = rng_state()
+    save_file(tensors, str(tmp / f"rng-{rank}.safetensors"))
+    (tmp / f"rng-{rank}.json").write_text(json.dumps(meta))
+
+
+def commit(
+    tmp: Path,
+    directory: Path,
+    epoch: int,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    state: dict[str, Any],
+    keep: int = 1,
+) -> Path:
+    """Write model, optimizer and state into the staging folder, rename it into place, point ``latest`` at it."""
+    save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
+    opt_tensors, opt_meta = optimizer_to_flat(optimizer)
+    save_file(opt_tensors, str(tmp / "optimizer.safetensors"))
+    (tmp / "state.json").write_text(json.dumps({**state, "epoch": epoch, "optimizer": opt_meta}, indent=1))
+    final = directory / f"epoch-{epoch:04d}"
+    shutil.rmtree(final, ignore_errors=True)
+    tmp.rename(final)
+    atomic_write(directory / LATEST, lambda p: p.write_text(final.name))
+    for old in sorted(directory.glob("epoch-*"))[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def latest(directory: Path) -> Path | None:
+    """The newest complete checkpoint folder, or None."""
+    pointer = directory / LATEST
+    if not pointer.is_file():
+        return None
+    path = directory / pointer.read_text().strip()
+    return path if (path / "state.json").is_file() else None
+
+
+def load(
+    path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, rank: int, map_location: str = "cpu"
+) -> dict[str, Any]:
+    """Restore model, optimizer and this process's RNG from ``path``; returns the saved state."""
+    state = json.loads((path / "state.json").read_text())
+    model.load_state_dict(load_file(str(path / "model.safetensors"), device=map_location), strict=True)
+    opt = optimizer_from_flat(load_file(str(path / "optimizer.safetensors"), device=map_location), state["optimizer"])
+    optimizer.load_state_dict(opt)
+    rng_file = path / f"rng-{rank}.safetensors"
+    if not rng_file.is_file():
+        raise FileNotFoundError(f"{rng_file} is missing: was the run resumed with a different number of processes?")
+    set_rng_state(load_file(str(rng_file)), json.loads((path / f"rng-{rank}.json").read_text()))
+    return state

@@ -1,0 +1,50 @@
+"""The pictures that go with a trained model: prior samples, reconstructions, training curves."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from torchvision.utils import save_image
+
+from .base import BaseVAE
+
+
+def save_samples(model: BaseVAE, path: Path, n: int = 64, temperature: float = 1.0, seed: int = 0) -> None:
+    """A square grid of ``n`` images decoded from the prior."""
+    images = model.sample(n, temperature, generator=torch.Generator(device=model.device).manual_seed(seed))
+    save_image(images.float().cpu(), str(path), nrow=math.ceil(math.sqrt(n)), padding=2, pad_value=0.5)
+
+
+def save_reconstructions(model: BaseVAE, images: Tensor, path: Path, n: int = 8) -> None:
+    """Two rows: ``n`` originals above their reconstructions."""
+    x = images[:n]
+    recon = model.reconstruct(x)
+    save_image(torch.cat([x.cpu(), recon.float().cpu()]), str(path), nrow=x.shape[0], padding=2, pad_value=0.5)
+
+
+def save_training_curves(history: list[dict[str, Any]], path: Path) -> None:
+    """Train and test loss (-ELBO), and KL, per epoch."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [h["epoch"] for h in history]
+    fig, (ax_loss, ax_kl) = plt.subplots(1, 2, figsize=(9, 3.4), dpi=100)
+    ax_loss.plot(epochs, [h["train_loss"] for h in history], "o-", label="train")
+    ax_loss.plot(epochs, [h["test_loss"] for h in history], "s-", label="test")
+    ax_loss.set(xlabel="epoch", ylabel="-ELBO (nats / image)", title="Loss")
+    ax_loss.legend()
+    ax_kl.plot(epochs, [h["train_kl"] for h in history], "o-", label="train")
+    ax_kl.plot(epochs, [h["test_kl"] for h in history], "s-", label="test")
+    ax_kl.set(xlabel="epoch", ylabel="KL (nats / image)", title="KL(q(z|x) || p(z))")
+    ax_kl.legend()
+    for ax in (ax_loss, ax_kl):
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

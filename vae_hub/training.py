@@ -1,0 +1,315 @@
+"""Training on Hugging Face Accelerate: the same loop on a CPU, one GPU, or many processes.
+
+The data set is held in memory as one tensor; each step indexes a batch out of it (no per-sample transform).
+After every epoch an atomic checkpoint (safetensors + JSON) is written; ``resume=True`` continues from the latest one
+with the same final weights as an uninterrupted run. At the end the output folder is a Hub model repo: config,
+weights, model card, ``metrics.json`` and pictures.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from . import checkpoint
+from .base import BaseVAE
+from .card import model_card
+from .data import DATASETS, load_dataset
+from .evaluation import evaluate
+from .hub import atomic_write
+from .losses import elbo, kl_warmup
+from .models import ConvVAE, VariationalAutoencoder
+from .plots import save_reconstructions, save_samples, save_training_curves
+
+CHECKPOINTS = "checkpoints"
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (the flags of ``scripts/train.py``)."""
+
+    model: str = "mlp"  # mlp | conv
+    dataset: str = "mnist"
+    data_dir: str = "data"
+    output_dir: str = "runs/vae"
+    hidden_dim: int = 400
+    latent_dim: int = 20
+    base_channels: int = 32
+    likelihood: str = "bernoulli"
+    gaussian_std: float = 0.1
+    learn_std: bool = False
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 1e-3
+    lr_schedule: str = "constant"  # constant | cosine
+    beta: float = 1.0
+    free_bits: float = 0.0
+    kl_warmup: float = 0.0  # epochs over which the KL weight ramps from 0 to beta
+    binarize: bool = False
+    seed: int = 0
+    resume: bool = False
+    mixed_precision: str = "no"  # no | fp16 | bf16
+    cpu: bool = False
+    eval_k: int = 1000  # importance samples for the final NLL (0: skip)
+    max_train_images: int | None = None
+    log_every: int = 25
+    download: bool = True
+    cache_dir: str | None = None
+    model_name: str | None = None
+    push_to_hub: str | None = None
+    private: bool = False
+    progress: bool = True
+    extra_limitations: list[str] = field(default_factory=list)
+
+    def check(self) -> None:
+        problems = []
+        if self.model not in ("mlp", "conv"):
+            problems.append(f"model must be 'mlp' or 'conv', got {self.model!r}")
+        if self.dataset not in DATASETS:
+            problems.append(f"dataset must be one of {', '.join(DATASETS)}, got {self.dataset!r}")
+        for name in ("epochs", "batch_size", "hidden_dim", "latent_dim", "base_channels", "log_every"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("lr", "beta", "free_bits", "kl_warmup", "eval_k"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0 or (name == "lr" and value == 0):
+                problems.append(f"{name} must be a finite number {'> 0' if name == 'lr' else '>= 0'}, got {value}")
+        if self.lr_schedule not in ("constant", "cosine"):
+            problems.append(f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
+        if self.mixed_precision not in ("no", "fp16", "bf16"):
+            problems.append(f"mixed_precision must be no, fp16 or bf16, got {self.mixed_precision!r}")
+        if problems:
+            raise ValueError("invalid training configuration: " + "; ".join(problems))
+
+
+def build_model(config: TrainConfig, image_shape: tuple[int, int, int]) -> BaseVAE:
+    likelihood = dict(likelihood=config.likelihood, gaussian_std=config.gaussian_std, learn_std=config.learn_std)
+    if config.model == "mlp":
+        return VariationalAutoencoder(
+            math.prod(image_shape), config.hidden_dim, config.latent_dim, image_shape=image_shape, **likelihood
+        )
+    return ConvVAE(
+        image_shape, latent_dim=config.latent_dim, base_channels=config.base_channels, hidden_dim=config.hidden_dim,
+        **likelihood,
+    )  # fmt: skip
+
+
+def epoch_order(n: int, seed: int, epoch: int, rank: int, world: int) -> Tensor:
+    """This process's share of a permutation that depends only on (seed, epoch): equal shares for every process."""
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+    per_process = n // world
+    return perm[: per_process * world][rank::world]
+
+
+def hyperparameters(config: TrainConfig, model: BaseVAE, n_train: int, world: int) -> dict[str, Any]:
+    arch = (
+        f"MLP {model.input_dim}-{config.hidden_dim}-{config.latent_dim}"
+        if config.model == "mlp"
+        else f"ConvVAE, base width {config.base_channels}, hidden {config.hidden_dim}, latent {config.latent_dim}"
+    )
+    return {
+        "architecture": arch,
+        "parameters": f"{sum(p.numel() for p in model.parameters()):,}",
+        "likelihood": config.likelihood + (" (dynamically binarized data)" if config.binarize else ""),
+        "optimizer": f"Adam, lr {config.lr:g}, {config.lr_schedule} schedule",
+        "batch size": f"{config.batch_size} x {world} process(es)",
+        "epochs": config.epochs,
+        "beta": config.beta,
+        "free bits (nats/dim)": config.free_bits,
+        "KL warm-up (epochs)": config.kl_warmup,
+        "training images": f"{n_train:,}",
+        "seed": config.seed,
+        "mixed precision": config.mixed_precision,
+    }
+
+
+def train(config: TrainConfig) -> dict[str, Any]:
+    """Run training; returns the final metrics. Raises ``TrainingDivergedError`` on a NaN/inf loss."""
+    config.check()
+    accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=config.cpu)
+    rank, world, main = accelerator.process_index, accelerator.num_processes, accelerator.is_main_process
+    set_seed(config.seed, device_specific=True)
+    out_dir = Path(config.output_dir)
+    ckpt_dir = out_dir / CHECKPOINTS
+
+    data_kwargs = dict(download=config.download, cache_dir=config.cache_dir)
+    with accelerator.main_process_first():  # one process unpacks / downloads, the others then read
+        train_set = load_dataset(config.dataset, config.data_dir, train=True, **data_kwargs)
+        test_set = load_dataset(config.dataset, config.data_dir, train=False, **data_kwargs)
+    train_images = train_set.images[: config.max_train_images].to(accelerator.device)
+    test_images = test_set.images.to(accelerator.device)
+    if config.binarize:  # a fixed binarization of the test set, the same in every run
+        g = torch.Generator(device=test_images.device).manual_seed(12345)
+        test_images = torch.bernoulli(test_images, generator=g)
+
+    model = build_model(config, tuple(train_set.images.shape[1:])).to(accelerator.device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    steps_per_epoch = math.ceil(len(train_images) // world / config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+    warmup_steps = round(config.kl_warmup * steps_per_epoch)
+
+    def lr_factor(step: int) -> float:
+        if config.lr_schedule == "constant":
+            return 1.0
+        return 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+    start_epoch, history = 0, []
+    if config.resume:
+        latest = checkpoint.latest(ckpt_dir)
+        if latest is None:
+            accelerator.print(f"--resume: no checkpoint in {ckpt_dir}, starting from scratch")
+        else:
+            state = checkpoint.load(latest, model, optimizer, rank, map_location=str(accelerator.device))
+            if state["config"] | {"resume": True} != asdict(config) | {
+                "resume": True,
+                "progress": state["config"]["progress"],
+            }:
+                accelerator.print("warning: resuming with a configuration that differs from the checkpoint's")
+            scheduler.load_state_dict(state["scheduler"])
+            start_epoch, history = state["epoch"], state["history"]
+            accelerator.print(f"resumed from {latest} (epoch {start_epoch} of {config.epochs} done)")
+    elif main and checkpoint.latest(ckpt_dir) is not None:
+        accelerator.print(f"note: {ckpt_dir} holds an earlier run's checkpoint; it will be replaced (use --resume)")
+
+    ddp_model, optimizer = accelerator.prepare(model, optimizer)
+    start = time.perf_counter()
+    for epoch in range(start_epoch, config.epochs):
+        ddp_model.train()
+        order = epoch_order(len(train_images), config.seed, epoch, rank, world).to(accelerator.device)
+        sums = torch.zeros(4, device=accelerator.device, dtype=torch.float64)  # loss, total, recon, kl
+        seen = 0
+        bar = tqdm(
+            order.split(config.batch_size),
+            desc=f"epoch {epoch + 1}/{config.epochs}",
+            disable=not (config.progress and main),
+            unit="batch",
+            dynamic_ncols=True,
+        )
+        for i, idx in enumerate(bar):
+            x = train_images[idx]
+            if config.binarize:
+                x = torch.bernoulli(x)
+            step = epoch * steps_per_epoch + i
+            with accelerator.autocast():
+                out = elbo(ddp_model, x, beta=kl_warmup(step, warmup_steps, config.beta), free_bits=config.free_bits)
+            optimizer.zero_grad(set_to_none=True)
+            accelerator.backward(out.loss)
+            optimizer.step()
+            scheduler.step()
+            sums += torch.stack(
+                [out.loss.detach(), out.total_sum.detach(), out.recon_sum.detach(), out.kl_sum.detach()]
+            ).double()
+            seen += x.shape[0]
+            if (i + 1) % config.log_every == 0 or i + 1 == len(bar):
+                values = sums.tolist()  # the only host sync: every log_every steps
+                if not all(math.isfinite(v) for v in values):
+                    raise TrainingDivergedError(
+                        f"the loss became {values[0]} at epoch {epoch + 1}, step {i + 1}; stopped. The last good "
+                        f"checkpoint is in {ckpt_dir} (try a lower --lr, --kl-warmup, or --free-bits)"
+                    )
+                bar.set_postfix(loss=f"{values[0] / seen:.2f}", kl=f"{values[3] / seen:.2f}")
+        sums = accelerator.reduce(sums, reduction="sum")
+        seen_all = seen * world
+        train_stats = {
+            "epoch": epoch + 1,
+            "train_loss": float(sums[1]) / seen_all,
+            "train_recon": float(sums[2]) / seen_all,
+            "train_kl": float(sums[3]) / seen_all,
+            "beta": kl_warmup((epoch + 1) * steps_per_epoch, warmup_steps, config.beta),
+            "lr": scheduler.get_last_lr()[0],
+        }
+        tmp = checkpoint.begin(ckpt_dir, epoch + 1) if main else None
+        accelerator.wait_for_everyone()
+        if main:
+            test = evaluate(accelerator.unwrap_model(ddp_model), test_images, seed=epoch)
+            train_stats |= {
+                "test_loss": test["loss"],
+                "test_recon": test["recon"],
+                "test_kl": test["kl"],
+                "active_units": test["active_units"],
+                "seconds": round(time.perf_counter() - start, 2),
+            }
+            history.append(train_stats)
+            accelerator.print(
+                f"epoch {epoch + 1}: train loss {train_stats['train_loss']:.2f} "
+                f"(recon {train_stats['train_recon']:.2f}, KL {train_stats['train_kl']:.2f}) | "
+                f"test loss {test['loss']:.2f} (recon {test['recon']:.2f}, KL {test['kl']:.2f}) | "
+                f"active units {test['active_units']}/{config.latent_dim}"
+            )
+        staging = checkpoint.staging_dir(ckpt_dir, epoch + 1)
+        checkpoint.write_rng(staging, rank)
+        accelerator.wait_for_everyone()
+        if main:
+            state = {"config": asdict(config), "scheduler": scheduler.state_dict(), "history": history}
+            checkpoint.commit(tmp, ckpt_dir, epoch + 1, accelerator.unwrap_model(ddp_model), optimizer, state)
+        accelerator.wait_for_everyone()
+
+    train_seconds = time.perf_counter() - start
+    metrics: dict[str, Any] = {}
+    if main:
+        final = accelerator.unwrap_model(ddp_model).eval()
+        metrics = finish(config, final, test_images, history, train_seconds, len(train_images), world)
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return metrics
+
+
+def finish(
+    config: TrainConfig,
+    model: BaseVAE,
+    test_images: Tensor,
+    history: list[dict[str, Any]],
+    train_seconds: float,
+    n_train: int,
+    world: int,
+) -> dict[str, Any]:
+    """Evaluate, then write the output folder as a Hub model repo (and push it, if asked)."""
+    out_dir = Path(config.output_dir)
+    test = evaluate(model, test_images, k=config.eval_k, seed=config.seed, progress=config.progress, desc="final eval")
+    metrics = {
+        "dataset": config.dataset,
+        "split": "test",
+        "test": test,
+        "history": history,
+        "train_seconds": round(train_seconds, 2),
+        "config": {k: v for k, v in asdict(config).items() if k not in ("progress", "resume")},
+    }
+    model.save_pretrained(out_dir)  # config.json + model.safetensors (README.md is written below)
+    atomic_write(out_dir / "metrics.json", lambda p: p.write_text(json.dumps(metrics, indent=2) + "\n"))
+    save_samples(model, out_dir / "samples.png", seed=config.seed)
+    save_reconstructions(model, test_images, out_dir / "reconstructions.png")
+    if history:
+        save_training_curves(history, out_dir / "training_curves.png")
+    card = model_card(
+        model,
+        test,
+        dataset=config.dataset,
+        hyperparameters=hyperparameters(config, model, n_train, world),
+        repo_id=config.push_to_hub,
+        model_name=config.model_name,
+        extra_limitations=config.extra_limitations,
+        has_curves=bool(history),
+    )
+    atomic_write(out_dir / "README.md", lambda p: card.save(p))
+    print(f"wrote {out_dir}: config.json, model.safetensors, README.md, metrics.json, PNGs")
+    if config.push_to_hub:
+        from .publish import publish
+
+        url = publish(out_dir, config.push_to_hub, private=config.private, commit_message="Upload trained VAE")
+        print(f"pushed to {url}")
+    return metrics
