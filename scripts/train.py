@@ -47,6 +47,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--limitation", dest="extra_limitations", action="append", default=[], help="card note")
     p.add_argument("--push-to-hub", metavar="REPO_ID", default=None, help="push the output folder when done")
     p.add_argument("--private", action="store_true", help="create the Hub repo as private")
+    p.add_argument("--log-every", type=int, default=d.log_every, help="steps between loss checks / bar updates")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     return TrainConfig(**vars(p.parse_args(argv)))
 

@@ -1,8 +1,9 @@
 """The public API shared by every vae-hub model, written once.
 
-A subclass defines ``_encode`` (native input -> ``(mu, logvar)``) and ``_decode`` (z -> decoder mean in its
-native layout); everything else here: input checks, the reparameterization trick, sampling from the prior,
-reconstruction, interpolation, latent traversals, the decoder likelihood and Hub save/load.
+A subclass defines ``_encode`` (native input -> ``(mu, logvar)``) and ``decoder``, an ``nn.Sequential`` from z
+to pixel means in its native layout that ends in ``nn.Sigmoid``. Everything else is here: input checks, the
+reparameterization trick, sampling from the prior, reconstruction, interpolation, latent traversals, the decoder
+likelihood and Hub save/load.
 """
 
 from __future__ import annotations
@@ -101,8 +102,17 @@ class BaseVAE(
     def _encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
         raise NotImplementedError
 
+    decoder: nn.Sequential
+
+    def _decode_logits(self, z: Tensor) -> Tensor:
+        """The decoder up to its final sigmoid."""
+        h = z
+        for layer in self.decoder[:-1]:
+            h = layer(h)
+        return h
+
     def _decode(self, z: Tensor) -> Tensor:
-        raise NotImplementedError
+        return self.decoder(z)
 
     # --- input checks ---------------------------------------------------------------------------------------
     def check_input(self, x: Any) -> Tensor:
@@ -174,21 +184,24 @@ class BaseVAE(
         """Mean of p(x|z), in [0, 1]: flat (B, D) for the MLP model, images (B, C, H, W) otherwise."""
         return self._decode(self.check_latent(z))
 
-    def forward(self, x: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    def forward(
+        self, x: Tensor, generator: torch.Generator | None = None, return_logits: bool = False
+    ) -> tuple[Tensor, Tensor, Tensor]:
         """Encode, sample z with the reparameterization trick, decode: ``(recon_x, mu, logvar)``.
 
-        ``recon_x`` has the same layout as ``x``.
+        ``recon_x`` has the same layout as ``x``; with ``return_logits=True`` it is the decoder's output before the
+        final sigmoid (what the losses use).
         """
         mu, logvar = self.encode(x)
         z = self.reparameterize(mu, logvar, generator=generator)
-        recon_x = self._decode(z)
+        recon_x = self._decode_logits(z) if return_logits else self._decode(z)
         return recon_x.reshape(x.shape), mu, logvar
 
-    def reconstruction_nll(self, x_mean: Tensor, x: Tensor) -> Tensor:
-        """-log p(x|z) in nats for flattened tensors (..., D), summed over the last dimension."""
+    def reconstruction_nll(self, logits: Tensor, x: Tensor) -> Tensor:
+        """-log p(x|z) in nats from decoder logits, for flattened tensors (..., D), summed over the last dimension."""
         if self.likelihood == "bernoulli":
-            return bernoulli_nll(x_mean, x)
-        return gaussian_nll(x_mean, x, self.log_std)
+            return bernoulli_nll(logits, x)
+        return gaussian_nll(torch.sigmoid(logits), x, self.log_std)
 
     # --- using a trained model ------------------------------------------------------------------------------
     @torch.no_grad()

@@ -32,9 +32,12 @@ def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
     return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())
 
 
-def bernoulli_nll(probs: Tensor, x: Tensor) -> Tensor:
-    """-log p(x|z) for a Bernoulli decoder: BCE summed over the last dimension."""
-    return F.binary_cross_entropy(probs, x.expand_as(probs), reduction="none").sum(-1)
+def bernoulli_nll(logits: Tensor, x: Tensor) -> Tensor:
+    """-log p(x|z) for a Bernoulli decoder with probabilities sigmoid(logits): BCE summed over the last dimension.
+
+    Computed from the logits, which is exact where the sigmoid saturates and lets NaN through instead of raising.
+    """
+    return F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").sum(-1)
 
 
 def gaussian_nll(mean: Tensor, x: Tensor, log_std: Tensor) -> Tensor:
@@ -106,14 +109,14 @@ def elbo(
         raise ValueError(f"beta must be a finite number >= 0, got {beta}")
     if free_bits < 0 or not math.isfinite(free_bits):
         raise ValueError(f"free_bits must be a finite number >= 0 (nats per latent dimension), got {free_bits}")
-    recon_x, mu, logvar = model(x, generator=generator)  # through any wrapper (DDP), so gradients sync
+    logits, mu, logvar = model(x, generator=generator, return_logits=True)  # through any wrapper (DDP)
     core = getattr(model, "module", model)
-    recon = core.reconstruction_nll(recon_x.flatten(1), x.flatten(1).to(recon_x))
+    recon = core.reconstruction_nll(logits.flatten(1), x.flatten(1).to(logits))
     kl_per_dim = gaussian_kl(mu, logvar)
     kl = kl_per_dim.sum(-1)
     kl_term = torch.clamp(kl_per_dim.mean(0), min=free_bits).sum() * x.shape[0] if free_bits > 0 else kl.sum()
     loss = recon.sum() + beta * kl_term
-    return ELBOOutput(loss, recon + kl, recon, kl, kl_per_dim, recon_x, mu, logvar)
+    return ELBOOutput(loss, recon + kl, recon, kl, kl_per_dim, torch.sigmoid(logits), mu, logvar)
 
 
 def kl_warmup(step: int, warmup_steps: int, beta: float = 1.0) -> float:

@@ -52,8 +52,8 @@ def importance_sampled_log_likelihood(
         c = min(chunk, k - done)
         eps = torch.randn((c, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
         z = mu + std * eps  # (c, B, L)
-        x_mean = model._decode(z.reshape(c * batch, -1)).reshape(c, batch, -1)
-        log_px_z = -model.reconstruction_nll(x_mean, target)  # (c, B)
+        logits = model._decode_logits(z.reshape(c * batch, -1)).reshape(c, batch, -1)
+        log_px_z = -model.reconstruction_nll(logits, target)  # (c, B)
         log_w = log_px_z + standard_normal_log_prob(z) - diagonal_normal_log_prob(z, mu, logvar)
         total = torch.logaddexp(total, torch.logsumexp(log_w, dim=0))
         done += c

@@ -62,9 +62,6 @@ class VariationalAutoencoder(BaseVAE):
         h = self.encoder_backbone(x)
         return self.fc_mu(h), self.fc_logvar(h)
 
-    def _decode(self, z: Tensor) -> Tensor:
-        return self.decoder(z)
-
 
 class ConvVAE(BaseVAE):
     """A convolutional VAE for (C, H, W) images, e.g. 1x28x28 (MNIST family) or 3x32x32 (CIFAR-10).
@@ -124,6 +121,3 @@ class ConvVAE(BaseVAE):
     def _encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
         h = self.encoder_backbone(x)
         return self.fc_mu(h), self.fc_logvar(h)
-
-    def _decode(self, z: Tensor) -> Tensor:
-        return self.decoder(z)

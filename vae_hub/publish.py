@@ -49,6 +49,6 @@ def publish(
     except HfHubHTTPError as e:
         status = e.response.status_code if e.response is not None else "no response"
         raise PublishError(f"the Hub refused the push to {repo_id} (HTTP {status}): {e}") from e
-    except (OSError, ValueError) as e:  # connection errors, invalid repo ids
+    except Exception as e:  # no network (the HTTP client's own errors), invalid repo ids, ...
         raise PublishError(f"could not push to {repo_id}: {type(e).__name__}: {e}") from e
     return str(info.commit_url)

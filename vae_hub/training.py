@@ -96,6 +96,15 @@ class TrainConfig:
             raise ValueError("invalid training configuration: " + "; ".join(problems))
 
 
+def diverged(loss: float | str, epoch: int, step: int, ckpt_dir: Path) -> TrainingDivergedError:
+    good = checkpoint.latest(ckpt_dir)
+    kept = f"the last good checkpoint, {good}, is kept" if good else "no checkpoint was written yet"
+    return TrainingDivergedError(
+        f"the loss became {loss} at epoch {epoch + 1}, step {step + 1}; stopped, and {kept}. "
+        "Try a lower --lr (with --resume to continue), --kl-warmup, or --free-bits."
+    )
+
+
 def build_model(config: TrainConfig, image_shape: tuple[int, int, int]) -> BaseVAE:
     likelihood = dict(likelihood=config.likelihood, gaussian_std=config.gaussian_std, learn_std=config.learn_std)
     if config.model == "mlp":
@@ -181,6 +190,11 @@ def train(config: TrainConfig) -> dict[str, Any]:
             }:
                 accelerator.print("warning: resuming with a configuration that differs from the checkpoint's")
             scheduler.load_state_dict(state["scheduler"])
+            if state["config"]["lr"] != config.lr:  # a new --lr on resume takes effect (e.g. after divergence)
+                scheduler.base_lrs = [config.lr for _ in optimizer.param_groups]
+                for group in optimizer.param_groups:
+                    group["initial_lr"] = config.lr
+                    group["lr"] = config.lr * lr_factor(scheduler.last_epoch)
             start_epoch, history = state["epoch"], state["history"]
             accelerator.print(f"resumed from {latest} (epoch {start_epoch} of {config.epochs} done)")
     elif main and checkpoint.latest(ckpt_dir) is not None:
@@ -211,17 +225,13 @@ def train(config: TrainConfig) -> dict[str, Any]:
             accelerator.backward(out.loss)
             optimizer.step()
             scheduler.step()
-            sums += torch.stack(
-                [out.loss.detach(), out.total_sum.detach(), out.recon_sum.detach(), out.kl_sum.detach()]
-            ).double()
+            parts = [out.loss.detach(), out.total_sum.detach(), out.recon_sum.detach(), out.kl_sum.detach()]
+            sums += torch.stack(parts).double()
             seen += x.shape[0]
             if (i + 1) % config.log_every == 0 or i + 1 == len(bar):
                 values = sums.tolist()  # the only host sync: every log_every steps
                 if not all(math.isfinite(v) for v in values):
-                    raise TrainingDivergedError(
-                        f"the loss became {values[0]} at epoch {epoch + 1}, step {i + 1}; stopped. The last good "
-                        f"checkpoint is in {ckpt_dir} (try a lower --lr, --kl-warmup, or --free-bits)"
-                    )
+                    raise diverged(values[0], epoch, i, ckpt_dir)
                 bar.set_postfix(loss=f"{values[0] / seen:.2f}", kl=f"{values[3] / seen:.2f}")
         sums = accelerator.reduce(sums, reduction="sum")
         seen_all = seen * world
@@ -295,6 +305,10 @@ def finish(
     save_reconstructions(model, test_images, out_dir / "reconstructions.png")
     if history:
         save_training_curves(history, out_dir / "training_curves.png")
+    limitations = list(config.extra_limitations)
+    full = 50_000 if config.dataset == "cifar10" else 60_000
+    if n_train < full:
+        limitations.insert(0, f"Trained on {n_train:,} images, not the full {full:,}-image training split.")
     card = model_card(
         model,
         test,
@@ -302,7 +316,7 @@ def finish(
         hyperparameters=hyperparameters(config, model, n_train, world),
         repo_id=config.push_to_hub,
         model_name=config.model_name,
-        extra_limitations=config.extra_limitations,
+        extra_limitations=limitations,
         has_curves=bool(history),
     )
     atomic_write(out_dir / "README.md", lambda p: card.save(p))

@@ -1,0 +1,39 @@
+"""Loading data sets from torchvision's layout or from a folder of IDX .gz files."""
+
+import pytest
+import torch
+from idx_data import make_images, write_idx
+
+from vae_hub.data import DataNotFoundError, load_dataset
+
+
+def test_torchvision_layout_is_read_in_place(tmp_path):
+    write_idx(tmp_path / "data" / "MNIST" / "raw", n_train=50, n_test=20)
+    train = load_dataset("mnist", tmp_path / "data", train=True, download=False, cache_dir=tmp_path / "cache")
+    test = load_dataset("mnist", tmp_path / "data", train=False, download=False, cache_dir=tmp_path / "cache")
+    assert train.images.shape == (50, 1, 28, 28) and test.images.shape == (20, 1, 28, 28)
+    assert train.images.dtype == torch.float32 and train.images.min() >= 0 and train.images.max() <= 1
+    expected, labels = make_images(50, 0)
+    torch.testing.assert_close(train.images[:, 0], expected.float() / 255)
+    assert torch.equal(train.labels, labels.long())
+    assert not (tmp_path / "cache").exists()  # nothing unpacked
+
+
+def test_a_folder_of_gz_files_is_unpacked_once_into_the_cache(tmp_path):
+    write_idx(tmp_path / "debian", n_train=30, n_test=10, gz=True)
+    data = load_dataset("fashion-mnist", tmp_path / "debian", train=True, download=False, cache_dir=tmp_path / "c")
+    assert data.images.shape == (30, 1, 28, 28)
+    assert (tmp_path / "c" / "FashionMNIST" / "raw" / "train-images-idx3-ubyte").is_file()
+
+
+def test_missing_data_says_which_files_were_expected_where(tmp_path):
+    with pytest.raises(DataNotFoundError) as info:
+        load_dataset("fashion-mnist", tmp_path / "empty", train=True, download=False)
+    message = str(info.value)
+    assert "train-images-idx3-ubyte" in message and f"{tmp_path}/empty/FashionMNIST/raw/" in message
+    assert "apt-get install dataset-fashion-mnist" in message
+
+
+def test_unknown_dataset():
+    with pytest.raises(ValueError, match="unknown data set 'svhn'; choose one of mnist, fashion-mnist"):
+        load_dataset("svhn", "data", train=True)

@@ -1,0 +1,156 @@
+"""scripts/train.py end to end: data layouts, the output folder, resume after SIGKILL, two processes."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from idx_data import write_idx
+from safetensors.torch import load_file
+from scripts_helper import ROOT, run_script, tiny_train_args
+
+import vae_hub
+
+OUTPUT_FILES = {
+    "config.json",
+    "model.safetensors",
+    "README.md",
+    "metrics.json",
+    "samples.png",
+    "reconstructions.png",
+    "training_curves.png",
+}
+
+
+def check_output_folder(out, epochs):
+    assert {p.name for p in out.iterdir()} >= OUTPUT_FILES
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert [h["epoch"] for h in metrics["history"]] == list(range(1, epochs + 1))
+    test = metrics["test"]
+    assert test["nll_k"] == 8 and test["nll"] <= test["loss"] + 5  # the IWAE bound is (nearly always) tighter
+    card = (out / "README.md").read_text()
+    assert "library_name: vae-hub" in card and "model-index" in card
+    assert f"{test['loss']:.2f}" in card and f"{test['nll']:.2f}" in card
+    model = vae_hub.from_pretrained(out)
+    assert model.sample(2).shape == (2, 1, 28, 28)
+    return metrics
+
+
+@pytest.mark.parametrize("model", ["mlp", "conv"])
+def test_train_on_torchvision_layout(tmp_path, model):
+    write_idx(tmp_path / "data" / "MNIST" / "raw")
+    out = tmp_path / "run"
+    extra = ["--model", model, "--epochs", "2"] + (["--base-channels", "4"] if model == "conv" else [])
+    result = run_script("train.py", *tiny_train_args(tmp_path / "data", out, *extra))
+    assert result.returncode == 0, result.stderr
+    assert "epoch 2: train loss" in result.stdout
+    metrics = check_output_folder(out, epochs=2)
+    assert metrics["history"][1]["train_loss"] < metrics["history"][0]["train_loss"]
+    assert json.loads((out / "config.json").read_text())["model_type"] == (
+        "VariationalAutoencoder" if model == "mlp" else "ConvVAE"
+    )
+
+
+def test_train_on_a_folder_of_gz_files(tmp_path):
+    write_idx(tmp_path / "debian", gz=True)
+    out = tmp_path / "run"
+    args = tiny_train_args(tmp_path / "debian", out, "--epochs", "1", "--binarize", "--kl-warmup", "0.5")
+    args[args.index("mnist")] = "fashion-mnist"
+    result = run_script("train.py", *args)
+    assert result.returncode == 0, result.stderr
+    check_output_folder(out, epochs=1)
+    assert "Trained on 256 images, not the full 60,000" in (out / "README.md").read_text()
+
+
+def test_missing_data_exits_with_a_clear_message(tmp_path):
+    result = run_script("train.py", *tiny_train_args(tmp_path / "nothing", tmp_path / "run"))
+    assert result.returncode == 2
+    assert "mnist was not found: expected the four IDX files" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_flags_exit_with_a_clear_message(tmp_path):
+    write_idx(tmp_path / "data")
+    result = run_script("train.py", *tiny_train_args(tmp_path / "data", tmp_path / "run", "--lr", "-1"))
+    assert result.returncode == 2 and "lr must be a finite number > 0, got -1.0" in result.stderr
+
+
+def test_a_diverging_run_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    write_idx(tmp_path / "data")
+    out = tmp_path / "run"
+    assert run_script("train.py", *tiny_train_args(tmp_path / "data", out, "--epochs", "1")).returncode == 0
+    good = load_file(out / "checkpoints" / "epoch-0001" / "model.safetensors")
+    # resume with an absurd learning rate: the loss overflows in epoch 2
+    args = tiny_train_args(tmp_path / "data", out, "--epochs", "3", "--resume", "--lr", "1e30", "--log-every", "1")
+    result = run_script("train.py", *args)
+    assert result.returncode == 2, result.stderr
+    assert "the loss became" in result.stderr and "the last good checkpoint" in result.stderr
+    assert "epoch-0001, is kept" in result.stderr and "Traceback" not in result.stderr
+    kept = load_file(out / "checkpoints" / "epoch-0001" / "model.safetensors")
+    assert all(torch.equal(good[k], kept[k]) for k in good)
+    assert (out / "checkpoints" / "latest").read_text() == "epoch-0001"
+
+
+def test_sigkill_mid_epoch_then_resume_gives_the_same_weights(tmp_path):
+    write_idx(tmp_path / "data", n_train=3000, n_test=64)
+    args = ["--epochs", "3", "--batch-size", "8", "--eval-k", "0"]
+    reference = tmp_path / "reference"
+    result = run_script("train.py", *tiny_train_args(tmp_path / "data", reference, *args))
+    assert result.returncode == 0, result.stderr
+
+    out = tmp_path / "killed"
+    command = [sys.executable, str(ROOT / "scripts" / "train.py"), *tiny_train_args(tmp_path / "data", out, *args)]
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    latest = out / "checkpoints" / "latest"
+    deadline = time.time() + 120
+    while not (latest.is_file() and latest.read_text() == "epoch-0001") and time.time() < deadline:
+        time.sleep(0.005)
+    time.sleep(0.3)  # well inside epoch 2 (375 steps)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert latest.read_text() == "epoch-0001" and not (out / "model.safetensors").exists()
+
+    result = run_script("train.py", *tiny_train_args(tmp_path / "data", out, *args, "--resume"))
+    assert result.returncode == 0, result.stderr
+    assert "resumed from" in result.stdout
+    final, expected = load_file(out / "model.safetensors"), load_file(reference / "model.safetensors")
+    assert final.keys() == expected.keys()
+    for key in expected:
+        assert torch.equal(final[key], expected[key]), key
+
+    def history(folder):
+        return [
+            {k: v for k, v in h.items() if k != "seconds"}
+            for h in json.loads((folder / "metrics.json").read_text())["history"]
+        ]
+
+    assert history(out) == history(reference)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_accelerate_launch_with_two_cpu_processes(tmp_path):
+    # `accelerate launch --cpu --num_processes 2` starts ONE process unless mpirun is configured
+    # (huggingface/accelerate#2741); the torchrun launcher with the script's own --cpu starts two, on gloo.
+    write_idx(tmp_path / "data")
+    out = tmp_path / "run"
+    command = [
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+        "--main_process_port", str(free_port()),
+        str(ROOT / "scripts" / "train.py"), "--cpu", *tiny_train_args(tmp_path / "data", out, "--epochs", "2"),
+    ]  # fmt: skip
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    check_output_folder(out, epochs=2)
+    assert "32 x 2 process(es)" in (out / "README.md").read_text()
