@@ -1,0 +1,26 @@
+"""scripts/evaluate.py: metrics table and JSON for a local folder; clear errors."""
+
+import json
+
+from idx_data import write_idx
+from scripts_helper import run_script, tiny_train_args
+
+
+def test_evaluate_a_trained_folder(tmp_path):
+    write_idx(tmp_path / "data" / "MNIST" / "raw")
+    out = tmp_path / "run"
+    assert run_script("train.py", *tiny_train_args(tmp_path / "data", out)).returncode == 0
+    report = tmp_path / "eval.json"
+    args = [out, "--dataset", "mnist", "--data-dir", tmp_path / "data", "--k", "50", "--output", report]
+    result = run_script("evaluate.py", *args, "--no-progress")
+    assert result.returncode == 0, result.stderr
+    assert "NLL, importance-sampled (k=50)" in result.stdout and "active units (of 4)" in result.stdout
+    metrics = json.loads(report.read_text())
+    assert metrics["num_images"] == 64 and metrics["nll_k"] == 50 and len(metrics["kl_per_dim"]) == 4
+    assert abs(metrics["loss"] - (metrics["recon"] + metrics["kl"])) < 1e-6 * abs(metrics["loss"]) + 1e-6
+    assert metrics["nll"] < metrics["loss"] + 5
+
+
+def test_evaluate_reports_bad_models_clearly(tmp_path):
+    result = run_script("evaluate.py", tmp_path / "nope", "--dataset", "mnist", "--data-dir", tmp_path)
+    assert result.returncode == 2 and "error: local folder" in result.stderr and "Traceback" not in result.stderr
