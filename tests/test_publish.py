@@ -1,6 +1,7 @@
 """Publishing over real HTTP to a loopback stand-in for the Hub, and pulling back in a fresh process."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -17,9 +18,13 @@ PULL = """
 import sys, torch, vae_hub
 model = vae_hub.from_pretrained(sys.argv[1])
 z = torch.linspace(-2, 2, 3 * model.latent_dim).reshape(3, model.latent_dim)
-torch.save  # (not used: outputs go back as JSON text, nothing is pickled)
-print(type(model).__name__, repr(model.decode(z).flatten().tolist()))
+print(type(model).__name__, repr(model.decode(z).flatten().tolist()))  # repr of floats round-trips exactly
 """
+
+
+def _base():
+    """This process's environment without its Hub settings (so that a child can be pointed elsewhere)."""
+    return {k: v for k, v in os.environ.items() if k not in ("HF_ENDPOINT", "HF_HOME", "HF_TOKEN")}
 
 
 def hub_env(hub, tmp_path):
@@ -68,12 +73,6 @@ def test_train_push_then_from_pretrained_in_a_fresh_process(trained, tmp_path):
     z = torch.linspace(-2, 2, 3 * local.latent_dim).reshape(3, local.latent_dim)
     assert name == "VariationalAutoencoder"
     assert eval(values) == local.decode(z).flatten().tolist()  # the same floats, to the last bit
-
-
-def _base():
-    import os
-
-    return {k: v for k, v in os.environ.items() if k not in ("HF_ENDPOINT", "HF_HOME", "HF_TOKEN")}
 
 
 def test_a_hub_answering_500_fails_cleanly_and_the_push_can_be_retried(trained, tmp_path):
@@ -125,3 +124,32 @@ def test_no_network_is_reported(trained, tmp_path):
     env = {"HF_ENDPOINT": "http://127.0.0.1:9", "HF_HOME": str(tmp_path / "h"), "HF_TOKEN": "x"}
     result = run_script("publish.py", out, "erin/vae", env=env, timeout=120)
     assert result.returncode == 1 and "could not push to erin/vae" in result.stderr
+
+
+LOAD_ERRORS = """
+import sys, vae_hub
+for name in sys.argv[1:]:
+    try:
+        vae_hub.from_pretrained(name)
+    except vae_hub.CheckpointError as e:
+        print(type(e).__name__, "|", e)
+"""
+
+
+def test_hub_load_errors_name_the_problem(tmp_path):
+    with FakeHub() as hub:
+        hub.repos["frank/readme-only"] = {"README.md": b"# not a model"}
+        hub.shas["frank/readme-only"] = "1" * 40
+        names = ["frank/missing", "frank/readme-only", "runs/mistyped"]
+        env = hub_env(hub, tmp_path) | {"HF_HUB_DISABLE_TELEMETRY": "1"}
+        result = subprocess.run(
+            [sys.executable, "-c", LOAD_ERRORS, *names], capture_output=True, text=True, env=env | _base(), cwd=ROOT
+        )
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3, result.stdout + result.stderr
+    assert lines[0].startswith("CheckpointNotFoundError | Hub repo 'frank/missing'") and "was not found" in lines[0]
+    assert lines[1] == (
+        "CheckpointNotFoundError | Hub repo 'frank/readme-only' has no config.json: "
+        "is it a vae-hub model (saved with save_pretrained)?"
+    )
+    assert "'runs/mistyped' (there is no local folder of that name either) was not found" in lines[2]

@@ -81,6 +81,8 @@ def resolve_file(name_or_path: str | Path, filename: str, **hub_kwargs: Any) -> 
         raise CheckpointNotFoundError(f"{name} is a file; expected a model folder or a Hub repo id (user/name)")
     if isinstance(name_or_path, Path) or looks_like_local_path(name):
         raise CheckpointNotFoundError(f"local folder {name} does not exist")
+    # a name like "runs/my-vae" may be a mistyped local folder: say so in the errors below
+    repo = f"{name!r} (there is no local folder of that name either)" if "/" in name else repr(name)
     try:
         return Path(hf_hub_download(repo_id=name, filename=filename, **hub_kwargs))
     except HFValidationError as e:
@@ -89,15 +91,14 @@ def resolve_file(name_or_path: str | Path, filename: str, **hub_kwargs: Any) -> 
         ) from e
     except RepositoryNotFoundError as e:
         raise CheckpointNotFoundError(
-            f"Hub repo {name!r} was not found (or is private and no valid token was given)"
+            f"Hub repo {repo} was not found, or is private and no valid token was given"
         ) from e
     except RevisionNotFoundError as e:
-        raise CheckpointNotFoundError(
-            f"revision {hub_kwargs.get('revision')!r} of Hub repo {name!r} was not found"
-        ) from e
+        revision = hub_kwargs.get("revision")
+        raise CheckpointNotFoundError(f"revision {revision!r} of Hub repo {name!r} was not found") from e
     except LocalEntryNotFoundError as e:
         raise CheckpointError(
-            f"could not reach the Hub to download {filename} from {name!r}, and it is not in the local cache: {e}"
+            f"could not reach the Hub to download {filename} from {repo}, and it is not in the local cache: {e}"
         ) from e
     except EntryNotFoundError as e:
         raise CheckpointNotFoundError(

@@ -62,6 +62,7 @@ class ELBOOutput:
 
     ``loss`` is what training minimises: ``recon.sum() + beta * KL term`` (the KL term with free bits, if any).
     ``total = recon + kl`` is the negative ELBO per sample, unaffected by ``beta`` and free bits.
+    ``logits`` is the decoder output before its sigmoid, ``recon_x`` the reconstruction (pixel means).
     """
 
     loss: Tensor
@@ -69,9 +70,13 @@ class ELBOOutput:
     recon: Tensor
     kl: Tensor
     kl_per_dim: Tensor
-    recon_x: Tensor
+    logits: Tensor
     mu: Tensor
     logvar: Tensor
+
+    @property
+    def recon_x(self) -> Tensor:
+        return torch.sigmoid(self.logits)
 
     @property
     def elbo(self) -> Tensor:
@@ -116,7 +121,7 @@ def elbo(
     kl = kl_per_dim.sum(-1)
     kl_term = torch.clamp(kl_per_dim.mean(0), min=free_bits).sum() * x.shape[0] if free_bits > 0 else kl.sum()
     loss = recon.sum() + beta * kl_term
-    return ELBOOutput(loss, recon + kl, recon, kl, kl_per_dim, torch.sigmoid(logits), mu, logvar)
+    return ELBOOutput(loss, recon + kl, recon, kl, kl_per_dim, logits, mu, logvar)
 
 
 def kl_warmup(step: int, warmup_steps: int, beta: float = 1.0) -> float:
