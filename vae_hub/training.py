@@ -146,137 +146,162 @@ def hyperparameters(config: TrainConfig, model: BaseVAE, n_train: int, world: in
     }
 
 
-def train(config: TrainConfig) -> dict[str, Any]:
-    """Run training; returns the final metrics. Raises ``TrainingDivergedError`` on a NaN/inf loss."""
-    config.check()
-    accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=config.cpu)
-    rank, world, main = accelerator.process_index, accelerator.num_processes, accelerator.is_main_process
-    set_seed(config.seed, device_specific=True)
-    out_dir = Path(config.output_dir)
-    ckpt_dir = out_dir / CHECKPOINTS
+class Trainer:
+    """One training run: set-up, resume, the epoch loop and the per-epoch checkpoint."""
 
-    data_kwargs = dict(download=config.download, cache_dir=config.cache_dir)
-    with accelerator.main_process_first():  # one process unpacks / downloads, the others then read
-        train_set = load_dataset(config.dataset, config.data_dir, train=True, **data_kwargs)
-        test_set = load_dataset(config.dataset, config.data_dir, train=False, **data_kwargs)
-    train_images = train_set.images[: config.max_train_images].to(accelerator.device)
-    test_images = test_set.images.to(accelerator.device)
-    if config.binarize:  # a fixed binarization of the test set, the same in every run
-        g = torch.Generator(device=test_images.device).manual_seed(12345)
-        test_images = torch.bernoulli(test_images, generator=g)
+    def __init__(self, config: TrainConfig) -> None:
+        config.check()
+        self.config = config
+        self.accelerator = accel = Accelerator(mixed_precision=config.mixed_precision, cpu=config.cpu)
+        self.rank, self.world, self.main = accel.process_index, accel.num_processes, accel.is_main_process
+        set_seed(config.seed, device_specific=True)
+        self.ckpt_dir = Path(config.output_dir) / CHECKPOINTS
 
-    model = build_model(config, tuple(train_set.images.shape[1:])).to(accelerator.device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    steps_per_epoch = math.ceil(len(train_images) // world / config.batch_size)
-    total_steps = steps_per_epoch * config.epochs
-    warmup_steps = round(config.kl_warmup * steps_per_epoch)
+        data_kwargs = dict(download=config.download, cache_dir=config.cache_dir)
+        with accel.main_process_first():  # one process unpacks / downloads, the others then read
+            train_set = load_dataset(config.dataset, config.data_dir, train=True, **data_kwargs)
+            test_set = load_dataset(config.dataset, config.data_dir, train=False, **data_kwargs)
+        self.train_images = train_set.images[: config.max_train_images].to(accel.device)
+        self.test_images = test_set.images.to(accel.device)
+        if config.binarize:  # a fixed binarization of the test set, the same in every run
+            g = torch.Generator(device=self.test_images.device).manual_seed(12345)
+            self.test_images = torch.bernoulli(self.test_images, generator=g)
 
-    def lr_factor(step: int) -> float:
-        if config.lr_schedule == "constant":
+        self.model = build_model(config, tuple(train_set.images.shape[1:])).to(accel.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        self.steps_per_epoch = math.ceil(len(self.train_images) // self.world / config.batch_size)
+        self.total_steps = self.steps_per_epoch * config.epochs
+        self.warmup_steps = round(config.kl_warmup * self.steps_per_epoch)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self.lr_factor)
+        self.start_epoch, self.history = 0, []
+
+    def lr_factor(self, step: int) -> float:
+        if self.config.lr_schedule == "constant":
             return 1.0
-        return 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps))
+        return 0.5 * (1 + math.cos(math.pi * min(step, self.total_steps) / self.total_steps))
 
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
-    start_epoch, history = 0, []
-    if config.resume:
-        latest = checkpoint.latest(ckpt_dir)
+    def resume(self) -> None:
+        """Restore model, optimizer, scheduler, RNG and history from the latest checkpoint, if any."""
+        config, accel = self.config, self.accelerator
+        latest = checkpoint.latest(self.ckpt_dir)
         if latest is None:
-            accelerator.print(f"--resume: no checkpoint in {ckpt_dir}, starting from scratch")
-        else:
-            state = checkpoint.load(latest, model, optimizer, rank, map_location=str(accelerator.device))
-            if state["config"] | {"resume": True} != asdict(config) | {
-                "resume": True,
-                "progress": state["config"]["progress"],
-            }:
-                accelerator.print("warning: resuming with a configuration that differs from the checkpoint's")
-            scheduler.load_state_dict(state["scheduler"])
-            if state["config"]["lr"] != config.lr:  # a new --lr on resume takes effect (e.g. after divergence)
-                scheduler.base_lrs = [config.lr for _ in optimizer.param_groups]
-                for group in optimizer.param_groups:
-                    group["initial_lr"] = config.lr
-                    group["lr"] = config.lr * lr_factor(scheduler.last_epoch)
-            start_epoch, history = state["epoch"], state["history"]
-            accelerator.print(f"resumed from {latest} (epoch {start_epoch} of {config.epochs} done)")
-    elif main and checkpoint.latest(ckpt_dir) is not None:
-        accelerator.print(f"note: {ckpt_dir} holds an earlier run's checkpoint; it will be replaced (use --resume)")
+            accel.print(f"--resume: no checkpoint in {self.ckpt_dir}, starting from scratch")
+            return
+        state = checkpoint.load(latest, self.model, self.optimizer, self.rank, map_location=str(accel.device))
+        ignored = {"resume", "progress", "push_to_hub", "private", "lr"}
+        changed = sorted(k for k, v in asdict(config).items() if k not in ignored and state["config"].get(k) != v)
+        if changed:
+            accel.print(f"warning: resuming with settings that differ from the checkpoint's: {changed}")
+        self.scheduler.load_state_dict(state["scheduler"])
+        if state["config"]["lr"] != config.lr:  # a new --lr on resume takes effect (e.g. after divergence)
+            accel.print(f"learning rate changed on resume: {state['config']['lr']:g} -> {config.lr:g}")
+            self.scheduler.base_lrs = [config.lr for _ in self.optimizer.param_groups]
+            for group in self.optimizer.param_groups:
+                group["initial_lr"] = config.lr
+                group["lr"] = config.lr * self.lr_factor(self.scheduler.last_epoch)
+        self.start_epoch, self.history = state["epoch"], state["history"]
+        accel.print(f"resumed from {latest} (epoch {self.start_epoch} of {config.epochs} done)")
 
-    ddp_model, optimizer = accelerator.prepare(model, optimizer)
-    start = time.perf_counter()
-    for epoch in range(start_epoch, config.epochs):
-        ddp_model.train()
-        order = epoch_order(len(train_images), config.seed, epoch, rank, world).to(accelerator.device)
-        sums = torch.zeros(4, device=accelerator.device, dtype=torch.float64)  # loss, total, recon, kl
+    def run(self) -> dict[str, Any]:
+        config, accel = self.config, self.accelerator
+        if config.resume:
+            self.resume()
+        elif self.main and checkpoint.latest(self.ckpt_dir) is not None:
+            accel.print(f"note: {self.ckpt_dir} holds an earlier run's checkpoint; it will be replaced (use --resume)")
+        self.ddp_model, self.optimizer = accel.prepare(self.model, self.optimizer)
+        start = time.perf_counter()
+        for epoch in range(self.start_epoch, config.epochs):
+            sums = self.train_epoch(epoch)
+            self.end_epoch(epoch, sums, time.perf_counter() - start)
+        metrics: dict[str, Any] = {}
+        if self.main:
+            final = accel.unwrap_model(self.ddp_model).eval()
+            n_train = len(self.train_images)
+            metrics = finish(
+                config, final, self.test_images, self.history, time.perf_counter() - start, n_train, self.world
+            )
+        accel.wait_for_everyone()
+        accel.end_training()
+        return metrics
+
+    def train_epoch(self, epoch: int) -> Tensor:
+        """One pass over this process's share of the data; returns the summed (loss, -ELBO, recon, KL)."""
+        config, accel = self.config, self.accelerator
+        self.ddp_model.train()
+        order = epoch_order(len(self.train_images), config.seed, epoch, self.rank, self.world).to(accel.device)
+        sums = torch.zeros(4, device=accel.device, dtype=torch.float64)
         seen = 0
         bar = tqdm(
             order.split(config.batch_size),
             desc=f"epoch {epoch + 1}/{config.epochs}",
-            disable=not (config.progress and main),
+            disable=not (config.progress and self.main),
             unit="batch",
             dynamic_ncols=True,
         )
         for i, idx in enumerate(bar):
-            x = train_images[idx]
+            x = self.train_images[idx]
             if config.binarize:
                 x = torch.bernoulli(x)
-            step = epoch * steps_per_epoch + i
-            with accelerator.autocast():
-                out = elbo(ddp_model, x, beta=kl_warmup(step, warmup_steps, config.beta), free_bits=config.free_bits)
-            optimizer.zero_grad(set_to_none=True)
-            accelerator.backward(out.loss)
-            optimizer.step()
-            scheduler.step()
+            beta = kl_warmup(epoch * self.steps_per_epoch + i, self.warmup_steps, config.beta)
+            with accel.autocast():
+                out = elbo(self.ddp_model, x, beta=beta, free_bits=config.free_bits)
+            self.optimizer.zero_grad(set_to_none=True)
+            accel.backward(out.loss)
+            self.optimizer.step()
+            self.scheduler.step()
             parts = [out.loss.detach(), out.total_sum.detach(), out.recon_sum.detach(), out.kl_sum.detach()]
             sums += torch.stack(parts).double()
             seen += x.shape[0]
             if (i + 1) % config.log_every == 0 or i + 1 == len(bar):
                 values = sums.tolist()  # the only host sync: every log_every steps
                 if not all(math.isfinite(v) for v in values):
-                    raise diverged(values[0], epoch, i, ckpt_dir)
+                    raise diverged(values[0], epoch, i, self.ckpt_dir)
                 bar.set_postfix(loss=f"{values[0] / seen:.2f}", kl=f"{values[3] / seen:.2f}")
-        sums = accelerator.reduce(sums, reduction="sum")
-        seen_all = seen * world
-        train_stats = {
+        return sums
+
+    def end_epoch(self, epoch: int, sums: Tensor, seconds: float) -> None:
+        """Log train and test figures, then write the epoch's checkpoint atomically."""
+        config, accel = self.config, self.accelerator
+        sums = accel.reduce(sums, reduction="sum")
+        seen = (len(self.train_images) // self.world) * self.world
+        stats = {
             "epoch": epoch + 1,
-            "train_loss": float(sums[1]) / seen_all,
-            "train_recon": float(sums[2]) / seen_all,
-            "train_kl": float(sums[3]) / seen_all,
-            "beta": kl_warmup((epoch + 1) * steps_per_epoch, warmup_steps, config.beta),
-            "lr": scheduler.get_last_lr()[0],
+            "train_loss": float(sums[1]) / seen,
+            "train_recon": float(sums[2]) / seen,
+            "train_kl": float(sums[3]) / seen,
+            "beta": kl_warmup((epoch + 1) * self.steps_per_epoch, self.warmup_steps, config.beta),
+            "lr": self.scheduler.get_last_lr()[0],
         }
-        tmp = checkpoint.begin(ckpt_dir, epoch + 1) if main else None
-        accelerator.wait_for_everyone()
-        if main:
-            test = evaluate(accelerator.unwrap_model(ddp_model), test_images, seed=epoch)
-            train_stats |= {
+        staging = checkpoint.begin(self.ckpt_dir, epoch + 1) if self.main else None
+        accel.wait_for_everyone()
+        if self.main:
+            test = evaluate(accel.unwrap_model(self.ddp_model), self.test_images, seed=epoch)
+            stats |= {
                 "test_loss": test["loss"],
                 "test_recon": test["recon"],
                 "test_kl": test["kl"],
                 "active_units": test["active_units"],
-                "seconds": round(time.perf_counter() - start, 2),
+                "seconds": round(seconds, 2),
             }
-            history.append(train_stats)
-            accelerator.print(
-                f"epoch {epoch + 1}: train loss {train_stats['train_loss']:.2f} "
-                f"(recon {train_stats['train_recon']:.2f}, KL {train_stats['train_kl']:.2f}) | "
+            self.history.append(stats)
+            accel.print(
+                f"epoch {epoch + 1}: train loss {stats['train_loss']:.2f} "
+                f"(recon {stats['train_recon']:.2f}, KL {stats['train_kl']:.2f}) | "
                 f"test loss {test['loss']:.2f} (recon {test['recon']:.2f}, KL {test['kl']:.2f}) | "
                 f"active units {test['active_units']}/{config.latent_dim}"
             )
-        staging = checkpoint.staging_dir(ckpt_dir, epoch + 1)
-        checkpoint.write_rng(staging, rank)
-        accelerator.wait_for_everyone()
-        if main:
-            state = {"config": asdict(config), "scheduler": scheduler.state_dict(), "history": history}
-            checkpoint.commit(tmp, ckpt_dir, epoch + 1, accelerator.unwrap_model(ddp_model), optimizer, state)
-        accelerator.wait_for_everyone()
+        checkpoint.write_rng(checkpoint.staging_dir(self.ckpt_dir, epoch + 1), self.rank)
+        accel.wait_for_everyone()
+        if self.main:
+            state = {"config": asdict(config), "scheduler": self.scheduler.state_dict(), "history": self.history}
+            model = accel.unwrap_model(self.ddp_model)
+            checkpoint.commit(staging, self.ckpt_dir, epoch + 1, model, self.optimizer, state)
+        accel.wait_for_everyone()
 
-    train_seconds = time.perf_counter() - start
-    metrics: dict[str, Any] = {}
-    if main:
-        final = accelerator.unwrap_model(ddp_model).eval()
-        metrics = finish(config, final, test_images, history, train_seconds, len(train_images), world)
-    accelerator.wait_for_everyone()
-    accelerator.end_training()
-    return metrics
+
+def train(config: TrainConfig) -> dict[str, Any]:
+    """Run training; returns the final metrics. Raises ``TrainingDivergedError`` on a NaN/inf loss."""
+    return Trainer(config).run()
 
 
 def finish(
