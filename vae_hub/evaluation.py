@@ -38,8 +38,8 @@ def evaluate(
     sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "nll": 0.0}
     kl_per_dim = torch.zeros(model.latent_dim, device=model.device, dtype=torch.float64)
     means = []
-    if k > 0:  # keep IWAE chunks large: about 16k decoded images per chunk
-        batch_size = max(1, min(batch_size, 16384 // min(k, 16384) * 8))
+    if k > 0:  # fewer images per batch as k grows, so that each IWAE chunk still holds ~100+ samples per image
+        batch_size = max(1, min(batch_size, 131_072 // k))
     batches = images.split(batch_size)
     for x in tqdm(batches, desc=desc, disable=not progress, unit="batch", leave=False):
         out = elbo(model, x, generator=generator)

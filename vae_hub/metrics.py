@@ -41,8 +41,9 @@ def importance_sampled_log_likelihood(
     """
     check_positive_int("k", k)
     check_positive_int("max_decoded", max_decoded)
-    mu, logvar = model.encode(x)
-    target = model.check_input(x).flatten(1)  # (B, D)
+    native = model.check_input(x)
+    mu, logvar = model._encode(native)
+    target = native.flatten(1)  # (B, D)
     batch = mu.shape[0]
     chunk = max(1, min(k, max_decoded // batch))
     std = torch.exp(0.5 * logvar)
