@@ -131,6 +131,9 @@ def load(
     optimizer.load_state_dict(opt)
     rng_file = path / f"rng-{rank}.safetensors"
     if not rng_file.is_file():
-        raise FileNotFoundError(f"{rng_file} is missing: was the run resumed with a different number of processes?")
+        raise ValueError(
+            f"cannot resume from {path}: it has no RNG state for process {rank} ({rng_file.name}); "
+            "resume with the same number of processes as the run that wrote it"
+        )
     set_rng_state(load_file(str(rng_file)), json.loads((path / f"rng-{rank}.json").read_text()))
     return state
