@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     metrics |= {"model": args.model, "dataset": args.dataset, "seconds": round(time.perf_counter() - start, 2)}
     print(format_table(metrics))
-    print(f"seconds                 {metrics['seconds']:.1f}")
+    print(f"evaluated in {metrics['seconds']:.1f} s")
     output = args.output or f"eval_{args.dataset}.json"
     with open(output, "w") as f:
         json.dump(metrics, f, indent=2)

@@ -55,7 +55,7 @@ def model_card(
 ) -> ModelCard:
     """Render the model card for a trained model."""
     info = DATASETS[dataset]
-    display = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "kmnist": "KMNIST", "cifar10": "CIFAR-10"}[dataset]
+    display = info.display_name
     mixin = type(model)._hub_mixin_info.model_card_data
     name = model_name or (repo_id.split("/")[-1] if repo_id else f"{type(model).__name__.lower()}-{dataset}")
     card_data = ModelCardData(

@@ -51,9 +51,10 @@ def rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     tensors = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         tensors.update({f"cuda.{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
+    py_version, py_internal, py_gauss = random.getstate()
     np_state = np.random.get_state()
     meta = {
-        "python": [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]],
+        "python": [py_version, list(py_internal), py_gauss],
         "numpy": [np_state[0], np_state[1].tolist(), *np_state[2:]],
     }
     return tensors, meta

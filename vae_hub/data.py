@@ -23,26 +23,28 @@ IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-
 @dataclass(frozen=True)
 class DatasetInfo:
     name: str
+    display_name: str
     torchvision_class: str
     image_shape: tuple[int, int, int]
+    train_size: int  # images in the full training split
     hub_id: str  # the data set's id on the Hugging Face Hub, for model cards
-    how_to_get: str
+    how_to_get: str = "torchvision downloads it when online"
 
 
 DATASETS = {
-    "mnist": DatasetInfo("mnist", "MNIST", (1, 28, 28), "ylecun/mnist", "torchvision downloads it when online"),
+    "mnist": DatasetInfo("mnist", "MNIST", "MNIST", (1, 28, 28), 60_000, "ylecun/mnist"),
     "fashion-mnist": DatasetInfo(
         "fashion-mnist",
+        "Fashion-MNIST",
         "FashionMNIST",
         (1, 28, 28),
+        60_000,
         "zalando-datasets/fashion_mnist",
         "`apt-get install dataset-fashion-mnist` puts the .gz files in /usr/share/datasets/fashion-mnist; "
         "torchvision downloads it when online",
     ),
-    "kmnist": DatasetInfo("kmnist", "KMNIST", (1, 28, 28), "tanganke/kmnist", "torchvision downloads it when online"),
-    "cifar10": DatasetInfo(
-        "cifar10", "CIFAR10", (3, 32, 32), "uoft-cs/cifar10", "torchvision downloads it when online"
-    ),
+    "kmnist": DatasetInfo("kmnist", "KMNIST", "KMNIST", (1, 28, 28), 60_000, "tanganke/kmnist"),
+    "cifar10": DatasetInfo("cifar10", "CIFAR-10", "CIFAR10", (3, 32, 32), 50_000, "uoft-cs/cifar10"),
 }
 
 

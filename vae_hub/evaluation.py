@@ -10,9 +10,7 @@ from tqdm.auto import tqdm
 
 from .base import BaseVAE
 from .losses import elbo
-from .metrics import importance_sampled_log_likelihood
-
-AU_THRESHOLD = 0.01
+from .metrics import ACTIVE_UNIT_THRESHOLD, importance_sampled_log_likelihood
 
 
 @torch.no_grad()
@@ -37,7 +35,7 @@ def evaluate(
     generator = torch.Generator(device=model.device).manual_seed(seed)
     sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "nll": 0.0}
     kl_per_dim = torch.zeros(model.latent_dim, device=model.device, dtype=torch.float64)
-    means = []
+    means = []  # posterior means, collected in the same pass for the active-unit count
     if k > 0:  # fewer images per batch as k grows, so that each IWAE chunk still holds ~100+ samples per image
         batch_size = max(1, min(batch_size, 131_072 // k))
     batches = images.split(batch_size)
@@ -59,7 +57,7 @@ def evaluate(
         "elbo": -sums["loss"] / n,
         "recon": sums["recon"] / n,
         "kl": sums["kl"] / n,
-        "active_units": int((variance > AU_THRESHOLD).sum()),
+        "active_units": int((variance > ACTIVE_UNIT_THRESHOLD).sum()),
         "latent_dim": model.latent_dim,
         "kl_per_dim": [round(v, 5) for v in (kl_per_dim / n).tolist()],
     }
@@ -85,4 +83,8 @@ def format_table(metrics: dict[str, Any]) -> str:
         f"{label:<{width}}  {value:.2f}" if isinstance(value, float) else f"{label:<{width}}  {value}"
         for label, value in rows
     ]
+    if "kl_per_dim" in metrics:  # dimensions by KL, largest first: the collapsed ones sit at ~0
+        ranked = sorted(enumerate(metrics["kl_per_dim"]), key=lambda dv: -dv[1])
+        lines.append("KL per latent dimension (nats), largest first:")
+        lines += [f"  z{d:<3} {v:8.3f}" for d, v in ranked]
     return "\n".join(lines)

@@ -13,6 +13,7 @@ from .base import BaseVAE, check_positive_int
 from .losses import diagonal_normal_log_prob, gaussian_kl, standard_normal_log_prob
 
 Data = Tensor | Iterable[Any]
+ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. (2016)
 
 
 def iter_batches(data: Data, batch_size: int = 500) -> Iterator[Tensor]:
@@ -68,7 +69,7 @@ def posterior_mean_variance(model: BaseVAE, data: Data, batch_size: int = 500) -
     return means.var(dim=0, correction=0)
 
 
-def active_units(model: BaseVAE, data: Data, threshold: float = 0.01, batch_size: int = 500) -> int:
+def active_units(model: BaseVAE, data: Data, threshold: float = ACTIVE_UNIT_THRESHOLD, batch_size: int = 500) -> int:
     """Number of active latent units (Burda et al. 2016): dimensions with Var_x(E_q[z_d]) > ``threshold``.
 
     Few active units is the signature of posterior collapse: the decoder ignores the other dimensions.

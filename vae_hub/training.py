@@ -331,7 +331,7 @@ def finish(
     if history:
         save_training_curves(history, out_dir / "training_curves.png")
     limitations = list(config.extra_limitations)
-    full = 50_000 if config.dataset == "cifar10" else 60_000
+    full = DATASETS[config.dataset].train_size
     if n_train < full:
         limitations.insert(0, f"Trained on {n_train:,} images, not the full {full:,}-image training split.")
     card = model_card(
