@@ -1,0 +1,152 @@
+"""The Space's models: the bundled ones in ``space/models/``, plus any vae-hub repo id or local folder, cached.
+
+Loading goes through ``vae_hub.from_pretrained`` (strict, safetensors only); a model's card and ``metrics.json``
+come with it when the folder or repo has them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import vae_hub
+from vae_hub import BaseVAE, CheckpointError
+from vae_hub.hub import looks_like_local_path, resolve_file
+from vae_hub.images import MNIST_MARGIN
+from vae_hub.metrics import kl_per_dimension
+
+BUNDLED_DIR = Path(__file__).resolve().parent / "models"
+BUNDLED = ("conv-fashion-mnist", "mlp-fashion-mnist", "conv-mnist-5k", "mlp-2d-fashion-mnist")
+DEFAULT_MODEL = os.environ.get("VAE_HUB_MODEL", BUNDLED[0])
+DIGIT_DATASETS = ("mnist", "kmnist")  # centred in a 20x20 box like MNIST; other data sets fill the frame
+
+
+class ModelLoadError(ValueError):
+    """A model name that cannot be loaded; the message is safe to show in the page."""
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to serve, with what the page shows about it."""
+
+    name: str
+    model: BaseVAE
+    card: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)
+    kl_per_dim: list[float] = field(default_factory=list)
+
+    @property
+    def dataset(self) -> str | None:
+        return self.metrics.get("dataset")
+
+    @property
+    def margin(self) -> float:
+        """How much of the frame drawings leave free, like the training images."""
+        return MNIST_MARGIN if self.dataset in DIGIT_DATASETS or self.dataset is None else 0.04
+
+    def dims_by_kl(self) -> list[int]:
+        """Latent dimensions, the most used (largest KL) first."""
+        return sorted(range(len(self.kl_per_dim)), key=lambda d: -self.kl_per_dim[d])
+
+    def summary(self) -> str:
+        m = self.model
+        c, h, w = m.image_shape
+        parts = [f"**{self.name}**: {type(m).__name__}, {c}x{h}x{w} images, {m.latent_dim}-D latent space"]
+        test = self.metrics.get("test", {})
+        if self.dataset:
+            parts.append(f"trained on {self.dataset}")
+        if "elbo" in test:
+            parts.append(f"test ELBO {test['elbo']:.2f} nats")
+        if "nll" in test:
+            parts.append(f"NLL {test['nll']:.2f} (k={test.get('nll_k')})")
+        return ", ".join(parts)
+
+
+def strip_front_matter(card: str) -> str:
+    """The card without its YAML header and without pictures (their files are not served)."""
+    if card.startswith("---"):
+        end = card.find("\n---", 3)
+        card = card[end + 4 :] if end != -1 else card
+    return "\n".join(line for line in card.splitlines() if not line.lstrip().startswith("![")).strip()
+
+
+def prior_kl_per_dim(model: BaseVAE, n: int = 512) -> list[float]:
+    """KL per latent dimension of the model's own prior samples, re-encoded: a stand-in when no metrics ship."""
+    generator = torch.Generator().manual_seed(0)
+    with torch.inference_mode():
+        images = model.sample(n, generator=generator)
+        return [round(float(v), 5) for v in kl_per_dimension(model, images)]
+
+
+class ModelStore:
+    """Load models by name, keep the last few in memory; safe to call from several threads."""
+
+    def __init__(self, allow_local_paths: bool | None = None, max_cached: int = 6) -> None:
+        if allow_local_paths is None:  # on Hugging Face Spaces (SPACE_ID is set) only repo ids are accepted
+            allow_local_paths = os.environ.get("VAE_HUB_ALLOW_LOCAL_PATHS", "0" if "SPACE_ID" in os.environ else "1")
+            allow_local_paths = allow_local_paths == "1"
+        self.allow_local_paths = allow_local_paths
+        self.max_cached = max_cached
+        self._cache: OrderedDict[str, LoadedModel] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, name: str) -> LoadedModel:
+        """The model called ``name`` (bundled name, Hub repo id or local folder); raises :class:`ModelLoadError`."""
+        if not isinstance(name, str) or not name.strip():
+            raise ModelLoadError("no model given: pick a bundled model or enter a Hub repo id such as user/name")
+        name = name.strip()
+        with self._lock:
+            if name in self._cache:
+                self._cache.move_to_end(name)
+                return self._cache[name]
+        loaded = self._load(name)  # outside the lock: a slow download does not block other users
+        with self._lock:
+            self._cache[name] = loaded
+            self._cache.move_to_end(name)
+            while len(self._cache) > self.max_cached:
+                self._cache.popitem(last=False)
+        return loaded
+
+    def _load(self, name: str) -> LoadedModel:
+        if name in BUNDLED:
+            source: str | Path = BUNDLED_DIR / name
+        elif looks_like_local_path(name) or Path(name).expanduser().is_dir():
+            if not self.allow_local_paths:
+                raise ModelLoadError(f"{name!r}: this Space loads Hub repo ids (user/name), not local folders")
+            source = name
+        else:
+            source = name
+        try:
+            model = vae_hub.from_pretrained(source)
+        except CheckpointError as e:
+            raise ModelLoadError(f"could not load {name!r}: {e}") from None
+        model.eval().requires_grad_(False)
+        card = read_text(source, "README.md")
+        metrics = read_json(source, "metrics.json")
+        kl = metrics.get("test", {}).get("kl_per_dim")
+        if not (isinstance(kl, list) and len(kl) == model.latent_dim):
+            kl = prior_kl_per_dim(model)
+        return LoadedModel(name, model, strip_front_matter(card), metrics, [float(v) for v in kl])
+
+
+def read_text(source: str | Path, filename: str) -> str:
+    """An optional text file of a model folder or repo ('' when it has none)."""
+    try:
+        return resolve_file(source, filename).read_text(encoding="utf-8")
+    except (CheckpointError, OSError, UnicodeDecodeError):
+        return ""
+
+
+def read_json(source: str | Path, filename: str) -> dict[str, Any]:
+    try:
+        value = json.loads(read_text(source, filename) or "{}")
+    except json.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}

@@ -1,0 +1,238 @@
+"""The Space, launched on 127.0.0.1 and driven through gradio_client: every api_name, good and bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from space_helper import SPACE, launch
+
+gradio_client = pytest.importorskip("gradio_client")
+from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client.exceptions import AppError  # noqa: E402
+
+MODEL = "conv-fashion-mnist"  # 1x28x28, 16-D latent space
+TILE = 28 + 2  # a grid tile: image plus padding
+
+
+@pytest.fixture(scope="module")
+def client():
+    app, demo, url = launch()
+    yield Client(url, verbose=False)
+    demo.close()
+
+
+def pixels(path: str) -> np.ndarray:
+    return np.asarray(Image.open(path))
+
+
+def write_png(path: Path, array: np.ndarray) -> str:
+    Image.fromarray(array).save(path)
+    return str(path)
+
+
+def stroke(size: int = 96, mode: str = "RGB") -> np.ndarray:
+    """A dark diagonal stroke on white paper (how people draw), as RGB or RGBA on a transparent canvas."""
+    channels = 4 if mode == "RGBA" else 3
+    image = np.zeros((size, size, channels), np.uint8) if mode == "RGBA" else np.full((size, size, 3), 255, np.uint8)
+    for i in range(size // 5, size - size // 5):
+        image[i, i - 4 : i + 4, :3] = 0
+        if mode == "RGBA":
+            image[i, i - 4 : i + 4, 3] = 255
+    return image
+
+
+def drawing(path: str) -> dict:
+    """A Sketchpad payload whose composite is the given picture."""
+    return {"background": None, "layers": [], "composite": handle_file(path), "id": None}
+
+
+# --- good input ----------------------------------------------------------------------------------------------
+def test_generate_gives_a_grid_that_depends_on_the_seed(client):
+    a = pixels(client.predict(MODEL, 16, 1.0, 0, api_name="/generate"))
+    assert a.shape == (4 * TILE + 2, 4 * TILE + 2) and a.dtype == np.uint8
+    assert np.array_equal(a, pixels(client.predict(MODEL, 16, 1.0, 0, api_name="/generate")))
+    assert not np.array_equal(a, pixels(client.predict(MODEL, 16, 1.0, 1, api_name="/generate")))
+    assert pixels(client.predict(MODEL, 64, 0.5, 3, api_name="/generate")).shape == (8 * TILE + 2, 8 * TILE + 2)
+    assert pixels(client.predict(MODEL, 1, 0.0, 0, api_name="/generate")).shape == (TILE + 2, TILE + 2)
+
+
+def test_reconstruct_an_upload(client, tmp_path):
+    seen, recon, posterior, text, chart = client.predict(
+        MODEL, None, handle_file(write_png(tmp_path / "s.png", stroke())), 0, api_name="/reconstruct"
+    )
+    seen, recon = pixels(seen), pixels(recon)
+    assert seen.shape == recon.shape == (28, 28)
+    assert seen[0].max() < 30 and seen.max() > 200, "light-on-dark like the training data, border black"
+    assert np.abs(seen.astype(float) - recon).mean() < 60, "the reconstruction resembles the input"
+    assert pixels(posterior).shape == (TILE + 2, 8 * TILE + 2)
+    assert "ELBO" in text and "KL" in text
+    rows = chart["data"]
+    assert len(rows) == 16 and all(kl >= 0 for _, kl in rows)
+    again = client.predict(MODEL, None, handle_file(str(tmp_path / "s.png")), 1, api_name="/reconstruct")
+    assert np.array_equal(recon, pixels(again[1])), "the posterior mean does not depend on the seed"
+    assert not np.array_equal(pixels(posterior), pixels(again[2])), "posterior samples do"
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA"])
+def test_reconstruct_a_drawing_rgb_or_rgba(client, tmp_path, mode):
+    path = write_png(tmp_path / "d.png", stroke(280, mode))
+    seen, recon, *_ = client.predict(MODEL, drawing(path), None, 0, api_name="/reconstruct")
+    seen = pixels(seen)
+    assert seen.shape == (28, 28) and seen[0].max() < 30 and seen.max() > 200
+    diagonal = [seen[i, i] for i in range(6, 22)]
+    assert min(diagonal) > 100, "the stroke runs along the diagonal"
+
+
+def test_a_colour_upload_becomes_grey(client, tmp_path):
+    image = np.zeros((64, 64, 3), np.uint8)
+    image[..., 0] = 200  # a red background
+    image[16:48, 28:36] = (0, 255, 0)  # a green bar
+    seen = pixels(
+        client.predict(MODEL, None, handle_file(write_png(tmp_path / "c.png", image)), 0, api_name="/reconstruct")[0]
+    )
+    assert seen.shape == (28, 28) and seen[14, 14] > 200 and seen[14, 4] < 30
+
+
+def test_interpolate_between_seeds_and_between_images(client, tmp_path):
+    a = pixels(client.predict(MODEL, "seeds", None, None, 1, 2, "slerp", 10, api_name="/interpolate"))
+    assert a.shape == (TILE + 2, 10 * TILE + 2)
+    b = pixels(client.predict(MODEL, "seeds", None, None, 1, 3, "slerp", 10, api_name="/interpolate"))
+    c = pixels(client.predict(MODEL, "seeds", None, None, 1, 2, "lerp", 10, api_name="/interpolate"))
+    assert np.array_equal(a[:, : TILE + 2], b[:, : TILE + 2]), "the same start"
+    assert not np.array_equal(a, b) and not np.array_equal(a, c)
+    first = write_png(tmp_path / "a.png", stroke())
+    second = write_png(tmp_path / "b.png", np.ascontiguousarray(stroke()[:, ::-1]))
+    strip = pixels(
+        client.predict(MODEL, "images", drawing(first), drawing(second), 0, 0, "lerp", 5, api_name="/interpolate")
+    )
+    assert strip.shape == (TILE + 2, 5 * TILE + 2)
+    assert not np.array_equal(strip[:, 2:30], strip[:, -30:-2]), "the two ends differ"
+
+
+def test_decode_a_latent_vector(client):
+    zero = pixels(client.predict(MODEL, ", ".join(["0"] * 16), api_name="/decode"))
+    other = pixels(client.predict(MODEL, " ".join(["1.5"] * 16), api_name="/decode"))
+    assert zero.shape == other.shape == (28, 28) and not np.array_equal(zero, other)
+
+
+def test_load_model_switches_and_shows_the_2d_manifold(client):
+    view = client.predict("mlp-2d-fashion-mnist", "", api_name="/load_model")
+    name, summary, card, metrics, z, decoded, latent_map, caption, *sliders = view
+    assert name == "mlp-2d-fashion-mnist" and "2-D latent space" in summary
+    assert pixels(latent_map).shape == (15 * 28, 15 * 28) and "2-D latent space" in caption
+    assert metrics["latent_dim"] == 2 and "nll" in metrics and "## " in card
+    assert z == "0.00, 0.00"
+    assert pixels(client.predict("mlp-2d-fashion-mnist", "0.5, -1", api_name="/decode")).shape == (28, 28)
+    conv = client.predict("mlp-2d-fashion-mnist", MODEL, api_name="/load_model")  # the text box wins
+    assert conv[0] == MODEL and pixels(conv[6]).shape == (8 * TILE + 2, 9 * TILE + 2), "a traversal of 8 dims"
+
+
+# --- bad input -----------------------------------------------------------------------------------------------
+def not_a_vae_hub_model(tmp_path: Path) -> str:
+    folder = tmp_path / "bert"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"architectures": ["BertModel"]}))
+    (folder / "model.safetensors").write_bytes(b"\0" * 16)
+    return str(folder)
+
+
+BAD_INPUTS = {
+    "empty canvas": ("/reconstruct", lambda p: (MODEL, None, None, 0), "the canvas is empty"),
+    "empty canvas payload": (
+        "/reconstruct",
+        lambda p: (MODEL, {"background": None, "layers": [], "composite": None, "id": None}, None, 0),
+        "the canvas is empty",
+    ),
+    "blank drawing": (
+        "/reconstruct",
+        lambda p: (MODEL, drawing(write_png(p / "w.png", np.full((64, 64, 3), 255, np.uint8))), None, 0),
+        "blank",
+    ),
+    "4000x4000 image": (
+        "/reconstruct",
+        lambda p: (MODEL, None, handle_file(write_png(p / "big.png", np.zeros((4000, 4000), np.uint8))), 0),
+        "4000x4000 pixels; expected each side between 8 and 2048",
+    ),
+    "1x1 image": (
+        "/reconstruct",
+        lambda p: (MODEL, None, handle_file(write_png(p / "one.png", np.zeros((1, 1), np.uint8))), 0),
+        "1x1 pixels",
+    ),
+    "not an image": (
+        "/reconstruct",
+        lambda p: (MODEL, None, handle_file(str(p / "notes.txt")), 0),
+        "Upload: expected a PNG, JPEG, WebP, BMP or GIF picture with each side between 8 and 2048 pixels; "
+        "got the file 'notes.txt', which is not one",
+    ),
+    "not an image, drawn": (
+        "/reconstruct",
+        lambda p: (MODEL, drawing(str(p / "notes.txt")), None, 0),
+        "Draw: expected a drawing",
+    ),
+    "truncated png": (
+        "/reconstruct",
+        lambda p: (MODEL, None, handle_file(str(p / "cut.png")), 0),
+        "'cut.png' could not be decoded as an image",
+    ),
+    "malformed drawing": ("/reconstruct", lambda p: (MODEL, "a string", None, 0), "Draw: expected a drawing"),
+    "too many samples": ("/generate", lambda p: (MODEL, 65, 1.0, 0), "Number of samples: Value 65 is greater"),
+    "zero samples": ("/generate", lambda p: (MODEL, 0, 1.0, 0), "Number of samples: Value 0 is less"),
+    "samples not a number": ("/generate", lambda p: (MODEL, "many", 1.0, 0), "Number of samples: expected a number"),
+    "negative temperature": ("/generate", lambda p: (MODEL, 4, -1.0, 0), "Temperature: Value -1.0 is less"),
+    "negative seed": ("/generate", lambda p: (MODEL, 4, 1.0, -5), "Seed: Value -5 is less"),
+    "seed not a number": ("/generate", lambda p: (MODEL, 4, 1.0, [1, 2]), "Seed: expected a number"),
+    "huge seed": ("/generate", lambda p: (MODEL, 4, 1.0, 2**40), "Seed: Value 1099511627776 is greater"),
+    "unknown path": ("/interpolate", lambda p: (MODEL, "seeds", None, None, 1, 2, "cubic", 5), "Path: "),
+    "unknown ends": ("/interpolate", lambda p: (MODEL, "words", None, None, 1, 2, "slerp", 5), "Between: "),
+    "one step": ("/interpolate", lambda p: (MODEL, "seeds", None, None, 1, 2, "slerp", 1), "Steps: Value 1 is less"),
+    "missing image B": (
+        "/interpolate",
+        lambda p: (MODEL, "images", drawing(write_png(p / "a.png", stroke())), None, 0, 0, "slerp", 5),
+        "image B: the canvas is empty",
+    ),
+    "z of the wrong size": ("/decode", lambda p: (MODEL, "1, 2, 3"), "z must hold 16 numbers"),
+    "z not numbers": ("/decode", lambda p: (MODEL, "a, b"), "z must be 16 comma-separated numbers"),
+    "z too large": ("/decode", lambda p: (MODEL, ", ".join(["1e9"] * 16)), "between -10 and 10"),
+    "z not a string": ("/decode", lambda p: (MODEL, 7), "z must hold 16 numbers"),
+    "unknown model": ("/generate", lambda p: ("no_such_model", 4, 1.0, 0), "could not load 'no_such_model'"),
+    "missing folder": ("/load_model", lambda p: (MODEL, str(p / "missing")), "does not exist"),
+    "not a vae-hub model": ("/load_model", not_a_vae_hub_model, "was not written by vae-hub"),
+    "hub unreachable": ("/load_model", lambda p: (MODEL, "someone/some-vae"), "could not reach the Hub"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_gives_a_clear_error_and_the_app_keeps_serving(client, tmp_path, monkeypatch, case):
+    if case in ("hub unreachable", "unknown model"):
+        monkeypatch.setattr("time.sleep", lambda seconds: None)  # skip huggingface_hub's retry back-off
+    (tmp_path / "notes.txt").write_text("not a picture")
+    (tmp_path / "cut.png").write_bytes(Path(write_png(tmp_path / "full.png", stroke())).read_bytes()[:60])
+    api, make_args, message = BAD_INPUTS[case]
+    args = make_args(tmp_path)
+    if case == "not a vae-hub model":
+        args = (MODEL, args)
+    with pytest.raises(AppError) as error:
+        client.predict(*args, api_name=api)
+    assert message in str(error.value)
+    assert "Traceback" not in str(error.value) and "/tmp/gradio" not in str(error.value)
+    good = pixels(client.predict(MODEL, 4, 1.0, 0, api_name="/generate"))
+    assert good.shape == (2 * TILE + 2, 2 * TILE + 2)
+
+
+def test_space_files():
+    front = (SPACE / "README.md").read_text().split("---")[1]
+    for key in (
+        "title:",
+        "sdk: gradio",
+        "sdk_version:",
+        "app_file: app.py",
+        "models:",
+        "license:",
+        "short_description:",
+    ):
+        assert key in front
+    assert "gradio" in (SPACE / "requirements.txt").read_text()

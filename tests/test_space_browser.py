@@ -1,0 +1,115 @@
+"""The Space in a real browser: Playwright (from PyPI) drives Debian's Chromium (never `playwright install`).
+
+Screenshots go to $VAE_HUB_SCREENSHOTS when it is set (docs/screenshots/ holds the README's), else to a temp dir.
+Without Chromium or Playwright the test is skipped, unless VAE_HUB_REQUIRE_BROWSER=1 (set by .ci/run) makes that
+a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from space_helper import launch
+
+CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TIMEOUT_MS = 30_000
+
+
+def need(condition: bool, reason: str) -> None:
+    if not condition:
+        if os.environ.get("VAE_HUB_REQUIRE_BROWSER") == "1":
+            pytest.fail(reason + " (VAE_HUB_REQUIRE_BROWSER=1)")
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def page():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        need(False, "playwright is not installed")
+    need(Path(CHROMIUM).exists(), f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    app, demo, url = launch()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1100})
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(url)
+        yield page
+        browser.close()
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    folder = Path(os.environ.get("VAE_HUB_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def wait_for_image(page, elem_id: str) -> None:
+    """Wait until the output component shows a decoded, non-empty image."""
+    image = page.locator(f"#{elem_id} img")
+    image.first.wait_for(state="visible")
+    page.wait_for_function(
+        "(id) => { const img = document.querySelector(`#${id} img`);"
+        " return img && img.complete && img.naturalWidth > 0; }",
+        arg=elem_id,
+    )
+
+
+def open_tab(page, name: str) -> None:
+    page.get_by_role("tab", name=name).click()
+
+
+def test_generate_draw_reconstruct_interpolate_explore(page, shots):
+    # Generate
+    page.get_by_role("button", name="Generate", exact=True).click()
+    wait_for_image(page, "samples")
+    page.screenshot(path=str(shots / "generate.png"), full_page=True)
+
+    # Reconstruct a stroke drawn on the canvas
+    open_tab(page, "Reconstruct")
+    canvas = page.locator("#canvas")
+    canvas.get_by_role("button", name="Brush").click()
+    box = canvas.locator("canvas").last.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(cx - 40, cy - 80)
+    page.mouse.down()
+    for i in range(1, 21):  # a slanted stroke, like a "1" or a "/"
+        page.mouse.move(cx - 40 + 4 * i, cy - 80 + 8 * i)
+    page.mouse.up()
+    page.get_by_role("button", name="Reconstruct", exact=True).click()
+    for elem_id in ("seen", "recon", "posterior"):
+        wait_for_image(page, elem_id)
+    page.get_by_text("ELBO =").wait_for()
+    page.screenshot(path=str(shots / "reconstruct.png"), full_page=True)
+
+    # Interpolate between two seeds
+    open_tab(page, "Interpolate")
+    page.get_by_role("button", name="Interpolate", exact=True).click()
+    wait_for_image(page, "strip")
+    page.screenshot(path=str(shots / "interpolate.png"), full_page=True)
+
+    # Explore the 2-D model's latent space
+    page.get_by_label("Bundled models").click()
+    page.get_by_role("option", name="mlp-2d-fashion-mnist").click()
+    page.get_by_text("mlp-2d-fashion-mnist: VariationalAutoencoder").wait_for()
+    open_tab(page, "Explore")
+    wait_for_image(page, "decoded")
+    wait_for_image(page, "latent-map")
+    page.get_by_text("The whole 2-D latent space").wait_for()
+    page.screenshot(path=str(shots / "explore.png"), full_page=True)
+
+    for name in ("generate", "reconstruct", "interpolate", "explore"):
+        assert (shots / f"{name}.png").stat().st_size > 10_000
