@@ -44,6 +44,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--no-download", dest="download", action="store_false", help="never try to download data")
     p.add_argument("--cache-dir", default=None, help="where unpacked data sets go (default ~/.cache/vae-hub)")
     p.add_argument("--model-name", default=None, help="name shown on the model card")
+    p.add_argument("--data-note", default="", help="the card's 'Data:' line (default: the training split)")
     p.add_argument("--limitation", dest="extra_limitations", action="append", default=[], help="card note")
     p.add_argument("--push-to-hub", metavar="REPO_ID", default=None, help="push the output folder when done")
     p.add_argument("--private", action="store_true", help="create the Hub repo as private")

@@ -23,6 +23,7 @@ train mlp-fashion-mnist --model mlp --hidden-dim 400 --latent-dim 20 --dataset f
   --epochs 10 --eval-k 1000 --model-name "The seed's MLP VAE (784-400-20), Fashion-MNIST"
 train conv-mnist-5k --model conv --latent-dim 16 --hidden-dim 256 --dataset mnist --data-dir "$MNIST5K" \
   --epochs 30 --eval-k 1000 --model-name "vae-hub ConvVAE, MNIST (5,000-image subset)" \
+  --data-note "a 5,000-image subset of MNIST: 4,000 images to train, 1,000 held out for the test metrics." \
   --limitation "Trained on a 5,000-image subset of MNIST (4,000 train / 1,000 test, 400 / 100 per digit, all drawn from the official MNIST training set), not on the full 60,000 images: the only MNIST available offline. Its test figures are on those 1,000 held-out images."
 train mlp-2d-fashion-mnist --model mlp --hidden-dim 400 --latent-dim 2 --dataset fashion-mnist --data-dir "$FMNIST" \
   --epochs 20 --eval-k 1000 --model-name "MLP VAE with a 2-D latent space, Fashion-MNIST" \

@@ -70,6 +70,7 @@ class TrainConfig:
     download: bool = True
     cache_dir: str | None = None
     model_name: str | None = None
+    data_note: str = ""  # the card's "Data:" line (default: the data set's training split)
     push_to_hub: str | None = None
     private: bool = False
     progress: bool = True
@@ -341,6 +342,7 @@ def finish(
         hyperparameters=hyperparameters(config, model, n_train, world),
         repo_id=config.push_to_hub,
         model_name=config.model_name,
+        dataset_note=config.data_note,
         extra_limitations=limitations,
         has_curves=bool(history),
     )
