@@ -113,6 +113,17 @@ def _expected_files(info: DatasetInfo, data_dir: Path) -> str:
     )
 
 
+def torchvision_root(name: str, data_dir: str | Path, cache_dir: str | Path | None = None) -> Path:
+    """A folder from which torchvision's own class for data set ``name`` reads it offline (unpacking .gz files)."""
+    info = DATASETS[name]
+    data_dir = Path(data_dir).expanduser()
+    cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    root = _torchvision_root(info, data_dir, cache)
+    if root is None:
+        raise DataNotFoundError(f"{name} was not found: expected {_expected_files(info, data_dir)}")
+    return root
+
+
 def load_dataset(
     name: str,
     data_dir: str | Path = "data",

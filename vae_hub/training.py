@@ -212,7 +212,9 @@ class Trainer:
         self.ddp_model, self.optimizer = accel.prepare(self.model, self.optimizer)
         start = time.perf_counter()
         for epoch in range(self.start_epoch, config.epochs):
+            epoch_start = time.perf_counter()
             sums = self.train_epoch(epoch)
+            self.train_seconds = time.perf_counter() - epoch_start
             self.end_epoch(epoch, sums, time.perf_counter() - start)
         metrics: dict[str, Any] = {}
         if self.main:
@@ -283,6 +285,7 @@ class Trainer:
                 "test_kl": test["kl"],
                 "active_units": test["active_units"],
                 "seconds": round(seconds, 2),
+                "train_epoch_seconds": round(self.train_seconds, 3),  # the training steps alone
             }
             self.history.append(stats)
             accel.print(

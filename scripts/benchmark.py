@@ -1,0 +1,164 @@
+"""Benchmark training, inference, evaluation and the Space; print a table and write JSON.
+
+Usage: python scripts/benchmark.py [--data-dir /usr/share/datasets/fashion-mnist] [--json benchmark.json]
+       python scripts/benchmark.py --smoke      # seconds, tiny sizes: keeps the script working, proves nothing
+
+Training is measured side by side with the canonical PyTorch loop (DataLoader + ToTensor, per-batch .item()); with
+no Fashion-MNIST at --data-dir both train on random data of the same shape. Each section runs in its own process,
+so that its peak memory (RSS) is its own. Nothing here uses the network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vae_hub.benchmarks import sections
+
+DEFAULT_DATA = "/usr/share/datasets/fashion-mnist"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data-dir", default=DEFAULT_DATA, help="Fashion-MNIST (IDX files, .gz or torchvision layout)")
+    p.add_argument("--epochs", type=int, default=10, help="epochs of the seed MLP, for both loops")
+    p.add_argument("--conv-epochs", type=int, default=2, help="epochs of the ConvVAE, for both loops")
+    p.add_argument("--runs", type=int, default=200, help="timed calls per inference figure")
+    p.add_argument("--k", type=int, default=1000, help="importance samples for the NLL figure")
+    p.add_argument("--requests", type=int, default=20, help="requests per Space client")
+    p.add_argument("--clients", type=int, default=16, help="concurrent Space clients")
+    p.add_argument("--only", nargs="+", choices=["train", "conv", "inference", "iwae", "space"], help="sections")
+    p.add_argument("--json", default="benchmark.json", help="where the figures go")
+    p.add_argument("--smoke", action="store_true", help="tiny sizes, random data: seconds, for CI")
+    p.add_argument("--section", help=argparse.SUPPRESS)  # internal: run one section in this process
+    p.add_argument("--section-args", help=argparse.SUPPRESS)
+    p.add_argument("--section-out", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.smoke:
+        args.epochs, args.conv_epochs, args.runs, args.k, args.requests, args.clients = 1, 1, 5, 10, 2, 2
+    return args
+
+
+def run_section(name: str, **kwargs: Any) -> dict[str, Any]:
+    """Run ``sections.<name>(**kwargs)`` in a fresh process and return its figures."""
+    with tempfile.TemporaryDirectory(prefix="vae-hub-bench-") as tmp:
+        out = Path(tmp) / "out.json"
+        cmd = [
+            sys.executable,
+            __file__,
+            "--section",
+            name,
+            "--section-args",
+            json.dumps(kwargs),
+            "--section-out",
+            str(out),
+        ]
+        print(f"running {name} {kwargs} ...", file=sys.stderr, flush=True)
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        return json.loads(out.read_text())
+
+
+def ms(stats: dict[str, float]) -> str:
+    return f"{stats['median_ms']:.2f} / {stats['p99_ms']:.2f}"
+
+
+def speed(run: dict[str, Any]) -> str:
+    return f"{run['images_per_second']:,.0f} img/s, {run['seconds_per_epoch']:.2f} s/epoch"
+
+
+def training_rows(pair: dict[str, Any], name: str) -> list[tuple[str, str]]:
+    ref, ours = pair["reference"], pair["vae-hub"]
+    return [
+        (f"{name} training, reference loop", speed(ref)),
+        (f"{name} training, vae-hub", speed(ours)),
+        (f"{name} speed-up (images per second)", f"{pair['speedup']:.2f}x"),
+        (f"{name} test loss after {ref['epochs']} epochs: reference / vae-hub",
+         f"{ref['test_loss']:.2f} / {ours['test_loss']:.2f} nats"),
+        (f"{name} peak RSS: reference / vae-hub", f"{ref['peak_rss_mb']:.0f} / {ours['peak_rss_mb']:.0f} MB"),
+    ]  # fmt: skip
+
+
+def table(results: dict[str, Any]) -> str:
+    rows: list[tuple[str, str]] = []
+    for key, name in (("train", "seed MLP"), ("conv", "ConvVAE")):
+        if key in results:
+            rows += [("data", results[key]["reference"]["data"])] if not rows else []
+            rows += training_rows(results[key], name)
+    for model, figures in results.get("inference", {}).get("models", {}).items():
+        rows += [(f"{model}: {op} (median / p99 ms)", ms(stats)) for op, stats in figures.items()]
+    iwae = results.get("iwae")
+    if iwae:
+        rows += [
+            (f"NLL, k={iwae['k']}, {iwae['images']:,} test images", f"{iwae['seconds']:.1f} s (NLL {iwae['nll']:.2f})"),
+            ("importance samples per second", f"{iwae['samples_per_second']:,.0f}"),
+            ("decoder GFLOP/s / matmul peak",
+             f"{iwae['decoder_gflops']:.0f} / {iwae['matmul_peak_gflops']:.0f} ({iwae['fraction_of_peak']:.0%})"),
+        ]  # fmt: skip
+    space = results.get("space")
+    if space:
+        rows.append(("Space start-up", f"{space['startup_seconds']:.1f} s"))
+        for key, stats in space.items():
+            if isinstance(stats, dict):
+                label = f"Space {key.replace('_', ' ')} (median / p99 ms, errors)"
+                rows.append((label, f"{ms(stats)}, {stats['errors']}"))
+        rows.append(("Space peak RSS", f"{space['peak_rss_mb']:.0f} MB"))
+    width = max(len(r[0]) for r in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = [
+            line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")
+        ]
+        cpu = names[0] if names else cpu
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "python": platform.python_version()}  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.section:  # a child process: one section
+        result = getattr(sections, args.section)(**json.loads(args.section_args))
+        Path(args.section_out).write_text(json.dumps(result))
+        return 0
+    only = set(args.only or ["train", "conv", "inference", "iwae", "space"])
+    data_dir = None if args.smoke else args.data_dir
+    results: dict[str, Any] = {"machine": machine(), "smoke": args.smoke, "date": time.strftime("%Y-%m-%d %H:%M")}
+    for key, model, epochs in (("train", "mlp", args.epochs), ("conv", "conv", args.conv_epochs)):
+        if key in only:
+            pair = {
+                loop: run_section("train", model=model, loop=loop, data_dir=data_dir, epochs=epochs, smoke=args.smoke)
+                for loop in ("reference", "vae-hub")
+            }
+            pair["speedup"] = pair["vae-hub"]["images_per_second"] / pair["reference"]["images_per_second"]
+            results[key] = pair
+    if "inference" in only:
+        results["inference"] = run_section("inference", runs=args.runs, smoke=args.smoke)
+    if "iwae" in only:
+        results["iwae"] = run_section("iwae", data_dir=data_dir, k=args.k, smoke=args.smoke)
+    if "space" in only:
+        results["space"] = run_section("space", requests=args.requests, clients=args.clients, smoke=args.smoke)
+    Path(args.json).write_text(json.dumps(results, indent=2, default=lambda v: None if math.isnan(v) else v) + "\n")
+    m = results["machine"]
+    print(f"vae-hub benchmark on {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['threads']} threads)")
+    print(table(results))
+    print(f"figures written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

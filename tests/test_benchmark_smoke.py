@@ -1,0 +1,31 @@
+"""scripts/benchmark.py --smoke: every section still runs and reports its figures (no speed is asserted)."""
+
+from __future__ import annotations
+
+import json
+
+from scripts_helper import run_script
+
+
+def test_benchmark_smoke_reports_every_figure(tmp_path):
+    out = tmp_path / "bench.json"
+    result = run_script("benchmark.py", "--smoke", "--json", out, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    for key in ("train", "conv"):
+        pair = figures[key]
+        assert pair["speedup"] > 0
+        for loop in ("reference", "vae-hub"):
+            run = pair[loop]
+            assert run["data"].startswith("random data") and run["images_per_second"] > 0
+            assert run["test_loss"] > 0 and run["peak_rss_mb"] > 0
+    (model, ops), *_ = figures["inference"]["models"].items()
+    assert set(ops) == {"sample_64", "reconstruct_1", "encode_256"}
+    assert all(op["median_ms"] > 0 and op["p99_ms"] >= op["median_ms"] for op in ops.values())
+    assert figures["iwae"]["samples_per_second"] > 0 and 0 < figures["iwae"]["fraction_of_peak"] < 1
+    space = figures["space"]
+    for key in ("generate_1_clients", "reconstruct_1_clients", "generate_2_clients", "reconstruct_2_clients"):
+        assert space[key]["errors"] == 0, space[key]["error_examples"]
+        assert space[key]["runs"] > 0
+    assert space["peak_rss_mb"] > 0
+    assert "speed-up" in result.stdout and "Space peak RSS" in result.stdout

@@ -1,0 +1,271 @@
+"""The figures of ``scripts/benchmark.py``, one function per section; each returns a JSON-ready dict.
+
+Every section runs in its own process (the script sees to it), so that its peak memory is its own.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..data import DataNotFoundError, load_dataset, torchvision_root
+from ..hub import load_model
+from ..losses import vae_loss_fn
+from ..metrics import importance_sampled_log_likelihood
+from ..models import ConvVAE
+from ..training import TrainConfig, Trainer
+from .reference import ReferenceVAE, train_reference
+from .timing import latency, matmul_gflops, peak_rss_mb, percentiles
+
+ROOT = Path(__file__).resolve().parents[2]
+SPACE_APP = ROOT / "space" / "app.py"
+BUNDLED = ROOT / "space" / "models"
+DATASET = "fashion-mnist"
+
+
+def write_random_idx(folder: Path, n_train: int, n_test: int, seed: int = 0) -> Path:
+    """Random 28x28 uint8 images in torchvision's FashionMNIST layout: the stand-in when the data set is absent."""
+    raw = folder / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    g = torch.Generator().manual_seed(seed)
+    for split, n in (("train", n_train), ("t10k", n_test)):
+        images = torch.randint(0, 256, (n, 28, 28), generator=g, dtype=torch.uint8)
+        labels = torch.randint(0, 10, (n,), generator=g, dtype=torch.uint8)
+        (raw / f"{split}-images-idx3-ubyte").write_bytes(
+            (2051).to_bytes(4, "big") + b"".join(v.to_bytes(4, "big") for v in (n, 28, 28)) + images.numpy().tobytes()
+        )
+        (raw / f"{split}-labels-idx1-ubyte").write_bytes(
+            (2049).to_bytes(4, "big") + n.to_bytes(4, "big") + labels.numpy().tobytes()
+        )
+    return folder
+
+
+def data_source(data_dir: str | None, workdir: Path, smoke: bool) -> tuple[Path, str]:
+    """(a folder torchvision's FashionMNIST reads, what it holds)."""
+    if data_dir and not smoke:
+        try:
+            return torchvision_root(DATASET, data_dir, workdir / "cache"), "Fashion-MNIST"
+        except DataNotFoundError:
+            pass
+    n_train, n_test = (1024, 256) if smoke else (60_000, 10_000)
+    return write_random_idx(workdir / "random", n_train, n_test), f"random data ({n_train:,} + {n_test:,} images)"
+
+
+# --- training ------------------------------------------------------------------------------------------------
+def train(model: str, loop: str, data_dir: str | None, epochs: int, smoke: bool) -> dict[str, Any]:
+    """Train ``model`` (mlp | conv) with ``loop`` (reference | vae-hub); per-epoch seconds and test loss."""
+    from torchvision import datasets, transforms
+
+    with tempfile.TemporaryDirectory(prefix="vae-hub-bench-") as tmp:
+        root, source = data_source(data_dir, Path(tmp), smoke)
+        if loop == "reference":
+            make = lambda train: datasets.FashionMNIST(str(root), train=train, transform=transforms.ToTensor())  # noqa: E731
+            train_set, test_set = make(True), make(False)
+            if model == "mlp":
+                net, loss_fn = ReferenceVAE(400, 20), None
+            else:
+                net, loss_fn = ConvVAE((1, 28, 28), latent_dim=16, hidden_dim=256), vae_loss_fn
+            kwargs = {"loss_fn": loss_fn} if loss_fn else {}
+            history = train_reference(net, train_set, test_set, epochs=epochs, **kwargs)
+            n_train = len(train_set)
+            epochs_out = [
+                {
+                    "train_seconds": h["train_seconds"],
+                    "epoch_seconds": h["train_seconds"] + h["test_seconds"],
+                    "test_loss": h["test_loss"],
+                }
+                for h in history
+            ]
+        else:
+            config = TrainConfig(
+                model=model, dataset=DATASET, data_dir=str(root), output_dir=str(Path(tmp) / "run"), epochs=epochs,
+                hidden_dim=400 if model == "mlp" else 256, latent_dim=20 if model == "mlp" else 16, eval_k=0,
+                progress=False, download=False, cache_dir=str(Path(tmp) / "cache"),
+            )  # fmt: skip
+            trainer = Trainer(config)
+            n_train = len(trainer.train_images)
+            history = trainer.run()["history"]
+            previous = 0.0
+            epochs_out = []
+            for h in history:  # "seconds" is cumulative and includes the test pass and the checkpoint
+                epochs_out.append(
+                    {
+                        "train_seconds": h["train_epoch_seconds"],
+                        "epoch_seconds": h["seconds"] - previous,
+                        "test_loss": h["test_loss"],
+                    }
+                )
+                previous = h["seconds"]
+    train_seconds = [e["train_seconds"] for e in epochs_out]
+    steady = train_seconds[1:] or train_seconds  # the first epoch includes warm-up
+    return {
+        "model": model,
+        "loop": loop,
+        "data": source,
+        "epochs": epochs,
+        "images_per_second": n_train / float(np.median(steady)),
+        "seconds_per_epoch": float(np.median([e["epoch_seconds"] for e in epochs_out])),
+        "test_loss": epochs_out[-1]["test_loss"],
+        "per_epoch": epochs_out,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+# --- inference -----------------------------------------------------------------------------------------------
+def inference(runs: int, smoke: bool) -> dict[str, Any]:
+    """Latency of sampling 64, reconstructing 1 and encoding 256 images with each bundled model."""
+    results = {}
+    for folder in sorted(p for p in BUNDLED.iterdir() if (p / "config.json").is_file()):
+        model = load_model(folder)
+        g = torch.Generator().manual_seed(0)
+        x = torch.rand(256, *model.image_shape, generator=g)
+        with torch.inference_mode():
+            results[folder.name] = {
+                "sample_64": latency(lambda m=model: m.sample(64), runs),
+                "reconstruct_1": latency(lambda m=model, x=x: m.reconstruct(x[:1]), runs),
+                "encode_256": latency(lambda m=model, x=x: m.encode(x), runs),
+            }
+        if smoke:
+            break
+    return {"runs": runs, "threads": torch.get_num_threads(), "models": results, "peak_rss_mb": peak_rss_mb()}
+
+
+# --- evaluation ----------------------------------------------------------------------------------------------
+def iwae(data_dir: str | None, k: int, smoke: bool) -> dict[str, Any]:
+    """Importance-sampled NLL of the bundled seed MLP on the test set: throughput and share of matmul peak."""
+    model = load_model(BUNDLED / "mlp-fashion-mnist")
+    with tempfile.TemporaryDirectory(prefix="vae-hub-bench-") as tmp:
+        root, source = data_source(data_dir, Path(tmp), smoke)
+        images = load_dataset(DATASET, root, train=False, download=False).images
+    if smoke:
+        images = images[:64]
+    batch = max(1, 131_072 // k)
+    g = torch.Generator().manual_seed(0)
+    start = time.perf_counter()
+    total = 0.0
+    for x in images.split(batch):
+        total -= float(importance_sampled_log_likelihood(model, x, k=k, generator=g).sum())
+    seconds = time.perf_counter() - start
+    hidden, latent, pixels = model.decoder[0].out_features, model.latent_dim, model.input_dim
+    flops_per_sample = 2 * (latent * hidden + hidden * pixels)  # the decoder's two matmuls per importance sample
+    achieved = len(images) * k * flops_per_sample / seconds / 1e9
+    peak = matmul_gflops()
+    return {
+        "data": source,
+        "images": len(images),
+        "k": k,
+        "nll": total / len(images),
+        "seconds": seconds,
+        "samples_per_second": len(images) * k / seconds,
+        "decoder_gflops": achieved,
+        "matmul_peak_gflops": peak,
+        "fraction_of_peak": achieved / peak,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+# --- the Space -----------------------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the Space exited with code {process.returncode} before it served")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError(f"the Space did not answer at {url} within {timeout:.0f} s")
+
+
+def space(requests: int, clients: int, smoke: bool) -> dict[str, Any]:
+    """Latency of /generate and /reconstruct through gradio_client, with 1 and with ``clients`` at once."""
+    from gradio_client import handle_file
+
+    port = free_port()
+    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"}
+    process = subprocess.Popen(
+        [sys.executable, str(SPACE_APP)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        started = time.perf_counter()
+        wait_until_up(url, process)
+        startup = time.perf_counter() - started
+        with tempfile.TemporaryDirectory(prefix="vae-hub-bench-") as tmp:
+            picture = Path(tmp) / "digit.png"
+            stroke = np.zeros((28, 28), np.uint8)
+            stroke[6:22, 12:16] = 255
+            Image.fromarray(stroke).save(picture)
+            calls = {
+                "generate": lambda c, i: c.predict("conv-fashion-mnist", 16, 1.0, i, api_name="/generate"),
+                "reconstruct": lambda c, i: c.predict(
+                    "conv-fashion-mnist", None, handle_file(str(picture)), i, api_name="/reconstruct"
+                ),
+            }
+            results: dict[str, Any] = {"startup_seconds": startup}
+            for n_clients in (1, clients):
+                for name, call in calls.items():
+                    results[f"{name}_{n_clients}_clients"] = run_clients(url, call, n_clients, requests)
+        results["peak_rss_mb"] = peak_rss_mb(process.pid)
+        return results
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def run_clients(url: str, call: Any, n_clients: int, requests: int) -> dict[str, Any]:
+    """``n_clients`` threads, each with its own client, each making ``requests`` calls at once."""
+    from gradio_client import Client
+
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    clients = [Client(url, verbose=False) for _ in range(n_clients)]
+    call(clients[0], 0)  # warm-up
+    barrier = threading.Barrier(n_clients)
+
+    def worker(index: int) -> None:
+        barrier.wait()
+        for i in range(requests):
+            start = time.perf_counter()
+            try:
+                call(clients[index], index * requests + i)
+                with lock:
+                    latencies.append(time.perf_counter() - start)
+            except Exception as e:  # counted, not raised: the figure is how many failed
+                with lock:
+                    errors.append(f"{type(e).__name__}: {e}"[:200])
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n_clients)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - start
+    stats = percentiles(latencies) if latencies else {"median_ms": math.nan, "p99_ms": math.nan, "runs": 0}
+    return {**stats, "clients": n_clients, "errors": len(errors), "error_examples": errors[:3],
+            "requests_per_second": len(latencies) / wall}  # fmt: skip

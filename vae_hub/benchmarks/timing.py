@@ -1,0 +1,54 @@
+"""Measuring: latency percentiles, peak memory, the CPU's matmul throughput."""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+
+def percentiles(seconds: list[float]) -> dict[str, float]:
+    """Median and p99 in milliseconds (p99: the value 99% of runs stay under; the maximum below 100 runs)."""
+    ordered = sorted(seconds)
+    p99 = ordered[min(len(ordered) - 1, max(0, round(0.99 * len(ordered)) - 1))]
+    return {"median_ms": statistics.median(ordered) * 1e3, "p99_ms": p99 * 1e3, "runs": len(ordered)}
+
+
+def latency(fn: Callable[[], object], runs: int, warmup: int = 10) -> dict[str, float]:
+    """Call ``fn`` ``warmup`` times, then time ``runs`` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return percentiles(times)
+
+
+def peak_rss_mb(pid: int | None = None) -> float:
+    """Peak resident memory of this process (or of ``pid``, from /proc on Linux), in MB."""
+    if pid is not None:
+        status = Path(f"/proc/{pid}/status")
+        if status.exists():
+            for line in status.read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        return float("nan")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
+
+
+def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:
+    """fp32 GFLOP/s of a large square matmul: the CPU's practical peak for dense maths."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b  # warm-up
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e9
