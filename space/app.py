@@ -50,7 +50,8 @@ An encoder maps an image to a Gaussian q(z|x) (a mean and a log-variance per lat
 drawing (and see the blur of a pixel-wise likelihood), walk between two points of the **continuous** latent space,
 and see which latent dimensions the model really uses (the unused ones have **collapsed** onto the prior).
 """
-CSS = ".pixelated img { image-rendering: pixelated; }"
+# small pictures (28x28) fill their box, scaled up without blurring
+CSS = ".pixelated img { image-rendering: pixelated; width: 100%; height: 100%; object-fit: contain; }"
 
 
 # --- input checks ----------------------------------------------------------------------------------------------
@@ -235,8 +236,8 @@ def latent_map(loaded: LoadedModel) -> tuple[np.ndarray, str]:
         z = torch.stack(torch.meshgrid(grid.flip(0), grid, indexing="ij"), -1).reshape(-1, 2)[:, [1, 0]]
         images = model.to_images(model.decode(z))
         return image_grid(images, nrow=MANIFOLD_SIDE, padding=0), (
-            f"The whole 2-D latent space: z1 across, z2 down, at the 5%..95% quantiles of N(0, 1) "
-            f"({MANIFOLD_SIDE}x{MANIFOLD_SIDE} decodings)."
+            f"The whole 2-D latent space in {MANIFOLD_SIDE}x{MANIFOLD_SIDE} decodings: z0 grows left to right, "
+            "z1 bottom to top, over the 5%..95% quantiles of N(0, 1)."
         )
     dims = loaded.dims_by_kl()[:8]
     values = torch.linspace(-SLIDER_RANGE, SLIDER_RANGE, 9)
@@ -280,6 +281,14 @@ def model_view(loaded: LoadedModel) -> list[Any]:
     ]
 
 
+def pixels(elem_id: str, label: str, height: int) -> gr.Image:
+    """An output image of small pictures, scaled up to ``height`` without blurring."""
+    return gr.Image(
+        elem_id=elem_id, label=label, height=height, format="png", elem_classes="pixelated",
+        interactive=False, buttons=["download", "fullscreen"],
+    )  # fmt: skip
+
+
 def build_demo() -> gr.Blocks:
     default = store.get(DEFAULT_MODEL)  # fails loudly at start-up if the default model cannot be loaded
     with gr.Blocks(title="vae-hub: Variational Autoencoders") as demo:
@@ -302,9 +311,7 @@ def build_demo() -> gr.Blocks:
                 temperature = gr.Slider(0.0, 2.0, 1.0, step=0.05, label="Temperature")
                 seed = gr.Number(0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed")
             generate_button = gr.Button("Generate", variant="primary")
-            samples = gr.Image(
-                elem_id="samples", label="Samples from the prior", format="png", elem_classes="pixelated", height=420
-            )
+            samples = pixels("samples", "Samples from the prior", height=420)
 
         with gr.Tab("Reconstruct"):
             gr.Markdown(
@@ -325,17 +332,13 @@ def build_demo() -> gr.Blocks:
                 recon_seed = gr.Number(0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed (z ~ q(z|x))")
                 reconstruct_button = gr.Button("Reconstruct", variant="primary")
             with gr.Row():
-                seen = gr.Image(
-                    elem_id="seen", label="Input as the model sees it", format="png", elem_classes="pixelated"
-                )
-                recon = gr.Image(
-                    elem_id="recon", label="Reconstruction (posterior mean)", format="png", elem_classes="pixelated"
-                )
-            posterior = gr.Image(
-                elem_id="posterior", label="Decoded samples z ~ q(z|x)", format="png", elem_classes="pixelated"
-            )
+                seen = pixels("seen", "Input as the model sees it", height=224)
+                recon = pixels("recon", "Reconstruction (posterior mean)", height=224)
+            posterior = pixels("posterior", "Decoded samples z ~ q(z|x)", height=150)
             elbo_text = gr.Markdown(label="ELBO")
-            kl_chart = gr.BarPlot(x="dimension", y="KL (nats)", label="KL per latent dimension for this input")
+            kl_chart = gr.BarPlot(
+                x="dimension", y="KL (nats)", sort="-y", label="KL per latent dimension for this input, most used first"
+            )
 
         with gr.Tab("Interpolate"):
             gr.Markdown("Walk in a straight line (lerp) or along a great circle (slerp) between two latent codes.")
@@ -352,7 +355,7 @@ def build_demo() -> gr.Blocks:
                 method = gr.Radio(["slerp", "lerp"], value="slerp", label="Path")
                 steps = gr.Slider(2, MAX_STEPS, 10, step=1, label="Steps")
             interpolate_button = gr.Button("Interpolate", variant="primary")
-            strip = gr.Image(elem_id="strip", label="Interpolation", format="png", elem_classes="pixelated")
+            strip = pixels("strip", "Interpolation", height=150)
 
         with gr.Tab("Explore"):
             gr.Markdown("Move a latent dimension and decode live. Sliders are ordered by how much the model uses them.")
@@ -363,13 +366,9 @@ def build_demo() -> gr.Blocks:
                     ]
                 with gr.Column():
                     z_text = gr.Textbox(label="z (comma-separated; edit and press Enter)")
-                    decoded = gr.Image(
-                        elem_id="decoded", label="Decoded", format="png", elem_classes="pixelated", height=280
-                    )
+                    decoded = pixels("decoded", "Decoded", height=280)
             map_caption = gr.Markdown(label="Latent space caption")
-            latent_image = gr.Image(
-                elem_id="latent-map", label="Latent space", format="png", elem_classes="pixelated", height=520
-            )
+            latent_image = pixels("latent-map", "Latent space", height=520)
 
         with gr.Tab("Model card"):
             metrics = gr.JSON(label="Test metrics")

@@ -92,7 +92,7 @@ def test_generate_draw_reconstruct_interpolate_explore(page, shots):
     page.get_by_role("button", name="Reconstruct", exact=True).click()
     for elem_id in ("seen", "recon", "posterior"):
         wait_for_image(page, elem_id)
-    page.get_by_text("ELBO =").wait_for()
+    page.get_by_text("ELBO = -").wait_for()
     page.screenshot(path=str(shots / "reconstruct.png"), full_page=True)
 
     # Interpolate between two seeds
@@ -108,7 +108,7 @@ def test_generate_draw_reconstruct_interpolate_explore(page, shots):
     open_tab(page, "Explore")
     wait_for_image(page, "decoded")
     wait_for_image(page, "latent-map")
-    page.get_by_text("The whole 2-D latent space").wait_for()
+    page.get_by_text("The whole 2-D latent space", exact=False).wait_for()
     page.screenshot(path=str(shots / "explore.png"), full_page=True)
 
     for name in ("generate", "reconstruct", "interpolate", "explore"):

@@ -42,6 +42,7 @@ def atomic_write(path: Path, write: Any) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         write(tmp)
+        os.chmod(tmp, 0o644)  # safetensors creates files readable by the owner only
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
