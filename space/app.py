@@ -23,12 +23,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling modules, however this file is loaded
 
+import gradio_patches  # noqa: E402
 from components import clear_errors  # noqa: E402
 from model_store import BUNDLED, DEFAULT_MODEL, LoadedModel, ModelLoadError, ModelStore  # noqa: E402
 
 from vae_hub.base import lerp, slerp  # noqa: E402
 from vae_hub.images import ImageInputError, image_grid, open_image, prepare_image, to_uint8  # noqa: E402
-from vae_hub.losses import elbo  # noqa: E402
+from vae_hub.metrics import posterior_estimate  # noqa: E402
 
 log = logging.getLogger("vae-hub-space")
 MAX_SAMPLES = 64
@@ -149,19 +150,18 @@ def reconstruct(
     seed = as_int(seed, "seed", 0, MAX_SEED)
     x = picture(loaded, drawing, upload, "image")
     model = loaded.model
-    mu, logvar = model.encode(x)
+    mu, _ = model.encode(x)
     recon = model.to_images(model.decode(mu))
-    z = model.reparameterize(mu.expand(POSTERIOR_SAMPLES, -1), logvar.expand(POSTERIOR_SAMPLES, -1), seeded(seed))
-    samples = model.to_images(model.decode(z))
-    parts = elbo(model, x.expand(ELBO_SAMPLES, *x.shape[1:]), generator=seeded(seed))
-    recon_nll, kl = parts.recon.mean().item(), parts.kl[0].item()
+    estimate = posterior_estimate(model, x, ELBO_SAMPLES, generator=seeded(seed))
+    recon_nll, kl = estimate.recon[0].item(), estimate.kl[0].item()
     text = (
         f"**ELBO = {-(recon_nll + kl):.1f} nats** = −(reconstruction {recon_nll:.1f} + KL {kl:.1f}); "
-        f"the reconstruction term is averaged over {ELBO_SAMPLES} posterior samples, the KL is exact."
+        f"the reconstruction term is averaged over {ELBO_SAMPLES} draws of z ~ q(z|x), the KL is exact."
     )
-    kl_dims = parts.kl_per_dim[0].tolist()
+    kl_dims = estimate.kl_per_dim[0].tolist()
     chart = pd.DataFrame({"dimension": [f"z{d}" for d in range(len(kl_dims))], "KL (nats)": kl_dims})
-    return to_uint8(x[0]), to_uint8(recon[0]), image_grid(samples, nrow=POSTERIOR_SAMPLES), text, chart
+    posterior = image_grid(estimate.samples[:POSTERIOR_SAMPLES, 0], nrow=POSTERIOR_SAMPLES)
+    return to_uint8(x[0]), to_uint8(recon[0]), posterior, text, chart
 
 
 @user_errors
@@ -290,6 +290,7 @@ def pixels(elem_id: str, label: str, height: int) -> gr.Image:
 
 
 def build_demo() -> gr.Blocks:
+    gradio_patches.apply()
     default = store.get(DEFAULT_MODEL)  # fails loudly at start-up if the default model cannot be loaded
     with gr.Blocks(title="vae-hub: Variational Autoencoders") as demo:
         gr.Markdown(INTRO)

@@ -7,8 +7,10 @@ from vae_hub import (
     VariationalAutoencoder,
     active_units,
     elbo,
+    gaussian_kl,
     importance_sampled_log_likelihood,
     kl_per_dimension,
+    posterior_estimate,
     posterior_mean_variance,
 )
 
@@ -95,3 +97,16 @@ def test_kl_per_dimension_is_the_data_mean_of_the_closed_form(trained):
     out = elbo(model, data)
     torch.testing.assert_close(kl, out.kl_per_dim.mean(0).detach(), atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(kl.sum(), out.kl.mean().detach(), atol=1e-3, rtol=1e-4)
+
+
+def test_posterior_estimate_averages_the_one_sample_elbo(trained):
+    model, x = trained
+    x = x[:16]
+    estimate = posterior_estimate(model, x, samples=2000, generator=torch.Generator().manual_seed(1))
+    assert estimate.samples.shape == (2000, 16, *model.image_shape)
+    mu, logvar = model.encode(x)
+    assert torch.allclose(estimate.kl_per_dim, gaussian_kl(mu, logvar))
+    g = torch.Generator().manual_seed(2)
+    one_sample = torch.stack([elbo(model, x, generator=g).recon.detach() for _ in range(400)]).mean(0)
+    assert torch.allclose(estimate.recon, one_sample, rtol=0.02), "the same expectation, estimated two ways"
+    assert torch.equal(estimate.elbo, -(estimate.recon + estimate.kl))

@@ -111,5 +111,12 @@ def test_generate_draw_reconstruct_interpolate_explore(page, shots):
     page.get_by_text("The whole 2-D latent space", exact=False).wait_for()
     page.screenshot(path=str(shots / "explore.png"), full_page=True)
 
+    # A model that does not exist: a message in the page, and the previous model stays in use
+    page.get_by_label("...or any vae-hub model").fill("./no-such-model")
+    page.get_by_role("button", name="Load", exact=True).click()
+    page.get_by_text("local folder ./no-such-model does not exist").first.wait_for()
+    assert page.get_by_label("Model in use").input_value() == "mlp-2d-fashion-mnist"
+    page.screenshot(path=str(shots / "bad-model.png"), full_page=True)
+
     for name in ("generate", "reconstruct", "interpolate", "explore"):
         assert (shots / f"{name}.png").stat().st_size > 10_000

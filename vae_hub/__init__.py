@@ -4,7 +4,13 @@ from .base import BaseVAE
 from .errors import CheckpointError, CheckpointNotFoundError
 from .hub import from_pretrained
 from .losses import ELBOOutput, elbo, gaussian_kl, kl_warmup, vae_loss_fn
-from .metrics import active_units, importance_sampled_log_likelihood, kl_per_dimension, posterior_mean_variance
+from .metrics import (
+    active_units,
+    importance_sampled_log_likelihood,
+    kl_per_dimension,
+    posterior_estimate,
+    posterior_mean_variance,
+)
 from .models import ConvVAE, VariationalAutoencoder
 
 __version__ = "0.1.0"
@@ -23,6 +29,7 @@ __all__ = [
     "importance_sampled_log_likelihood",
     "kl_per_dimension",
     "kl_warmup",
+    "posterior_estimate",
     "posterior_mean_variance",
     "vae_loss_fn",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -60,6 +61,39 @@ def importance_sampled_log_likelihood(
         total = torch.logaddexp(total, torch.logsumexp(log_w, dim=0))
         done += c
     return total - math.log(k)
+
+
+@dataclass
+class PosteriorEstimate:
+    """The ELBO of each image from ``samples`` draws of z ~ q(z|x), and what those draws decode to."""
+
+    recon: Tensor  # (B,) -E_q[log p(x|z)] in nats, averaged over the draws
+    kl_per_dim: Tensor  # (B, latent_dim) KL(q(z_d|x) || N(0, 1)), exact
+    samples: Tensor  # (S, B, C, H, W) decoder means at the drawn z
+
+    @property
+    def kl(self) -> Tensor:
+        return self.kl_per_dim.sum(-1)
+
+    @property
+    def elbo(self) -> Tensor:
+        return -(self.recon + self.kl)
+
+
+@torch.no_grad()
+def posterior_estimate(
+    model: BaseVAE, x: Tensor, samples: int = 64, generator: torch.Generator | None = None
+) -> PosteriorEstimate:
+    """Encode ``x`` once, draw ``samples`` codes per image, decode them: the ELBO and the decoded draws."""
+    check_positive_int("samples", samples)
+    native = model.check_input(x)
+    mu, logvar = model._encode(native)
+    eps = torch.randn((samples, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
+    z = mu + torch.exp(0.5 * logvar) * eps  # (S, B, L)
+    logits = model._decode_logits(z.reshape(-1, model.latent_dim)).reshape(samples, mu.shape[0], -1)
+    recon = model.reconstruction_nll(logits, native.flatten(1)).mean(0)
+    images = torch.sigmoid(logits).reshape(samples, mu.shape[0], *model.image_shape)
+    return PosteriorEstimate(recon, gaussian_kl(mu, logvar), images)
 
 
 @torch.no_grad()

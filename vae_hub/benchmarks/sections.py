@@ -6,12 +6,12 @@ Every section runs in its own process (the script sees to it), so that its peak 
 from __future__ import annotations
 
 import math
+import multiprocessing
 import os
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -198,37 +198,35 @@ def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 180) -> 
 
 
 def space(requests: int, clients: int, smoke: bool) -> dict[str, Any]:
-    """Latency of /generate and /reconstruct through gradio_client, with 1 and with ``clients`` at once."""
-    from gradio_client import handle_file
+    """Latency of /generate and /reconstruct through gradio_client, with 1 and with ``clients`` at once.
 
+    Each client is its own process (as separate users are), but on this machine they share the CPU with the Space.
+    """
     port = free_port()
     env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"}
-    process = subprocess.Popen(
-        [sys.executable, str(SPACE_APP)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    log = open(os.environ.get("VAE_HUB_SPACE_LOG", os.devnull), "w")  # noqa: SIM115 (closed below)
+    process = subprocess.Popen([sys.executable, str(SPACE_APP)], env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     try:
         started = time.perf_counter()
         wait_until_up(url, process)
-        startup = time.perf_counter() - started
+        results: dict[str, Any] = {"startup_seconds": time.perf_counter() - started}
         with tempfile.TemporaryDirectory(prefix="vae-hub-bench-") as tmp:
             picture = Path(tmp) / "digit.png"
             stroke = np.zeros((28, 28), np.uint8)
             stroke[6:22, 12:16] = 255
             Image.fromarray(stroke).save(picture)
-            calls = {
-                "generate": lambda c, i: c.predict("conv-fashion-mnist", 16, 1.0, i, api_name="/generate"),
-                "reconstruct": lambda c, i: c.predict(
-                    "conv-fashion-mnist", None, handle_file(str(picture)), i, api_name="/reconstruct"
-                ),
-            }
-            results: dict[str, Any] = {"startup_seconds": startup}
             for n_clients in (1, clients):
-                for name, call in calls.items():
-                    results[f"{name}_{n_clients}_clients"] = run_clients(url, call, n_clients, requests)
+                for api in ("generate", "reconstruct"):
+                    cpu = cpu_seconds(process.pid)
+                    figures = run_clients(url, api, str(picture), n_clients, requests)
+                    served = figures["runs"] + figures["errors"]
+                    figures["server_cpu_ms_per_request"] = (cpu_seconds(process.pid) - cpu) / max(served, 1) * 1e3
+                    results[f"{api}_{n_clients}_clients"] = figures
         results["peak_rss_mb"] = peak_rss_mb(process.pid)
         return results
     finally:
+        log.close()
         process.terminate()
         try:
             process.wait(timeout=20)
@@ -236,36 +234,61 @@ def space(requests: int, clients: int, smoke: bool) -> dict[str, Any]:
             process.kill()
 
 
-def run_clients(url: str, call: Any, n_clients: int, requests: int) -> dict[str, Any]:
-    """``n_clients`` threads, each with its own client, each making ``requests`` calls at once."""
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far, from /proc (NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return math.nan
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def call_space(client: Any, api: str, picture: str, seed: int) -> None:
+    """One request, as an API user makes it (output files are downloaded)."""
+    from gradio_client import handle_file
+
+    if api == "generate":
+        client.predict("conv-fashion-mnist", 16, 1.0, seed, api_name="/generate")
+    else:
+        client.predict("conv-fashion-mnist", None, handle_file(picture), seed, api_name="/reconstruct")
+
+
+def client_process(url: str, api: str, picture: str, index: int, requests: int, barrier: Any, queue: Any) -> None:
+    """A client in its own process: warm up, wait for the others, then time ``requests`` calls."""
     from gradio_client import Client
 
-    latencies: list[float] = []
-    errors: list[str] = []
-    lock = threading.Lock()
-    clients = [Client(url, verbose=False) for _ in range(n_clients)]
-    call(clients[0], 0)  # warm-up
-    barrier = threading.Barrier(n_clients)
+    client = Client(url, verbose=False)
+    call_space(client, api, picture, 10_000 + index)  # warm-up: connection and API info
+    barrier.wait()
+    latencies, errors = [], []
+    for i in range(requests):
+        start = time.perf_counter()
+        try:
+            call_space(client, api, picture, index * requests + i)
+            latencies.append(time.perf_counter() - start)
+        except Exception as e:  # counted, not raised: the figure is how many failed
+            errors.append(f"{type(e).__name__}: {e}"[:200])
+    queue.put((latencies, errors, time.perf_counter()))
 
-    def worker(index: int) -> None:
-        barrier.wait()
-        for i in range(requests):
-            start = time.perf_counter()
-            try:
-                call(clients[index], index * requests + i)
-                with lock:
-                    latencies.append(time.perf_counter() - start)
-            except Exception as e:  # counted, not raised: the figure is how many failed
-                with lock:
-                    errors.append(f"{type(e).__name__}: {e}"[:200])
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n_clients)]
+def run_clients(url: str, api: str, picture: str, n_clients: int, requests: int) -> dict[str, Any]:
+    """``n_clients`` processes, each calling ``api`` ``requests`` times, all at once."""
+    ctx = multiprocessing.get_context("spawn")
+    barrier, queue = ctx.Barrier(n_clients + 1), ctx.Queue()
+    workers = [
+        ctx.Process(target=client_process, args=(url, api, picture, i, requests, barrier, queue))
+        for i in range(n_clients)
+    ]
+    for w in workers:
+        w.start()
+    barrier.wait()
     start = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - start
+    outcomes = [queue.get(timeout=600) for _ in workers]
+    for w in workers:
+        w.join()
+    latencies = [t for lat, _, _ in outcomes for t in lat]
+    errors = [e for _, err, _ in outcomes for e in err]
+    wall = max(end for _, _, end in outcomes) - start
     stats = percentiles(latencies) if latencies else {"median_ms": math.nan, "p99_ms": math.nan, "runs": 0}
     return {**stats, "clients": n_clients, "errors": len(errors), "error_examples": errors[:3],
             "requests_per_second": len(latencies) / wall}  # fmt: skip
