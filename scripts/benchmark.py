@@ -77,16 +77,20 @@ def speed(run: dict[str, Any]) -> str:
     return f"{run['images_per_second']:,.0f} img/s, {run['seconds_per_epoch']:.2f} s/epoch"
 
 
-def training_rows(pair: dict[str, Any], name: str) -> list[tuple[str, str]]:
-    ref, ours = pair["reference"], pair["vae-hub"]
-    return [
-        (f"{name} training, reference loop", speed(ref)),
-        (f"{name} training, vae-hub", speed(ours)),
-        (f"{name} speed-up (images per second)", f"{pair['speedup']:.2f}x"),
-        (f"{name} test loss after {ref['epochs']} epochs: reference / vae-hub",
-         f"{ref['test_loss']:.2f} / {ours['test_loss']:.2f} nats"),
-        (f"{name} peak RSS: reference / vae-hub", f"{ref['peak_rss_mb']:.0f} / {ours['peak_rss_mb']:.0f} MB"),
-    ]  # fmt: skip
+def training_rows(runs: dict[str, Any], name: str) -> list[tuple[str, str]]:
+    ref = runs["reference"]
+    rows = [(f"{name} training, reference loop", speed(ref))]
+    for loop in ("vae-hub", "vae-hub-bf16"):
+        if loop in runs:
+            run = runs[loop]
+            label = "vae-hub" if loop == "vae-hub" else "vae-hub --mixed-precision bf16"
+            rows += [
+                (f"{name} training, {label}", f"{speed(run)}: {runs[f'speedup_{loop}']:.2f}x the reference"),
+                (f"{name} test loss after {ref['epochs']} epochs: reference / {label}",
+                 f"{ref['test_loss']:.2f} / {run['test_loss']:.2f} nats"),
+            ]  # fmt: skip
+    peaks = " / ".join(f"{runs[loop]['peak_rss_mb']:.0f}" for loop in ("reference", "vae-hub") if loop in runs)
+    return [*rows, (f"{name} training peak RSS: reference / vae-hub", f"{peaks} MB")]
 
 
 def table(results: dict[str, Any]) -> str:
@@ -110,8 +114,9 @@ def table(results: dict[str, Any]) -> str:
         rows.append(("Space start-up", f"{space['startup_seconds']:.1f} s"))
         for key, stats in space.items():
             if isinstance(stats, dict):
-                label = f"Space {key.replace('_', ' ')} (median / p99 ms, errors)"
-                rows.append((label, f"{ms(stats)}, {stats['errors']}"))
+                label = f"Space {key.replace('_', ' ')}: median / p99 ms, errors, CPU ms per request (Space, clients)"
+                cpu = f"{stats['server_cpu_ms_per_request']:.0f}, {stats['client_cpu_ms_per_request']:.0f}"
+                rows.append((label, f"{ms(stats)}, {stats['errors']}, {cpu}"))
         rows.append(("Space peak RSS", f"{space['peak_rss_mb']:.0f} MB"))
     width = max(len(r[0]) for r in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
@@ -140,12 +145,14 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {"machine": machine(), "smoke": args.smoke, "date": time.strftime("%Y-%m-%d %H:%M")}
     for key, model, epochs in (("train", "mlp", args.epochs), ("conv", "conv", args.conv_epochs)):
         if key in only:
-            pair = {
+            loops = ("reference", "vae-hub", "vae-hub-bf16") if model == "mlp" else ("reference", "vae-hub")
+            runs = {
                 loop: run_section("train", model=model, loop=loop, data_dir=data_dir, epochs=epochs, smoke=args.smoke)
-                for loop in ("reference", "vae-hub")
+                for loop in loops
             }
-            pair["speedup"] = pair["vae-hub"]["images_per_second"] / pair["reference"]["images_per_second"]
-            results[key] = pair
+            for loop in loops[1:]:
+                runs[f"speedup_{loop}"] = runs[loop]["images_per_second"] / runs["reference"]["images_per_second"]
+            results[key] = runs
     if "inference" in only:
         results["inference"] = run_section("inference", runs=args.runs, smoke=args.smoke)
     if "iwae" in only:

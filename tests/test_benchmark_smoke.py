@@ -12,11 +12,11 @@ def test_benchmark_smoke_reports_every_figure(tmp_path):
     result = run_script("benchmark.py", "--smoke", "--json", out, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     figures = json.loads(out.read_text())
-    for key in ("train", "conv"):
-        pair = figures[key]
-        assert pair["speedup"] > 0
-        for loop in ("reference", "vae-hub"):
-            run = pair[loop]
+    for key, loops in (("train", ("reference", "vae-hub", "vae-hub-bf16")), ("conv", ("reference", "vae-hub"))):
+        runs = figures[key]
+        assert all(runs[f"speedup_{loop}"] > 0 for loop in loops[1:])
+        for loop in loops:
+            run = runs[loop]
             assert run["data"].startswith("random data") and run["images_per_second"] > 0
             assert run["test_loss"] > 0 and run["peak_rss_mb"] > 0
     (model, ops), *_ = figures["inference"]["models"].items()
@@ -28,4 +28,4 @@ def test_benchmark_smoke_reports_every_figure(tmp_path):
         assert space[key]["errors"] == 0, space[key]["error_examples"]
         assert space[key]["runs"] > 0
     assert space["peak_rss_mb"] > 0
-    assert "speed-up" in result.stdout and "Space peak RSS" in result.stdout
+    assert "x the reference" in result.stdout and "Space peak RSS" in result.stdout

@@ -66,7 +66,10 @@ def data_source(data_dir: str | None, workdir: Path, smoke: bool) -> tuple[Path,
 
 # --- training ------------------------------------------------------------------------------------------------
 def train(model: str, loop: str, data_dir: str | None, epochs: int, smoke: bool) -> dict[str, Any]:
-    """Train ``model`` (mlp | conv) with ``loop`` (reference | vae-hub); per-epoch seconds and test loss."""
+    """Train ``model`` (mlp | conv) with ``loop`` (reference | vae-hub | vae-hub-bf16); seconds and test loss.
+
+    ``vae-hub-bf16`` is ``scripts/train.py --mixed-precision bf16``: matmuls in bfloat16 under autocast.
+    """
     from torchvision import datasets, transforms
 
     with tempfile.TemporaryDirectory(prefix="vae-hub-bench-") as tmp:
@@ -94,6 +97,7 @@ def train(model: str, loop: str, data_dir: str | None, epochs: int, smoke: bool)
                 model=model, dataset=DATASET, data_dir=str(root), output_dir=str(Path(tmp) / "run"), epochs=epochs,
                 hidden_dim=400 if model == "mlp" else 256, latent_dim=20 if model == "mlp" else 16, eval_k=0,
                 progress=False, download=False, cache_dir=str(Path(tmp) / "cache"),
+                mixed_precision="bf16" if loop == "vae-hub-bf16" else "no",
             )  # fmt: skip
             trainer = Trainer(config)
             n_train = len(trainer.train_images)
@@ -261,6 +265,7 @@ def client_process(url: str, api: str, picture: str, index: int, requests: int, 
     call_space(client, api, picture, 10_000 + index)  # warm-up: connection and API info
     barrier.wait()
     latencies, errors = [], []
+    cpu = time.process_time()
     for i in range(requests):
         start = time.perf_counter()
         try:
@@ -268,7 +273,7 @@ def client_process(url: str, api: str, picture: str, index: int, requests: int, 
             latencies.append(time.perf_counter() - start)
         except Exception as e:  # counted, not raised: the figure is how many failed
             errors.append(f"{type(e).__name__}: {e}"[:200])
-    queue.put((latencies, errors, time.perf_counter()))
+    queue.put((latencies, errors, time.perf_counter(), time.process_time() - cpu))
 
 
 def run_clients(url: str, api: str, picture: str, n_clients: int, requests: int) -> dict[str, Any]:
@@ -286,9 +291,11 @@ def run_clients(url: str, api: str, picture: str, n_clients: int, requests: int)
     outcomes = [queue.get(timeout=600) for _ in workers]
     for w in workers:
         w.join()
-    latencies = [t for lat, _, _ in outcomes for t in lat]
-    errors = [e for _, err, _ in outcomes for e in err]
-    wall = max(end for _, _, end in outcomes) - start
+    latencies = [t for lat, *_ in outcomes for t in lat]
+    errors = [e for _, err, *_ in outcomes for e in err]
+    wall = max(end for _, _, end, _ in outcomes) - start
+    client_cpu = sum(cpu for *_, cpu in outcomes)
     stats = percentiles(latencies) if latencies else {"median_ms": math.nan, "p99_ms": math.nan, "runs": 0}
     return {**stats, "clients": n_clients, "errors": len(errors), "error_examples": errors[:3],
-            "requests_per_second": len(latencies) / wall}  # fmt: skip
+            "requests_per_second": len(latencies) / wall,
+            "client_cpu_ms_per_request": client_cpu / max(len(latencies) + len(errors), 1) * 1e3}  # fmt: skip
