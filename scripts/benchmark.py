@@ -11,6 +11,7 @@ so that its peak memory (RSS) is its own. Nothing here uses the network.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import os
@@ -158,7 +159,11 @@ def main(argv: list[str] | None = None) -> int:
     if "iwae" in only:
         results["iwae"] = run_section("iwae", data_dir=data_dir, k=args.k, smoke=args.smoke)
     if "space" in only:
-        results["space"] = run_section("space", requests=args.requests, clients=args.clients, smoke=args.smoke)
+        missing = [name for name in ("gradio", "gradio_client") if importlib.util.find_spec(name) is None]
+        if missing:
+            print(f"skipping the Space: {' and '.join(missing)} not installed (pip install -e '.[space,test]')")
+        else:
+            results["space"] = run_section("space", requests=args.requests, clients=args.clients, smoke=args.smoke)
     Path(args.json).write_text(json.dumps(results, indent=2, default=lambda v: None if math.isnan(v) else v) + "\n")
     m = results["machine"]
     print(f"vae-hub benchmark on {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['threads']} threads)")
