@@ -75,7 +75,10 @@ def ms(stats: dict[str, float]) -> str:
 
 
 def speed(run: dict[str, Any]) -> str:
-    return f"{run['images_per_second']:,.0f} img/s, {run['seconds_per_epoch']:.2f} s/epoch"
+    return (
+        f"{run['images_per_second']:,.0f} img/s (median epoch {run['images_per_second_median']:,.0f}), "
+        f"{run['seconds_per_epoch']:.2f} s/epoch"
+    )
 
 
 def training_rows(runs: dict[str, Any], name: str) -> list[tuple[str, str]]:
