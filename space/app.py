@@ -250,11 +250,21 @@ def latent_map(loaded: LoadedModel) -> tuple[np.ndarray, str]:
 
 
 @user_errors
-def load_model(choice: Any, repo: Any) -> list[Any]:
-    """Switch to a bundled model or a repo id / folder; on failure the previous model stays in use."""
+@user_errors
+def check_model(choice: Any, repo: Any) -> str:
+    """The page's first step: load the typed repo id / folder, else the picked bundled model, or raise gr.Error.
+
+    Its only output is invisible, so a failure shows as a message and leaves the page (and the model in use) as is.
+    """
     name = repo.strip() if isinstance(repo, str) and repo.strip() else choice
-    loaded = get_model(name)
-    return model_view(loaded)
+    get_model(name)
+    return name
+
+
+@user_errors
+def load_model(name: Any) -> list[Any]:
+    """Switch to a model (bundled name, Hub repo id or local folder): everything on the page that depends on it."""
+    return model_view(get_model(name))
 
 
 def model_view(loaded: LoadedModel) -> list[Any]:
@@ -390,8 +400,13 @@ def build_demo() -> gr.Blocks:
             [s.release for s in sliders], explore, [current, *sliders], [z_text, decoded],
             api_visibility="private", trigger_mode="always_last",
         )  # fmt: skip
-        gr.on([load_button.click, repo.submit], load_model, [picker, repo], view, api_name="load_model")
-        picker.input(lambda choice: load_model(choice, ""), picker, view, api_visibility="private")
+        chosen = gr.Textbox(visible=False, label="Model to load")  # the API input of /load_model
+        gr.on([load_button.click, repo.submit], check_model, [picker, repo], chosen, api_visibility="private").success(
+            load_model, chosen, view, api_name="load_model"
+        )
+        picker.input(lambda choice: check_model(choice, ""), picker, chosen, api_visibility="private").success(
+            load_model, chosen, view, api_visibility="private"
+        )
         demo.load(lambda name: model_view(get_model(name)), current, view, api_visibility="private")
     for block in demo.blocks.values():  # API clients can send anything: every input says what it expects
         if isinstance(block, gr.components.Component):

@@ -120,14 +120,14 @@ def test_decode_a_latent_vector(client):
 
 
 def test_load_model_switches_and_shows_the_2d_manifold(client):
-    view = client.predict("mlp-2d-fashion-mnist", "", api_name="/load_model")
+    view = client.predict("mlp-2d-fashion-mnist", api_name="/load_model")
     name, summary, card, metrics, z, decoded, latent_map, caption, *sliders = view
     assert name == "mlp-2d-fashion-mnist" and "2-D latent space" in summary
     assert pixels(latent_map).shape == (15 * 28, 15 * 28) and "2-D latent space" in caption
     assert metrics["latent_dim"] == 2 and "nll" in metrics and "## " in card
     assert z == "0.00, 0.00"
     assert pixels(client.predict("mlp-2d-fashion-mnist", "0.5, -1", api_name="/decode")).shape == (28, 28)
-    conv = client.predict("mlp-2d-fashion-mnist", MODEL, api_name="/load_model")  # the text box wins
+    conv = client.predict(MODEL, api_name="/load_model")
     assert conv[0] == MODEL and pixels(conv[6]).shape == (8 * TILE + 2, 9 * TILE + 2), "a traversal of 8 dims"
 
 
@@ -199,9 +199,9 @@ BAD_INPUTS = {
     "z too large": ("/decode", lambda p: (MODEL, ", ".join(["1e9"] * 16)), "between -10 and 10"),
     "z not a string": ("/decode", lambda p: (MODEL, 7), "z must hold 16 numbers"),
     "unknown model": ("/generate", lambda p: ("no_such_model", 4, 1.0, 0), "could not load 'no_such_model'"),
-    "missing folder": ("/load_model", lambda p: (MODEL, str(p / "missing")), "does not exist"),
+    "missing folder": ("/load_model", lambda p: (str(p / "missing"),), "does not exist"),
     "not a vae-hub model": ("/load_model", not_a_vae_hub_model, "was not written by vae-hub"),
-    "hub unreachable": ("/load_model", lambda p: (MODEL, "someone/some-vae"), "could not reach the Hub"),
+    "hub unreachable": ("/load_model", lambda p: ("someone/some-vae",), "could not reach the Hub"),
 }
 
 
@@ -214,7 +214,7 @@ def test_bad_input_gives_a_clear_error_and_the_app_keeps_serving(client, tmp_pat
     api, make_args, message = BAD_INPUTS[case]
     args = make_args(tmp_path)
     if case == "not a vae-hub model":
-        args = (MODEL, args)
+        args = (args,)
     with pytest.raises(AppError) as error:
         client.predict(*args, api_name=api)
     assert message in str(error.value)

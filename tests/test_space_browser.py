@@ -115,8 +115,9 @@ def test_generate_draw_reconstruct_interpolate_explore(page, shots):
     page.get_by_label("...or any vae-hub model").fill("./no-such-model")
     page.get_by_role("button", name="Load", exact=True).click()
     page.get_by_text("local folder ./no-such-model does not exist").first.wait_for()
+    page.wait_for_timeout(800)  # the message slides in
+    page.screenshot(path=str(shots / "bad-model.png"))
     assert page.get_by_label("Model in use").input_value() == "mlp-2d-fashion-mnist"
-    page.screenshot(path=str(shots / "bad-model.png"), full_page=True)
 
     for name in ("generate", "reconstruct", "interpolate", "explore"):
         assert (shots / f"{name}.png").stat().st_size > 10_000
