@@ -210,11 +210,15 @@ def format_latent(z: list[float]) -> str:
     return ", ".join(f"{v:.2f}" for v in z)
 
 
+def decode_one(loaded: LoadedModel, z: torch.Tensor) -> np.ndarray:
+    return to_uint8(loaded.model.to_images(loaded.model.decode(z))[0])
+
+
 @user_errors
 def decode(model_name: str, z_text: str) -> np.ndarray:
     """Decode one latent vector given as comma-separated numbers."""
     loaded = get_model(model_name)
-    return to_uint8(loaded.model.to_images(loaded.model.decode(parse_latent(z_text, loaded.model.latent_dim)))[0])
+    return decode_one(loaded, parse_latent(z_text, loaded.model.latent_dim))
 
 
 @user_errors
@@ -224,7 +228,7 @@ def explore(model_name: str, *values: float) -> tuple[str, np.ndarray]:
     z = [0.0] * loaded.model.latent_dim
     for d, v in zip(loaded.dims_by_kl(), values, strict=False):
         z[d] = as_float(v, f"z{d}", -SLIDER_RANGE, SLIDER_RANGE)
-    return format_latent(z), decode(model_name, format_latent(z))
+    return format_latent(z), decode_one(loaded, torch.tensor([z]))
 
 
 def latent_map(loaded: LoadedModel) -> tuple[np.ndarray, str]:
@@ -275,7 +279,7 @@ def model_view(loaded: LoadedModel) -> list[Any]:
         sliders[i] = gr.update(visible=True, value=0.0, label=f"z{d}  (KL {loaded.kl_per_dim[d]:.2f} nats)")
     with torch.inference_mode():
         map_image, map_caption = latent_map(loaded)
-        z = format_latent([0.0] * loaded.model.latent_dim)
+        origin = decode_one(loaded, torch.zeros(1, loaded.model.latent_dim))
     test = loaded.metrics.get("test", {})
     metrics = {k: v for k, v in test.items() if k != "kl_per_dim"}
     return [
@@ -283,8 +287,8 @@ def model_view(loaded: LoadedModel) -> list[Any]:
         loaded.summary(),
         loaded.card or "_This model has no card._",
         metrics,
-        z,
-        decode(loaded.name, z),
+        format_latent([0.0] * loaded.model.latent_dim),
+        origin,
         map_image,
         map_caption,
         *sliders,

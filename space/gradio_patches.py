@@ -8,12 +8,12 @@ Content-Length". Writing to a temporary file and renaming it keeps every reader 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from gradio import processing_utils
 from PIL import Image
+
+from vae_hub.hub import atomic_write
 
 
 def save_pil_to_cache(img: Image.Image, cache_dir: str, name: str = "image", format: str = "webp") -> str:
@@ -23,11 +23,7 @@ def save_pil_to_cache(img: Image.Image, cache_dir: str, name: str = "image", for
     folder.mkdir(exist_ok=True, parents=True)
     path = (folder / f"{name}.{format}").resolve()
     if not path.exists():
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}-")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        atomic_write(path, lambda tmp: tmp.write_bytes(data))
     return str(path)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import threading
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,8 +39,11 @@ MODEL_TYPE_KEY = "model_type"
 
 
 def atomic_write(path: Path, write: Any) -> None:
-    """Call ``write(tmp_path)`` and move the result onto ``path`` in one step: never a half-written file."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    """Call ``write(tmp_path)`` and move the result onto ``path`` in one step: never a half-written file.
+
+    The temporary name is unique per process and thread, so concurrent writers of one path never share it.
+    """
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
     try:
         write(tmp)
         os.chmod(tmp, 0o644)  # safetensors creates files readable by the owner only
