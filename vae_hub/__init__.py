@@ -1,8 +1,7 @@
 """vae-hub: Variational Autoencoders with strict, safetensors-only Hugging Face Hub save/load."""
 
-from .base import BaseVAE
+from .base import BaseVAE, from_pretrained
 from .errors import CheckpointError, CheckpointNotFoundError
-from .hub import from_pretrained
 from .losses import ELBOOutput, elbo, gaussian_kl, kl_warmup, vae_loss_fn
 from .metrics import (
     active_units,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import torch
 from huggingface_hub import PyTorchModelHubMixin
@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from . import hub
 from .losses import bernoulli_nll, gaussian_nll
 
-LIKELIHOODS = ("bernoulli", "gaussian")
+LIKELIHOODS = ("bernoulli", "gaussian")  # the decoder's p(x|z)
 REPO_URL = "https://github.com/vae-hub/vae-hub"
 
 
@@ -49,11 +49,9 @@ class BaseVAE(
 ):
     """Base class of vae-hub models: a Gaussian encoder q(z|x), a N(0, I) prior and a decoder p(x|z)."""
 
-    registry: ClassVar[dict[str, type[BaseVAE]]] = {}
-
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        BaseVAE.registry[cls.__name__] = cls
+        hub.register(cls)  # loadable by the class name that save_pretrained writes into config.json
 
     def _setup(
         self, image_shape: Sequence[int], latent_dim: int, likelihood: str, gaussian_std: float, learn_std: bool
@@ -272,9 +270,9 @@ class BaseVAE(
         map_location: str | torch.device = "cpu",
     ) -> BaseVAE:
         """Load a model saved with ``save_pretrained`` from a local folder or a Hub repo id; loading is strict."""
-        return hub.load_model(
+        model = hub.load_model(
             pretrained_model_name_or_path,
-            expected=cls,
+            expected=None if cls is BaseVAE else cls,
             revision=revision,
             token=token,
             cache_dir=cache_dir,
@@ -282,6 +280,16 @@ class BaseVAE(
             local_files_only=local_files_only,
             map_location=map_location,
         )
+        return cast(BaseVAE, model)
+
+
+def from_pretrained(name_or_path: str | Path, **kwargs: Any) -> BaseVAE:
+    """Load any vae-hub model from a local folder or a Hub repo id, whichever class saved it.
+
+    Keyword arguments: ``revision``, ``token``, ``cache_dir``, ``force_download``, ``local_files_only``,
+    ``map_location``. Raises :class:`~vae_hub.errors.CheckpointError` on any problem.
+    """
+    return BaseVAE.from_pretrained(name_or_path, **kwargs)
 
 
 def lerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:

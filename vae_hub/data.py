@@ -7,15 +7,15 @@ loose files are unpacked once into ``cache_dir`` in torchvision's layout.
 
 from __future__ import annotations
 
-import gzip
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torchvision
 from torch import Tensor
+
+from .fileio import atomic_copy
 
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
@@ -46,6 +46,15 @@ DATASETS = {
     "kmnist": DatasetInfo("kmnist", "KMNIST", "KMNIST", (1, 28, 28), 60_000, "tanganke/kmnist"),
     "cifar10": DatasetInfo("cifar10", "CIFAR-10", "CIFAR10", (3, 32, 32), 50_000, "uoft-cs/cifar10"),
 }
+
+
+BINARIZE_SEED = 12345  # one fixed binarization of a test set, the same in training and in evaluation
+
+
+def fixed_binarization(images: Tensor) -> Tensor:
+    """Pixels drawn once as Bernoulli(p = grey level) with a fixed seed: the binarized test set of ``--binarize``."""
+    generator = torch.Generator(device=images.device).manual_seed(BINARIZE_SEED)
+    return torch.bernoulli(images, generator=generator)
 
 
 def default_cache_dir() -> Path:
@@ -93,13 +102,7 @@ def _torchvision_root(info: DatasetInfo, data_dir: Path, cache_dir: Path) -> Pat
         target = raw / name
         if target.is_file():
             continue
-        tmp = raw / f".{name}.tmp-{os.getpid()}"
-        if compressed:
-            with gzip.open(folder / f"{name}.gz", "rb") as src, open(tmp, "wb") as dst:
-                shutil.copyfileobj(src, dst)
-        else:
-            shutil.copyfile(folder / name, tmp)
-        os.replace(tmp, target)
+        atomic_copy(folder / (f"{name}.gz" if compressed else name), target, gunzip=compressed)
     return cache_dir
 
 

@@ -10,7 +10,7 @@ from tqdm.auto import tqdm
 
 from .base import BaseVAE
 from .losses import elbo
-from .metrics import ACTIVE_UNIT_THRESHOLD, importance_sampled_log_likelihood
+from .metrics import ACTIVE_UNIT_THRESHOLD, importance_sampled_log_likelihood, iwae_batch_size
 
 
 @torch.no_grad()
@@ -36,8 +36,8 @@ def evaluate(
     sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "nll": 0.0}
     kl_per_dim = torch.zeros(model.latent_dim, device=model.device, dtype=torch.float64)
     means = []  # posterior means, collected in the same pass for the active-unit count
-    if k > 0:  # fewer images per batch as k grows, so that each IWAE chunk still holds ~100+ samples per image
-        batch_size = max(1, min(batch_size, 131_072 // k))
+    if k > 0:
+        batch_size = iwae_batch_size(k, batch_size)
     batches = images.split(batch_size)
     for x in tqdm(batches, desc=desc, disable=not progress, unit="batch", leave=False):
         out = elbo(model, x, generator=generator)

@@ -1,5 +1,8 @@
 """Saving and strictly loading vae-hub models: ``config.json`` + ``model.safetensors``, local or on the Hub.
 
+Model classes register here under their class name (``BaseVAE`` does it for every subclass); ``config.json`` names
+the class in ``model_type``, so any vae-hub model loads without knowing its class first.
+
 The mixin's own loader keeps random weights for anything missing (``strict=False``), falls back to pickled
 ``pytorch_model.bin`` files and treats a mistyped local path as a repo id. This loader does none of that: every
 problem raises a :class:`~vae_hub.errors.CheckpointError` that names it.
@@ -10,10 +13,9 @@ from __future__ import annotations
 import inspect
 import json
 import os
-import threading
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
 import torch
 from huggingface_hub import hf_hub_download
@@ -27,32 +29,27 @@ from huggingface_hub.errors import (
 )
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+from torch import nn
 
 from .errors import CheckpointError, CheckpointNotFoundError
-
-if TYPE_CHECKING:
-    from .base import BaseVAE
+from .fileio import atomic_write
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 MODEL_TYPE_KEY = "model_type"
 
 
-def atomic_write(path: Path, write: Any) -> None:
-    """Call ``write(tmp_path)`` and move the result onto ``path`` in one step: never a half-written file.
-
-    The temporary name is unique per process and thread, so concurrent writers of one path never share it.
-    """
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # safetensors creates files readable by the owner only
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+ModelT = TypeVar("ModelT", bound=type[nn.Module])
+MODEL_TYPES: dict[str, type[nn.Module]] = {}
 
 
-def save_model(model: BaseVAE, directory: Path, config: dict[str, Any]) -> None:
+def register(cls: ModelT) -> ModelT:
+    """Make ``cls`` loadable from a ``config.json`` whose ``model_type`` is its class name."""
+    MODEL_TYPES[cls.__name__] = cls
+    return cls
+
+
+def save_model(model: nn.Module, directory: Path, config: dict[str, Any]) -> None:
     """Write ``model.safetensors`` and ``config.json`` (init arguments plus ``model_type``) atomically."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -125,22 +122,21 @@ def read_config(name_or_path: str | Path, **hub_kwargs: Any) -> dict[str, Any]:
     return config
 
 
-def model_class(config: dict[str, Any], source: str) -> type[BaseVAE]:
-    from .base import BaseVAE
-
+def model_class(config: dict[str, Any], source: str) -> type[nn.Module]:
+    """The registered class that ``config.json`` names."""
     model_type = config.get(MODEL_TYPE_KEY)
     if model_type is None:
         raise CheckpointError(
             f"config.json of {source} has no {MODEL_TYPE_KEY!r}: it was not written by vae-hub's save_pretrained"
         )
     try:
-        return BaseVAE.registry[model_type]
+        return MODEL_TYPES[model_type]
     except KeyError:
-        known = ", ".join(sorted(BaseVAE.registry))
+        known = ", ".join(sorted(MODEL_TYPES))
         raise CheckpointError(f"{source} is a {model_type!r}, which vae-hub does not know (known: {known})") from None
 
 
-def build_model(cls: type[BaseVAE], config: dict[str, Any], source: str) -> BaseVAE:
+def build_model(cls: type[nn.Module], config: dict[str, Any], source: str) -> nn.Module:
     params = inspect.signature(cls.__init__).parameters
     kwargs = {k: v for k, v in config.items() if k in params and k != "self"}
     unknown = sorted(set(config) - set(kwargs) - {MODEL_TYPE_KEY})
@@ -154,7 +150,7 @@ def build_model(cls: type[BaseVAE], config: dict[str, Any], source: str) -> Base
         raise CheckpointError(f"config.json of {source} does not describe a valid {cls.__name__}: {e}") from e
 
 
-def load_weights(model: BaseVAE, path: Path, map_location: str | torch.device) -> None:
+def load_weights(model: nn.Module, path: Path, map_location: str | torch.device) -> None:
     """Load ``path`` into ``model`` strictly: every tensor present, none extra, every shape equal."""
     try:
         state = load_file(str(path), device=str(map_location))
@@ -183,17 +179,18 @@ def load_weights(model: BaseVAE, path: Path, map_location: str | torch.device) -
 def load_model(
     name_or_path: str | Path,
     *,
-    expected: type[BaseVAE] | None = None,
+    expected: type[nn.Module] | None = None,
     map_location: str | torch.device = "cpu",
     **hub_kwargs: Any,
-) -> BaseVAE:
-    """Build the model class named in ``config.json`` and load its weights strictly; returns it in eval mode."""
-    from .base import BaseVAE
+) -> nn.Module:
+    """Build the model class named in ``config.json`` and load its weights strictly; returns it in eval mode.
 
+    ``expected``: refuse a model that is not of this class (or a subclass of it); None accepts any registered class.
+    """
     source = os.fspath(name_or_path)
     config = read_config(name_or_path, **hub_kwargs)
     cls = model_class(config, source)
-    if expected is not None and expected is not BaseVAE and not issubclass(cls, expected):
+    if expected is not None and not issubclass(cls, expected):
         raise CheckpointError(
             f"{source} holds a {cls.__name__}, not a {expected.__name__}; "
             f"load it with {cls.__name__}.from_pretrained or vae_hub.from_pretrained"
@@ -201,14 +198,3 @@ def load_model(
     model = build_model(cls, config, source)
     load_weights(model, resolve_file(name_or_path, WEIGHTS_NAME, **hub_kwargs), map_location)
     return model.to(map_location).eval()
-
-
-def from_pretrained(name_or_path: str | Path, **kwargs: Any) -> BaseVAE:
-    """Load any vae-hub model from a local folder or a Hub repo id, whichever class saved it.
-
-    Keyword arguments: ``revision``, ``token``, ``cache_dir``, ``force_download``, ``local_files_only``,
-    ``map_location``. Raises :class:`~vae_hub.errors.CheckpointError` on any problem.
-    """
-    from .base import BaseVAE
-
-    return BaseVAE.from_pretrained(name_or_path, **kwargs)

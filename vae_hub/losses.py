@@ -8,14 +8,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
-
-if TYPE_CHECKING:
-    from .base import BaseVAE
+from torch import Tensor, nn
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -97,14 +93,14 @@ class ELBOOutput:
 
 
 def elbo(
-    model: BaseVAE,
+    model: nn.Module,
     x: Tensor,
     *,
     beta: float = 1.0,
     free_bits: float = 0.0,
     generator: torch.Generator | None = None,
 ) -> ELBOOutput:
-    """One-sample ELBO of ``model`` on ``x`` with its parts.
+    """One-sample ELBO of ``model`` (a vae-hub model, or a DDP wrapper of one) on ``x`` with its parts.
 
     ``beta`` weights the KL term (beta-VAE). ``free_bits`` (nats) is a floor on the batch-mean KL of each
     latent dimension (Kingma et al., 2016): dimensions below it get no gradient pushing them to the prior,

@@ -15,6 +15,12 @@ from .losses import diagonal_normal_log_prob, gaussian_kl, standard_normal_log_p
 
 Data = Tensor | Iterable[Any]
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. (2016)
+IWAE_IMAGE_SAMPLES = 131_072  # images x importance samples per batch: enough per chunk, bounded memory
+
+
+def iwae_batch_size(k: int, batch_size: int = 500) -> int:
+    """Images per batch for ``k`` importance samples each: fewer as k grows, so each chunk still holds ~100+."""
+    return max(1, min(batch_size, IWAE_IMAGE_SAMPLES // k))
 
 
 def iter_batches(data: Data, batch_size: int = 500) -> Iterator[Tensor]:
