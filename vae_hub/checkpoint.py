@@ -10,15 +10,18 @@ from __future__ import annotations
 import json
 import random
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .hub import atomic_write
+from .errors import CheckpointError
+from .fileio import atomic_write
 
 LATEST = "latest"
 
@@ -75,41 +78,44 @@ def staging_dir(directory: Path, epoch: int) -> Path:
     return directory / f".epoch-{epoch:04d}.partial"
 
 
-def begin(directory: Path, epoch: int) -> Path:
-    """Create an empty staging folder for the checkpoint of ``epoch`` (main process)."""
-    tmp = staging_dir(directory, epoch)
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    return tmp
-
-
-def write_rng(tmp: Path, rank: int) -> None:
-    """Each process writes its own RNG state into the staging folder."""
-    tensors, meta = rng_state()
-    save_file(tensors, str(tmp / f"rng-{rank}.safetensors"))
-    (tmp / f"rng-{rank}.json").write_text(json.dumps(meta))
-
-
-def commit(
-    tmp: Path,
+def save(
     directory: Path,
     epoch: int,
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     state: dict[str, Any],
+    *,
+    rank: int = 0,
+    is_main: bool = True,
+    barrier: Callable[[], None] = lambda: None,
     keep: int = 1,
 ) -> Path:
-    """Write model, optimizer and state into the staging folder, rename it into place, point ``latest`` at it."""
-    save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
-    opt_tensors, opt_meta = optimizer_to_flat(optimizer)
-    save_file(opt_tensors, str(tmp / "optimizer.safetensors"))
-    (tmp / "state.json").write_text(json.dumps({**state, "epoch": epoch, "optimizer": opt_meta}, indent=1))
-    final = directory / f"epoch-{epoch:04d}"
-    shutil.rmtree(final, ignore_errors=True)
-    tmp.rename(final)
-    atomic_write(directory / LATEST, lambda p: p.write_text(final.name))
-    for old in sorted(directory.glob("epoch-*"))[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
+    """Write the checkpoint of ``epoch``; every process calls this (``barrier`` syncs them), the main one commits.
+
+    The folder is staged under a temporary name, filled (each process its own RNG state, the main process model,
+    optimizer and ``state``), renamed into place, and ``latest`` is pointed at it; older ones beyond ``keep`` go.
+    """
+    tmp, final = staging_dir(directory, epoch), directory / f"epoch-{epoch:04d}"
+    if is_main:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+    barrier()
+    tensors, meta = rng_state()
+    save_file(tensors, str(tmp / f"rng-{rank}.safetensors"))
+    (tmp / f"rng-{rank}.json").write_text(json.dumps(meta))
+    barrier()
+    if is_main:
+        weights = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+        save_file(weights, str(tmp / "model.safetensors"))
+        opt_tensors, opt_meta = optimizer_to_flat(optimizer)
+        save_file(opt_tensors, str(tmp / "optimizer.safetensors"))
+        (tmp / "state.json").write_text(json.dumps({**state, "epoch": epoch, "optimizer": opt_meta}, indent=1))
+        shutil.rmtree(final, ignore_errors=True)
+        tmp.rename(final)
+        atomic_write(directory / LATEST, lambda p: p.write_text(final.name))
+        for old in sorted(directory.glob("epoch-*"))[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+    barrier()
     return final
 
 
@@ -125,16 +131,23 @@ def latest(directory: Path) -> Path | None:
 def load(
     path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, rank: int, map_location: str = "cpu"
 ) -> dict[str, Any]:
-    """Restore model, optimizer and this process's RNG from ``path``; returns the saved state."""
-    state = json.loads((path / "state.json").read_text())
-    model.load_state_dict(load_file(str(path / "model.safetensors"), device=map_location), strict=True)
-    opt = optimizer_from_flat(load_file(str(path / "optimizer.safetensors"), device=map_location), state["optimizer"])
-    optimizer.load_state_dict(opt)
+    """Restore model, optimizer and this process's RNG from ``path``; returns the saved state.
+
+    Raises :class:`~vae_hub.errors.CheckpointError` when the checkpoint is incomplete, corrupt or does not fit.
+    """
     rng_file = path / f"rng-{rank}.safetensors"
     if not rng_file.is_file():
-        raise ValueError(
+        raise CheckpointError(
             f"cannot resume from {path}: it has no RNG state for process {rank} ({rng_file.name}); "
             "resume with the same number of processes as the run that wrote it"
         )
-    set_rng_state(load_file(str(rng_file)), json.loads((path / f"rng-{rank}.json").read_text()))
+    try:
+        state = json.loads((path / "state.json").read_text())
+        model.load_state_dict(load_file(str(path / "model.safetensors"), device=map_location), strict=True)
+        tensors = load_file(str(path / "optimizer.safetensors"), device=map_location)
+        optimizer.load_state_dict(optimizer_from_flat(tensors, state["optimizer"]))
+        set_rng_state(load_file(str(rng_file)), json.loads((path / f"rng-{rank}.json").read_text()))
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError) as e:
+        # RuntimeError: load_state_dict on missing or mis-shaped tensors (another model's checkpoint)
+        raise CheckpointError(f"cannot resume from {path}: {type(e).__name__}: {e}") from e
     return state

@@ -11,11 +11,13 @@ import math
 import os
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
+from torchvision.utils import make_grid
 
 MIN_SIDE = 8  # pixels: smaller pictures hold too little to reconstruct
 MAX_SIDE = 2048  # pixels: larger ones are refused before they are decoded
@@ -142,12 +144,13 @@ def to_uint8(images: Tensor) -> np.ndarray:
 
 def image_grid(images: Tensor, nrow: int | None = None, padding: int = 2, pad_value: float = 0.5) -> np.ndarray:
     """(N, C, H, W) in [0, 1] -> one uint8 picture with ``nrow`` images per row (default: a square-ish grid)."""
-    n, c, h, w = images.shape
-    nrow = nrow or math.ceil(math.sqrt(n))
-    ncol = math.ceil(n / nrow)
-    grid = torch.full((c, ncol * (h + padding) + padding, nrow * (w + padding) + padding), pad_value)
-    for i, image in enumerate(images.detach().float().cpu()):
-        r, q = divmod(i, nrow)
-        top, left = padding + r * (h + padding), padding + q * (w + padding)
-        grid[:, top : top + h, left : left + w] = image
-    return to_uint8(grid)
+    images = images.detach().float().cpu()
+    if len(images) == 1:  # make_grid returns a lone image as it is, without the frame
+        return to_uint8(torch.nn.functional.pad(images[0], (padding,) * 4, value=pad_value))
+    grid = make_grid(images, nrow=nrow or math.ceil(math.sqrt(len(images))), padding=padding, pad_value=pad_value)
+    return to_uint8(grid[: images.shape[1]])  # make_grid repeats a single channel three times
+
+
+def save_grid(images: Tensor, path: str | os.PathLike[str], **grid_kwargs: Any) -> None:
+    """Write :func:`image_grid` of ``images`` as a PNG."""
+    Image.fromarray(image_grid(images, **grid_kwargs)).save(path)

@@ -2,28 +2,35 @@
 
 from __future__ import annotations
 
-import math
+import os
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
-from torchvision.utils import save_image
 
 from .base import BaseVAE
+from .images import save_grid
 
 
-def save_samples(model: BaseVAE, path: Path, n: int = 64, temperature: float = 1.0, seed: int = 0) -> None:
-    """A square grid of ``n`` images decoded from the prior."""
+def save_samples(
+    model: BaseVAE,
+    path: str | os.PathLike[str],
+    n: int = 64,
+    temperature: float = 1.0,
+    seed: int = 0,
+    padding: int = 2,
+) -> None:
+    """A square grid of ``n`` images decoded from the prior N(0, temperature^2 I)."""
     images = model.sample(n, temperature, generator=torch.Generator(device=model.device).manual_seed(seed))
-    save_image(images.float().cpu(), str(path), nrow=math.ceil(math.sqrt(n)), padding=2, pad_value=0.5)
+    save_grid(images, path, padding=padding)
 
 
 def save_reconstructions(model: BaseVAE, images: Tensor, path: Path, n: int = 8) -> None:
     """Two rows: ``n`` originals above their reconstructions."""
     x = images[:n]
     recon = model.reconstruct(x)
-    save_image(torch.cat([x.cpu(), recon.float().cpu()]), str(path), nrow=x.shape[0], padding=2, pad_value=0.5)
+    save_grid(torch.cat([x.cpu(), recon.float().cpu()]), path, nrow=x.shape[0])
 
 
 def save_training_curves(history: list[dict[str, Any]], path: Path) -> None:

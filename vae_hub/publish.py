@@ -33,7 +33,7 @@ def publish(
     folder = Path(folder)
     for name in (CONFIG_NAME, WEIGHTS_NAME):
         if not (folder / name).is_file():
-            raise PublishError(f"{folder} has no {name}: is it a model folder written by scripts/train.py?")
+            raise PublishError(f"{folder} has no {name}: is it a model folder written by vae-hub train?")
     try:
         load_model(folder)
     except CheckpointError as e:

@@ -2,16 +2,14 @@
 
 The data set is held in memory as one tensor; each step indexes a batch out of it (no per-sample transform).
 After every epoch an atomic checkpoint (safetensors + JSON) is written; ``resume=True`` continues from the latest one
-with the same final weights as an uninterrupted run. At the end the output folder is a Hub model repo: config,
-weights, model card, ``metrics.json`` and pictures.
+with the same final weights as an uninterrupted run. At the end ``model_folder`` writes the output folder.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -23,78 +21,18 @@ from tqdm.auto import tqdm
 
 from . import checkpoint
 from .base import BaseVAE
-from .card import model_card
-from .data import DATASETS, load_dataset
+from .config import TrainConfig
+from .data import fixed_binarization, load_dataset
 from .evaluation import evaluate
-from .hub import atomic_write
 from .losses import elbo, kl_warmup
+from .model_folder import write_model_folder
 from .models import ConvVAE, VariationalAutoencoder
-from .plots import save_reconstructions, save_samples, save_training_curves
 
 CHECKPOINTS = "checkpoints"
 
 
 class TrainingDivergedError(RuntimeError):
     """The loss became NaN or infinite."""
-
-
-@dataclass
-class TrainConfig:
-    """Everything that defines a training run (the flags of ``scripts/train.py``)."""
-
-    model: str = "mlp"  # mlp | conv
-    dataset: str = "mnist"
-    data_dir: str = "data"
-    output_dir: str = "runs/vae"
-    hidden_dim: int = 400
-    latent_dim: int = 20
-    base_channels: int = 32
-    likelihood: str = "bernoulli"
-    gaussian_std: float = 0.1
-    learn_std: bool = False
-    epochs: int = 10
-    batch_size: int = 128
-    lr: float = 1e-3
-    lr_schedule: str = "constant"  # constant | cosine
-    beta: float = 1.0
-    free_bits: float = 0.0
-    kl_warmup: float = 0.0  # epochs over which the KL weight ramps from 0 to beta
-    binarize: bool = False
-    seed: int = 0
-    resume: bool = False
-    mixed_precision: str = "no"  # no | fp16 | bf16
-    cpu: bool = False
-    eval_k: int = 1000  # importance samples for the final NLL (0: skip)
-    max_train_images: int | None = None
-    log_every: int = 25
-    download: bool = True
-    cache_dir: str | None = None
-    model_name: str | None = None
-    data_note: str = ""  # the card's "Data:" line (default: the data set's training split)
-    push_to_hub: str | None = None
-    private: bool = False
-    progress: bool = True
-    extra_limitations: list[str] = field(default_factory=list)
-
-    def check(self) -> None:
-        problems = []
-        if self.model not in ("mlp", "conv"):
-            problems.append(f"model must be 'mlp' or 'conv', got {self.model!r}")
-        if self.dataset not in DATASETS:
-            problems.append(f"dataset must be one of {', '.join(DATASETS)}, got {self.dataset!r}")
-        for name in ("epochs", "batch_size", "hidden_dim", "latent_dim", "base_channels", "log_every"):
-            if getattr(self, name) < 1:
-                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("lr", "beta", "free_bits", "kl_warmup", "eval_k"):
-            value = getattr(self, name)
-            if not math.isfinite(value) or value < 0 or (name == "lr" and value == 0):
-                problems.append(f"{name} must be a finite number {'> 0' if name == 'lr' else '>= 0'}, got {value}")
-        if self.lr_schedule not in ("constant", "cosine"):
-            problems.append(f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
-        if self.mixed_precision not in ("no", "fp16", "bf16"):
-            problems.append(f"mixed_precision must be no, fp16 or bf16, got {self.mixed_precision!r}")
-        if problems:
-            raise ValueError("invalid training configuration: " + "; ".join(problems))
 
 
 def diverged(loss: float | str, epoch: int, step: int, ckpt_dir: Path) -> TrainingDivergedError:
@@ -133,28 +71,6 @@ def epoch_order(n: int, seed: int, epoch: int, rank: int, world: int) -> Tensor:
     return perm[: per_process * world][rank::world]
 
 
-def hyperparameters(config: TrainConfig, model: BaseVAE, n_train: int, world: int) -> dict[str, Any]:
-    arch = (
-        f"MLP {model.input_dim}-{config.hidden_dim}-{config.latent_dim}"
-        if config.model == "mlp"
-        else f"ConvVAE, base width {config.base_channels}, hidden {config.hidden_dim}, latent {config.latent_dim}"
-    )
-    return {
-        "architecture": arch,
-        "parameters": f"{sum(p.numel() for p in model.parameters()):,}",
-        "likelihood": config.likelihood + (" (dynamically binarized data)" if config.binarize else ""),
-        "optimizer": f"Adam, lr {config.lr:g}, {config.lr_schedule} schedule",
-        "batch size": f"{config.batch_size} x {world} process(es)",
-        "epochs": config.epochs,
-        "beta": config.beta,
-        "free bits (nats/dim)": config.free_bits,
-        "KL warm-up (epochs)": config.kl_warmup,
-        "training images": f"{n_train:,}",
-        "seed": config.seed,
-        "mixed precision": config.mixed_precision,
-    }
-
-
 class Trainer:
     """One training run: set-up, resume, the epoch loop and the per-epoch checkpoint."""
 
@@ -172,9 +88,8 @@ class Trainer:
             test_set = load_dataset(config.dataset, config.data_dir, train=False, **data_kwargs)
         self.train_images = train_set.images[: config.max_train_images].to(accel.device)
         self.test_images = test_set.images.to(accel.device)
-        if config.binarize:  # a fixed binarization of the test set, the same in every run
-            g = torch.Generator(device=self.test_images.device).manual_seed(12345)
-            self.test_images = torch.bernoulli(self.test_images, generator=g)
+        if config.binarize:
+            self.test_images = fixed_binarization(self.test_images)
 
         self.model = build_model(config, tuple(train_set.images.shape[1:])).to(accel.device)
         self.optimizer = adam(list(self.model.parameters()), config.lr)
@@ -222,13 +137,13 @@ class Trainer:
         for epoch in range(self.start_epoch, config.epochs):
             epoch_start = time.perf_counter()
             sums = self.train_epoch(epoch)
-            self.train_seconds = time.perf_counter() - epoch_start
-            self.end_epoch(epoch, sums, time.perf_counter() - start)
+            train_seconds = time.perf_counter() - epoch_start
+            self.end_epoch(epoch, sums, seconds=time.perf_counter() - start, train_seconds=train_seconds)
         metrics: dict[str, Any] = {}
         if self.main:
             final = accel.unwrap_model(self.ddp_model).eval()
             n_train = len(self.train_images)
-            metrics = finish(
+            metrics = write_model_folder(
                 config, final, self.test_images, self.history, time.perf_counter() - start, n_train, self.world
             )
         accel.wait_for_everyone()
@@ -270,8 +185,11 @@ class Trainer:
                 bar.set_postfix(loss=f"{values[0] / seen:.2f}", kl=f"{values[3] / seen:.2f}")
         return sums
 
-    def end_epoch(self, epoch: int, sums: Tensor, seconds: float) -> None:
-        """Log train and test figures, then write the epoch's checkpoint atomically."""
+    def end_epoch(self, epoch: int, sums: Tensor, *, seconds: float, train_seconds: float) -> None:
+        """Log train and test figures, then write the epoch's checkpoint.
+
+        ``seconds``: since the run started; ``train_seconds``: this epoch's training steps alone.
+        """
         config, accel = self.config, self.accelerator
         sums = accel.reduce(sums, reduction="sum")
         seen = (len(self.train_images) // self.world) * self.world
@@ -283,8 +201,6 @@ class Trainer:
             "beta": kl_warmup((epoch + 1) * self.steps_per_epoch, self.warmup_steps, config.beta),
             "lr": self.scheduler.get_last_lr()[0],
         }
-        staging = checkpoint.begin(self.ckpt_dir, epoch + 1) if self.main else None
-        accel.wait_for_everyone()
         if self.main:
             test = evaluate(accel.unwrap_model(self.ddp_model), self.test_images, seed=epoch)
             stats |= {
@@ -293,7 +209,7 @@ class Trainer:
                 "test_kl": test["kl"],
                 "active_units": test["active_units"],
                 "seconds": round(seconds, 2),
-                "train_epoch_seconds": round(self.train_seconds, 3),  # the training steps alone
+                "train_epoch_seconds": round(train_seconds, 3),
             }
             self.history.append(stats)
             accel.print(
@@ -302,66 +218,13 @@ class Trainer:
                 f"test loss {test['loss']:.2f} (recon {test['recon']:.2f}, KL {test['kl']:.2f}) | "
                 f"active units {test['active_units']}/{config.latent_dim}"
             )
-        checkpoint.write_rng(checkpoint.staging_dir(self.ckpt_dir, epoch + 1), self.rank)
-        accel.wait_for_everyone()
-        if self.main:
-            state = {"config": asdict(config), "scheduler": self.scheduler.state_dict(), "history": self.history}
-            model = accel.unwrap_model(self.ddp_model)
-            checkpoint.commit(staging, self.ckpt_dir, epoch + 1, model, self.optimizer, state)
-        accel.wait_for_everyone()
+        state = {"config": asdict(config), "scheduler": self.scheduler.state_dict(), "history": self.history}
+        checkpoint.save(
+            self.ckpt_dir, epoch + 1, accel.unwrap_model(self.ddp_model), self.optimizer, state,
+            rank=self.rank, is_main=self.main, barrier=accel.wait_for_everyone,
+        )  # fmt: skip
 
 
 def train(config: TrainConfig) -> dict[str, Any]:
     """Run training; returns the final metrics. Raises ``TrainingDivergedError`` on a NaN/inf loss."""
     return Trainer(config).run()
-
-
-def finish(
-    config: TrainConfig,
-    model: BaseVAE,
-    test_images: Tensor,
-    history: list[dict[str, Any]],
-    train_seconds: float,
-    n_train: int,
-    world: int,
-) -> dict[str, Any]:
-    """Evaluate, then write the output folder as a Hub model repo (and push it, if asked)."""
-    out_dir = Path(config.output_dir)
-    test = evaluate(model, test_images, k=config.eval_k, seed=config.seed, progress=config.progress, desc="final eval")
-    metrics = {
-        "dataset": config.dataset,
-        "split": "test",
-        "test": test,
-        "history": history,
-        "train_seconds": round(train_seconds, 2),
-        "config": {k: v for k, v in asdict(config).items() if k not in ("progress", "resume")},
-    }
-    model.save_pretrained(out_dir)  # config.json + model.safetensors (README.md is written below)
-    atomic_write(out_dir / "metrics.json", lambda p: p.write_text(json.dumps(metrics, indent=2) + "\n"))
-    save_samples(model, out_dir / "samples.png", seed=config.seed)
-    save_reconstructions(model, test_images, out_dir / "reconstructions.png")
-    if history:
-        save_training_curves(history, out_dir / "training_curves.png")
-    limitations = list(config.extra_limitations)
-    full = DATASETS[config.dataset].train_size
-    if n_train < full:
-        limitations.insert(0, f"Trained on {n_train:,} images, not the full {full:,}-image training split.")
-    card = model_card(
-        model,
-        test,
-        dataset=config.dataset,
-        hyperparameters=hyperparameters(config, model, n_train, world),
-        repo_id=config.push_to_hub,
-        model_name=config.model_name,
-        dataset_note=config.data_note,
-        extra_limitations=limitations,
-        has_curves=bool(history),
-    )
-    atomic_write(out_dir / "README.md", lambda p: card.save(p))
-    print(f"wrote {out_dir}: config.json, model.safetensors, README.md, metrics.json, PNGs")
-    if config.push_to_hub:
-        from .publish import publish
-
-        url = publish(out_dir, config.push_to_hub, private=config.private, commit_message="Upload trained VAE")
-        print(f"pushed to {url}")
-    return metrics

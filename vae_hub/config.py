@@ -1,0 +1,80 @@
+"""What defines a training run: one dataclass, whose fields (with their help and choices) are also the CLI's flags.
+
+Adding a training option is one edit here: ``vae-hub train`` builds its argument parser from these fields.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from .base import LIKELIHOODS
+from .data import DATASETS
+
+MODELS = ("mlp", "conv")  # the seed's MLP VAE, the ConvVAE
+LR_SCHEDULES = ("constant", "cosine")
+PRECISIONS = ("no", "fp16", "bf16")
+
+
+def option(default: Any, help: str, *, choices: tuple[str, ...] | None = None, flag: str | None = None) -> Any:
+    """A dataclass field with what its command-line flag needs: help text, choices, and a flag name if not derived."""
+    metadata = {"help": help, "choices": choices, "flag": flag}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (the flags of ``vae-hub train``)."""
+
+    model: str = option("mlp", "the seed's MLP VAE or the ConvVAE", choices=MODELS)
+    dataset: str = option("mnist", "the data set to train on", choices=tuple(DATASETS))
+    data_dir: str = option("data", "torchvision layout, or a folder with the IDX (.gz) files")
+    output_dir: str = option("runs/vae", "where the model folder (and its checkpoints) is written")
+    hidden_dim: int = option(400, "hidden layer width")
+    latent_dim: int = option(20, "latent dimensions")
+    base_channels: int = option(32, "ConvVAE width: channels of its first convolution")
+    likelihood: str = option("bernoulli", "the decoder's p(x|z)", choices=LIKELIHOODS)
+    gaussian_std: float = option(0.1, "the Gaussian decoder's std")
+    learn_std: bool = option(False, "learn the Gaussian decoder's std")
+    epochs: int = option(10, "passes over the training images")
+    batch_size: int = option(128, "images per step (per process)")
+    lr: float = option(1e-3, "Adam's learning rate")
+    lr_schedule: str = option("constant", "learning-rate schedule", choices=LR_SCHEDULES)
+    beta: float = option(1.0, "KL weight (beta-VAE)")
+    free_bits: float = option(0.0, "KL floor per latent dimension, nats")
+    kl_warmup: float = option(0.0, "epochs over which the KL weight ramps from 0 to beta")
+    binarize: bool = option(False, "dynamic binarization of the training images")
+    seed: int = option(0, "random seed")
+    resume: bool = option(False, "continue from the latest checkpoint in --output-dir")
+    mixed_precision: str = option("no", "autocast precision of the training steps", choices=PRECISIONS)
+    cpu: bool = option(False, "train on the CPU even if a GPU is present")
+    eval_k: int = option(1000, "importance samples for the final NLL (0: skip)")
+    max_train_images: int | None = option(None, "train on the first N images only")
+    log_every: int = option(25, "steps between loss checks / progress-bar updates")
+    download: bool = option(True, "never try to download data", flag="--no-download")
+    cache_dir: str | None = option(None, "where unpacked data sets go (default ~/.cache/vae-hub)")
+    model_name: str | None = option(None, "name shown on the model card")
+    data_note: str = option("", "the card's 'Data:' line (default: the training split)")
+    push_to_hub: str | None = option(None, "push the output folder to this Hub repo (user/name) when done")
+    private: bool = option(False, "create the Hub repo as private")
+    progress: bool = option(True, "no progress bars", flag="--no-progress")
+    extra_limitations: list[str] = option([], "a line for the card's limitations (repeatable)", flag="--limitation")
+
+    def check(self) -> None:
+        problems = []
+        for name in ("model", "dataset", "likelihood", "lr_schedule", "mixed_precision"):
+            choices = self.__dataclass_fields__[name].metadata["choices"]
+            if getattr(self, name) not in choices:
+                problems.append(f"{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
+        for name in ("epochs", "batch_size", "hidden_dim", "latent_dim", "base_channels", "log_every"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("lr", "beta", "free_bits", "kl_warmup", "eval_k"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0 or (name == "lr" and value == 0):
+                problems.append(f"{name} must be a finite number {'> 0' if name == 'lr' else '>= 0'}, got {value}")
+        if problems:
+            raise ValueError("invalid training configuration: " + "; ".join(problems))

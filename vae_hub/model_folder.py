@@ -1,0 +1,91 @@
+"""The folder a training run leaves: a Hub model repo with config, weights, card, ``metrics.json`` and pictures."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from torch import Tensor
+
+from .base import BaseVAE
+from .card import model_card
+from .config import TrainConfig
+from .data import DATASETS
+from .evaluation import evaluate
+from .fileio import atomic_write
+from .plots import save_reconstructions, save_samples, save_training_curves
+from .publish import publish
+
+
+def hyperparameters(config: TrainConfig, model: BaseVAE, n_train: int, world: int) -> dict[str, Any]:
+    """The model card's hyperparameter table."""
+    arch = (
+        f"MLP {model.input_dim}-{config.hidden_dim}-{config.latent_dim}"
+        if config.model == "mlp"
+        else f"ConvVAE, base width {config.base_channels}, hidden {config.hidden_dim}, latent {config.latent_dim}"
+    )
+    return {
+        "architecture": arch,
+        "parameters": f"{sum(p.numel() for p in model.parameters()):,}",
+        "likelihood": config.likelihood + (" (dynamically binarized data)" if config.binarize else ""),
+        "optimizer": f"Adam, lr {config.lr:g}, {config.lr_schedule} schedule",
+        "batch size": f"{config.batch_size} x {world} process(es)",
+        "epochs": config.epochs,
+        "beta": config.beta,
+        "free bits (nats/dim)": config.free_bits,
+        "KL warm-up (epochs)": config.kl_warmup,
+        "training images": f"{n_train:,}",
+        "seed": config.seed,
+        "mixed precision": config.mixed_precision,
+    }
+
+
+def write_model_folder(
+    config: TrainConfig,
+    model: BaseVAE,
+    test_images: Tensor,
+    history: list[dict[str, Any]],
+    train_seconds: float,
+    n_train: int,
+    world: int,
+) -> dict[str, Any]:
+    """Evaluate, then write ``config.output_dir`` as a Hub model repo (and push it, if asked); returns the metrics."""
+    out_dir = Path(config.output_dir)
+    test = evaluate(model, test_images, k=config.eval_k, seed=config.seed, progress=config.progress, desc="final eval")
+    metrics = {
+        "dataset": config.dataset,
+        "split": "test",
+        "test": test,
+        "history": history,
+        "train_seconds": round(train_seconds, 2),
+        "config": {k: v for k, v in asdict(config).items() if k not in ("progress", "resume")},
+    }
+    model.save_pretrained(out_dir)  # config.json + model.safetensors (README.md is written below)
+    atomic_write(out_dir / "metrics.json", lambda p: p.write_text(json.dumps(metrics, indent=2) + "\n"))
+    save_samples(model, out_dir / "samples.png", seed=config.seed)
+    save_reconstructions(model, test_images, out_dir / "reconstructions.png")
+    if history:
+        save_training_curves(history, out_dir / "training_curves.png")
+    limitations = list(config.extra_limitations)
+    full = DATASETS[config.dataset].train_size
+    if n_train < full:
+        limitations.insert(0, f"Trained on {n_train:,} images, not the full {full:,}-image training split.")
+    card = model_card(
+        model,
+        test,
+        dataset=config.dataset,
+        hyperparameters=hyperparameters(config, model, n_train, world),
+        repo_id=config.push_to_hub,
+        model_name=config.model_name,
+        dataset_note=config.data_note,
+        extra_limitations=limitations,
+        has_curves=bool(history),
+    )
+    atomic_write(out_dir / "README.md", lambda p: card.save(p))
+    print(f"wrote {out_dir}: config.json, model.safetensors, README.md, metrics.json, PNGs")
+    if config.push_to_hub:
+        url = publish(out_dir, config.push_to_hub, private=config.private, commit_message="Upload trained VAE")
+        print(f"pushed to {url}")
+    return metrics
