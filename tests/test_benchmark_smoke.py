@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from scripts_helper import run_script
+from helpers import run_script
 
 
 def test_benchmark_smoke_reports_every_figure(tmp_path):

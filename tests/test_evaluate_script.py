@@ -2,8 +2,8 @@
 
 import json
 
+from helpers import run_script, tiny_train_args
 from idx_data import write_idx
-from scripts_helper import run_script, tiny_train_args
 
 
 def test_evaluate_a_trained_folder(tmp_path):

@@ -9,8 +9,8 @@ import pytest
 import torch
 import yaml
 from fake_hub import FakeHub
+from helpers import ROOT, run_script, tiny_train_args
 from idx_data import write_idx
-from scripts_helper import ROOT, run_script, tiny_train_args
 
 import vae_hub
 
@@ -83,7 +83,7 @@ def test_a_hub_answering_500_fails_cleanly_and_the_push_can_be_retried(trained, 
         result = run_script("train.py", *tiny_train_args(trained / "data", out, "--push-to-hub", "bob/vae"), env=env)
         assert result.returncode == 3
         assert "the push failed" in result.stderr and "HTTP 500" in result.stderr
-        assert "retry with: python scripts/publish.py" in result.stderr and "Traceback" not in result.stderr
+        assert "retry with: vae-hub publish" in result.stderr and "Traceback" not in result.stderr
         before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
         assert {"config.json", "model.safetensors", "README.md", "metrics.json"} <= set(before)
         vae_hub.from_pretrained(out)  # intact and loadable

@@ -1,7 +1,7 @@
 """scripts/sample.py: an image grid from a saved model."""
 
+from helpers import run_script
 from PIL import Image
-from scripts_helper import run_script
 
 from vae_hub import ConvVAE
 

@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from space_helper import launch
+from helpers import launch
 
 CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
 ARGS = [

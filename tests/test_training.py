@@ -3,16 +3,15 @@
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 import pytest
 import torch
+from helpers import ROOT, free_port, run_script, tiny_train_args
 from idx_data import write_idx
 from safetensors.torch import load_file
-from scripts_helper import ROOT, run_script, tiny_train_args
 
 import vae_hub
 
@@ -131,12 +130,6 @@ def test_sigkill_mid_epoch_then_resume_gives_the_same_weights(tmp_path):
         ]
 
     assert history(out) == history(reference)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_accelerate_launch_with_two_cpu_processes(tmp_path):

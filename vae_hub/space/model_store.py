@@ -1,4 +1,4 @@
-"""The Space's models: the bundled ones in ``space/models/``, plus any vae-hub repo id or local folder, cached.
+"""The Space's models: the ones it offers by name, plus any vae-hub repo id or local folder, cached.
 
 Loading goes through ``vae_hub.from_pretrained`` (strict, safetensors only); a model's card and ``metrics.json``
 come with it when the folder or repo has them.
@@ -15,16 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from huggingface_hub import ModelCard
 
-import vae_hub
-from vae_hub import BaseVAE, CheckpointError
-from vae_hub.hub import looks_like_local_path, resolve_file
-from vae_hub.images import MNIST_MARGIN
-from vae_hub.metrics import kl_per_dimension
+from ..base import BaseVAE, from_pretrained
+from ..errors import CheckpointError
+from ..hub import CONFIG_NAME, looks_like_local_path, resolve_file
+from ..images import MNIST_MARGIN
+from ..metrics import kl_per_dimension
 
-BUNDLED_DIR = Path(__file__).resolve().parent / "models"
-BUNDLED = ("conv-fashion-mnist", "mlp-fashion-mnist", "conv-mnist-5k", "mlp-2d-fashion-mnist")
-DEFAULT_MODEL = os.environ.get("VAE_HUB_MODEL", BUNDLED[0])
 DIGIT_DATASETS = ("mnist", "kmnist")  # centred in a 20x20 box like MNIST; other data sets fill the frame
 
 
@@ -69,12 +67,27 @@ class LoadedModel:
         return ", ".join(parts)
 
 
-def strip_front_matter(card: str) -> str:
+def card_text(card: str) -> str:
     """The card without its YAML header and without pictures (their files are not served)."""
-    if card.startswith("---"):
-        end = card.find("\n---", 3)
-        card = card[end + 4 :] if end != -1 else card
-    return "\n".join(line for line in card.splitlines() if not line.lstrip().startswith("![")).strip()
+    text = ModelCard(card, ignore_metadata_errors=True).text if card else ""
+    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("![")).strip()
+
+
+def find_models(names: list[str]) -> dict[str, str | Path]:
+    """Models to offer by name: a model folder (named after it), a folder of model folders, or a Hub repo id."""
+    models: dict[str, str | Path] = {}
+    for name in names:
+        path = Path(name).expanduser()
+        if (path / CONFIG_NAME).is_file():
+            models[path.resolve().name] = path
+        elif path.is_dir():
+            inside = sorted(p for p in path.iterdir() if (p / CONFIG_NAME).is_file())
+            if not inside:
+                raise ModelLoadError(f"{name} holds no vae-hub model (no {CONFIG_NAME} in it or in its sub-folders)")
+            models |= {p.name: p for p in inside}
+        else:
+            models[name] = name
+    return models
 
 
 def prior_kl_per_dim(model: BaseVAE, n: int = 512) -> list[float]:
@@ -88,7 +101,11 @@ def prior_kl_per_dim(model: BaseVAE, n: int = 512) -> list[float]:
 class ModelStore:
     """Load models by name, keep the last few in memory; safe to call from several threads."""
 
-    def __init__(self, allow_local_paths: bool | None = None, max_cached: int = 6) -> None:
+    def __init__(
+        self, models: dict[str, str | Path], allow_local_paths: bool | None = None, max_cached: int = 6
+    ) -> None:
+        """``models``: the names offered in the page and where each is loaded from (a folder or a repo id)."""
+        self.models = dict(models)
         if allow_local_paths is None:  # on Hugging Face Spaces (SPACE_ID is set) only repo ids are accepted
             allow_local_paths = os.environ.get("VAE_HUB_ALLOW_LOCAL_PATHS", "0" if "SPACE_ID" in os.environ else "1")
             allow_local_paths = allow_local_paths == "1"
@@ -115,8 +132,8 @@ class ModelStore:
         return loaded
 
     def _load(self, name: str) -> LoadedModel:
-        if name in BUNDLED:
-            source: str | Path = BUNDLED_DIR / name
+        if name in self.models:
+            source: str | Path = self.models[name]
         elif looks_like_local_path(name) or Path(name).expanduser().is_dir():
             if not self.allow_local_paths:
                 raise ModelLoadError(f"{name!r}: this Space loads Hub repo ids (user/name), not local folders")
@@ -124,7 +141,7 @@ class ModelStore:
         else:
             source = name
         try:
-            model = vae_hub.from_pretrained(source)
+            model = from_pretrained(source)
         except CheckpointError as e:
             raise ModelLoadError(f"could not load {name!r}: {e}") from None
         model.eval().requires_grad_(False)
@@ -133,7 +150,7 @@ class ModelStore:
         kl = metrics.get("test", {}).get("kl_per_dim")
         if not (isinstance(kl, list) and len(kl) == model.latent_dim):
             kl = prior_kl_per_dim(model)
-        return LoadedModel(name, model, strip_front_matter(card), metrics, [float(v) for v in kl])
+        return LoadedModel(name, model, card_text(card), metrics, [float(v) for v in kl])
 
 
 def read_text(source: str | Path, filename: str) -> str:

@@ -1,21 +1,37 @@
-"""Launching the Space in the test process, on 127.0.0.1 and a free port."""
+"""Test helpers: running the scripts as a user would, launching the Space, a free port."""
 
 from __future__ import annotations
 
 import importlib.util
-import socket
+import os
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
+
+from vae_hub.cli.benchmark.timing import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SPACE = ROOT / "space"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def run_script(name: str, *args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / name), *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+        cwd=ROOT,
+    )
+
+
+def tiny_train_args(data_dir: Path, out_dir: Path, *extra: str) -> list[str]:
+    return [
+        "--dataset", "mnist", "--data-dir", str(data_dir), "--output-dir", str(out_dir), "--cache-dir",
+        str(out_dir.parent / "cache"), "--no-download", "--no-progress", "--hidden-dim", "32", "--latent-dim", "4",
+        "--batch-size", "32", "--eval-k", "8", *extra,
+    ]  # fmt: skip
 
 
 def import_app() -> ModuleType:

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import gradio as gr
 
-from vae_hub.images import MAX_SIDE, MIN_SIDE
+from ..images import MAX_SIDE, MIN_SIDE
 
 C = TypeVar("C", bound=gr.components.Component)
 

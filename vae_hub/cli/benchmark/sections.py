@@ -1,4 +1,4 @@
-"""The figures of ``scripts/benchmark.py``, one function per section; each returns a JSON-ready dict.
+"""The figures of ``vae-hub benchmark``, one function per section; each returns a JSON-ready dict.
 
 Every section runs in its own process (the script sees to it), so that its peak memory is its own.
 """
@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,19 +20,27 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..data import DataNotFoundError, load_dataset, torchvision_root
-from ..hub import load_model
-from ..losses import vae_loss_fn
-from ..metrics import importance_sampled_log_likelihood
-from ..models import ConvVAE
-from ..training import TrainConfig, Trainer
+from ...base import from_pretrained
+from ...config import TrainConfig
+from ...data import DataNotFoundError, load_dataset, torchvision_root
+from ...losses import vae_loss_fn
+from ...metrics import importance_sampled_log_likelihood, iwae_batch_size
+from ...models import ConvVAE, VariationalAutoencoder
+from ...training import Trainer
 from .reference import ReferenceVAE, train_reference
-from .timing import latency, matmul_gflops, peak_rss_mb, percentiles
+from .timing import free_port, latency, matmul_gflops, peak_rss_mb, percentiles
 
-ROOT = Path(__file__).resolve().parents[2]
-SPACE_APP = ROOT / "space" / "app.py"
-BUNDLED = ROOT / "space" / "models"
 DATASET = "fashion-mnist"
+SPACE_MODEL = "conv-fashion-mnist"  # the model the Space section calls
+NLL_MODEL = "mlp-fashion-mnist"  # the seed's MLP, for the NLL
+
+
+def write_stand_in_models(folder: Path) -> Path:
+    """Untrained models with the bundled models' architectures, for timings without trained weights."""
+    torch.manual_seed(0)
+    ConvVAE((1, 28, 28), latent_dim=16, base_channels=32, hidden_dim=256).save_pretrained(folder / SPACE_MODEL)
+    VariationalAutoencoder(784, 400, 20).save_pretrained(folder / NLL_MODEL)
+    return folder
 
 
 def write_random_idx(folder: Path, n_train: int, n_test: int, seed: int = 0) -> Path:
@@ -130,11 +137,11 @@ def train(model: str, loop: str, data_dir: str | None, epochs: int, smoke: bool)
 
 
 # --- inference -----------------------------------------------------------------------------------------------
-def inference(runs: int, smoke: bool) -> dict[str, Any]:
-    """Latency of sampling 64, reconstructing 1 and encoding 256 images with each bundled model."""
+def inference(models: str, runs: int, smoke: bool) -> dict[str, Any]:
+    """Latency of sampling 64, reconstructing 1 and encoding 256 images with each model in ``models``."""
     results = {}
-    for folder in sorted(p for p in BUNDLED.iterdir() if (p / "config.json").is_file()):
-        model = load_model(folder)
+    for folder in sorted(p for p in Path(models).iterdir() if (p / "config.json").is_file()):
+        model = from_pretrained(folder)
         g = torch.Generator().manual_seed(0)
         x = torch.rand(256, *model.image_shape, generator=g)
         with torch.inference_mode():
@@ -149,15 +156,15 @@ def inference(runs: int, smoke: bool) -> dict[str, Any]:
 
 
 # --- evaluation ----------------------------------------------------------------------------------------------
-def iwae(data_dir: str | None, k: int, smoke: bool) -> dict[str, Any]:
-    """Importance-sampled NLL of the bundled seed MLP on the test set: throughput and share of matmul peak."""
-    model = load_model(BUNDLED / "mlp-fashion-mnist")
+def iwae(models: str, data_dir: str | None, k: int, smoke: bool) -> dict[str, Any]:
+    """Importance-sampled NLL of the seed MLP in ``models`` on the test set: throughput and share of matmul peak."""
+    model = from_pretrained(Path(models) / NLL_MODEL)
     with tempfile.TemporaryDirectory(prefix="vae-hub-bench-") as tmp:
         root, source = data_source(data_dir, Path(tmp), smoke)
         images = load_dataset(DATASET, root, train=False, download=False).images
     if smoke:
         images = images[:64]
-    batch = max(1, 131_072 // k)
+    batch = iwae_batch_size(k, batch_size=len(images))
     g = torch.Generator().manual_seed(0)
     start = time.perf_counter()
     total = 0.0
@@ -183,12 +190,6 @@ def iwae(data_dir: str | None, k: int, smoke: bool) -> dict[str, Any]:
 
 
 # --- the Space -----------------------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -202,15 +203,16 @@ def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 180) -> 
     raise RuntimeError(f"the Space did not answer at {url} within {timeout:.0f} s")
 
 
-def space(requests: int, clients: int, smoke: bool) -> dict[str, Any]:
+def space(models: str, requests: int, clients: int, smoke: bool) -> dict[str, Any]:
     """Latency of /generate and /reconstruct through gradio_client, with 1 and with ``clients`` at once.
 
     Each client is its own process (as separate users are), but on this machine they share the CPU with the Space.
     """
     port = free_port()
-    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"}
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "VAE_HUB_MODEL": SPACE_MODEL}
     log = open(os.environ.get("VAE_HUB_SPACE_LOG", os.devnull), "w")  # noqa: SIM115 (closed below)
-    process = subprocess.Popen([sys.executable, str(SPACE_APP)], env=env, stdout=log, stderr=subprocess.STDOUT)
+    command = [sys.executable, "-m", "vae_hub", "space", models, "--port", str(port)]
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     try:
         started = time.perf_counter()
@@ -253,9 +255,9 @@ def call_space(client: Any, api: str, picture: str, seed: int) -> None:
     from gradio_client import handle_file
 
     if api == "generate":
-        client.predict("conv-fashion-mnist", 16, 1.0, seed, api_name="/generate")
+        client.predict(SPACE_MODEL, 16, 1.0, seed, api_name="/generate")
     else:
-        client.predict("conv-fashion-mnist", None, handle_file(picture), seed, api_name="/reconstruct")
+        client.predict(SPACE_MODEL, None, handle_file(picture), seed, api_name="/reconstruct")
 
 
 def client_process(url: str, api: str, picture: str, index: int, requests: int, barrier: Any, queue: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import resource
+import socket
 import statistics
 import sys
 import time
@@ -52,3 +53,10 @@ def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:
     for _ in range(repeats):
         a @ b
     return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

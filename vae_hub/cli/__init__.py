@@ -1,0 +1,35 @@
+"""The ``vae-hub`` command: train, evaluate, sample, publish, serve the Space, benchmark.
+
+Each subcommand is a module of this package with ``configure(parser)`` (its flags) and ``run(args) -> exit code``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from .. import __version__
+from .options import parser
+
+COMMANDS = {
+    "train": "train a VAE; the output folder is a Hub model repo",
+    "evaluate": "ELBO, importance-sampled NLL and active units on a test split",
+    "sample": "a grid of samples from a model's prior",
+    "publish": "push a trained model folder to the Hugging Face Hub",
+    "space": "serve the Gradio Space (sampling, reconstruction, ...) for your models",
+    "benchmark": "time training, inference, evaluation and the Space on this machine",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``vae-hub`` with ``argv`` (default: the command line); returns the exit code."""
+    top = parser("vae-hub", __doc__.split("\n\n")[0])
+    top.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, summary in COMMANDS.items():
+        module = importlib.import_module(f"{__name__}.{name}")
+        p = sub.add_parser(name, help=summary, description=module.__doc__, formatter_class=top.formatter_class)
+        module.configure(p)
+        p.set_defaults(run=module.run)
+    args = top.parse_args(sys.argv[1:] if argv is None else argv)
+    return args.run(args)

@@ -1,0 +1,187 @@
+"""Benchmark training, inference, evaluation and the Space on this machine; print a table and write JSON.
+
+Examples: vae-hub benchmark --data-dir /usr/share/datasets/fashion-mnist --models space/models
+          vae-hub benchmark --smoke      # seconds, tiny sizes: keeps the benchmark working, proves nothing
+
+Training is measured side by side with the canonical PyTorch loop (DataLoader + ToTensor, per-batch .item()); with
+no Fashion-MNIST at --data-dir both train on random data of the same shape. Inference, the NLL and the Space use the
+models in --models (a folder of model folders); without it, untrained models of the bundled architectures (the
+same timings; the NLL is then meaningless). Each section runs in its own process, so that its peak memory (RSS) is
+its own. Nothing here uses the network; the Space section needs the space and test extras.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import sections
+
+DEFAULT_DATA = "/usr/share/datasets/fashion-mnist"
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", default=DEFAULT_DATA, help="Fashion-MNIST (IDX files, .gz or torchvision layout)")
+    p.add_argument("--models", default=None, help="a folder of model folders (default: untrained stand-ins)")
+    p.add_argument("--epochs", type=int, default=10, help="epochs of the seed MLP, for both loops")
+    p.add_argument("--conv-epochs", type=int, default=2, help="epochs of the ConvVAE, for both loops")
+    p.add_argument("--runs", type=int, default=200, help="timed calls per inference figure")
+    p.add_argument("--k", type=int, default=1000, help="importance samples for the NLL figure")
+    p.add_argument("--requests", type=int, default=20, help="requests per Space client")
+    p.add_argument("--clients", type=int, default=16, help="concurrent Space clients")
+    p.add_argument("--only", nargs="+", choices=["train", "conv", "inference", "iwae", "space"], help="sections")
+    p.add_argument("--json", default="benchmark.json", help="where the figures go")
+    p.add_argument("--smoke", action="store_true", help="tiny sizes, random data: seconds, for CI")
+    p.add_argument("--section", help=argparse.SUPPRESS)  # internal: run one section in this process
+    p.add_argument("--section-args", help=argparse.SUPPRESS)
+    p.add_argument("--section-out", help=argparse.SUPPRESS)
+
+
+def run_section(name: str, **kwargs: Any) -> dict[str, Any]:
+    """Run ``sections.<name>(**kwargs)`` in a fresh process and return its figures."""
+    with tempfile.TemporaryDirectory(prefix="vae-hub-bench-") as tmp:
+        out = Path(tmp) / "out.json"
+        cmd = [
+            sys.executable,
+            "-m",
+            "vae_hub",
+            "benchmark",
+            "--section",
+            name,
+            "--section-args",
+            json.dumps(kwargs),
+            "--section-out",
+            str(out),
+        ]
+        print(f"running {name} {kwargs} ...", file=sys.stderr, flush=True)
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        return json.loads(out.read_text())
+
+
+def ms(stats: dict[str, float]) -> str:
+    return f"{stats['median_ms']:.2f} / {stats['p99_ms']:.2f}"
+
+
+def speed(run: dict[str, Any]) -> str:
+    return (
+        f"{run['images_per_second']:,.0f} img/s (median epoch {run['images_per_second_median']:,.0f}), "
+        f"{run['seconds_per_epoch']:.2f} s/epoch"
+    )
+
+
+def training_rows(runs: dict[str, Any], name: str) -> list[tuple[str, str]]:
+    ref = runs["reference"]
+    rows = [(f"{name} training, reference loop", speed(ref))]
+    for loop in ("vae-hub", "vae-hub-bf16"):
+        if loop in runs:
+            run = runs[loop]
+            label = "vae-hub" if loop == "vae-hub" else "vae-hub --mixed-precision bf16"
+            rows += [
+                (f"{name} training, {label}", f"{speed(run)}: {runs[f'speedup_{loop}']:.2f}x the reference"),
+                (f"{name} test loss after {ref['epochs']} epochs: reference / {label}",
+                 f"{ref['test_loss']:.2f} / {run['test_loss']:.2f} nats"),
+            ]  # fmt: skip
+    peaks = " / ".join(f"{runs[loop]['peak_rss_mb']:.0f}" for loop in ("reference", "vae-hub") if loop in runs)
+    return [*rows, (f"{name} training peak RSS: reference / vae-hub", f"{peaks} MB")]
+
+
+def table(results: dict[str, Any]) -> str:
+    rows: list[tuple[str, str]] = []
+    for key, name in (("train", "seed MLP"), ("conv", "ConvVAE")):
+        if key in results:
+            rows += [("data", results[key]["reference"]["data"])] if not rows else []
+            rows += training_rows(results[key], name)
+    for model, figures in results.get("inference", {}).get("models", {}).items():
+        rows += [(f"{model}: {op} (median / p99 ms)", ms(stats)) for op, stats in figures.items()]
+    iwae = results.get("iwae")
+    if iwae:
+        rows += [
+            (f"NLL, k={iwae['k']}, {iwae['images']:,} test images", f"{iwae['seconds']:.1f} s (NLL {iwae['nll']:.2f})"),
+            ("importance samples per second", f"{iwae['samples_per_second']:,.0f}"),
+            ("decoder GFLOP/s / matmul peak",
+             f"{iwae['decoder_gflops']:.0f} / {iwae['matmul_peak_gflops']:.0f} ({iwae['fraction_of_peak']:.0%})"),
+        ]  # fmt: skip
+    space = results.get("space")
+    if space:
+        rows.append(("Space start-up", f"{space['startup_seconds']:.1f} s"))
+        for key, stats in space.items():
+            if isinstance(stats, dict):
+                label = f"Space {key.replace('_', ' ')}: median / p99 ms, errors, CPU ms per request (Space, clients)"
+                cpu = f"{stats['server_cpu_ms_per_request']:.0f}, {stats['client_cpu_ms_per_request']:.0f}"
+                rows.append((label, f"{ms(stats)}, {stats['errors']}, {cpu}"))
+        rows.append(("Space peak RSS", f"{space['peak_rss_mb']:.0f} MB"))
+    width = max(len(r[0]) for r in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = [
+            line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")
+        ]
+        cpu = names[0] if names else cpu
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "python": platform.python_version()}  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.smoke:
+        args.epochs, args.conv_epochs, args.runs, args.k, args.requests, args.clients = 1, 1, 5, 10, 2, 2
+    if args.section:  # a child process: one section
+        result = getattr(sections, args.section)(**json.loads(args.section_args))
+        Path(args.section_out).write_text(json.dumps(result))
+        return 0
+    only = set(args.only or ["train", "conv", "inference", "iwae", "space"])
+    data_dir = None if args.smoke else args.data_dir
+    results: dict[str, Any] = {"machine": machine(), "smoke": args.smoke, "date": time.strftime("%Y-%m-%d %H:%M")}
+    for key, model, epochs in (("train", "mlp", args.epochs), ("conv", "conv", args.conv_epochs)):
+        if key in only:
+            loops = ("reference", "vae-hub", "vae-hub-bf16") if model == "mlp" else ("reference", "vae-hub")
+            runs = {
+                loop: run_section("train", model=model, loop=loop, data_dir=data_dir, epochs=epochs, smoke=args.smoke)
+                for loop in loops
+            }
+            for loop in loops[1:]:
+                runs[f"speedup_{loop}"] = runs[loop]["images_per_second"] / runs["reference"]["images_per_second"]
+            results[key] = runs
+    with tempfile.TemporaryDirectory(prefix="vae-hub-bench-models-") as tmp:
+        models = args.models or str(sections.write_stand_in_models(Path(tmp)))
+        results |= model_sections(args, only, data_dir, models)
+    Path(args.json).write_text(json.dumps(results, indent=2, default=lambda v: None if math.isnan(v) else v) + "\n")
+    m = results["machine"]
+    print(f"vae-hub benchmark on {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['threads']} threads)")
+    print(table(results))
+    print(f"figures written to {args.json}")
+    return 0
+
+
+def model_sections(args: argparse.Namespace, only: set[str], data_dir: str | None, models: str) -> dict[str, Any]:
+    """The sections that use trained models: inference latency, the NLL, the Space."""
+    results: dict[str, Any] = {}
+    if "inference" in only:
+        results["inference"] = run_section("inference", models=models, runs=args.runs, smoke=args.smoke)
+    if "iwae" in only:
+        results["iwae"] = run_section("iwae", models=models, data_dir=data_dir, k=args.k, smoke=args.smoke)
+    if "space" in only:
+        missing = [name for name in ("gradio", "gradio_client") if importlib.util.find_spec(name) is None]
+        if missing:
+            print(f"skipping the Space: {' and '.join(missing)} not installed (pip install 'vae-hub[space,test]')")
+        else:
+            results["space"] = run_section(
+                "space", models=models, requests=args.requests, clients=args.clients, smoke=args.smoke
+            )
+    return results

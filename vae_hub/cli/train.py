@@ -1,0 +1,34 @@
+"""Train a VAE; the output folder is a Hub model repo (config, weights, card, metrics, pictures), optionally pushed.
+
+Example: vae-hub train --model conv --dataset fashion-mnist --data-dir /usr/share/datasets/fashion-mnist
+Several processes or a GPU: accelerate launch --num_processes 2 -m vae_hub train ...
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ..config import TrainConfig
+from ..data import DataNotFoundError
+from ..errors import CheckpointError
+from ..publish import PublishError
+from ..training import TrainingDivergedError, train
+from .options import add_dataclass_options, dataclass_from_args, error
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    add_dataclass_options(p, TrainConfig)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = dataclass_from_args(TrainConfig, args)
+        train(config)
+    except (ValueError, DataNotFoundError, TrainingDivergedError, CheckpointError) as e:
+        error(str(e))
+        return 2
+    except PublishError as e:
+        error(f"training finished and {config.output_dir} is complete, but the push failed: {e}")
+        error(f"retry with: vae-hub publish {config.output_dir} {config.push_to_hub}")
+        return 3
+    return 0

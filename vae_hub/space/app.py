@@ -1,0 +1,233 @@
+"""The Space's page: one function per tab, then ``build_demo`` wires them to the features and the model picker."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import torch
+
+from . import gradio_patches
+from .components import clear_errors
+from .features import MAX_SAMPLES, MAX_SEED, MAX_SLIDERS, MAX_STEPS, SLIDER_RANGE, Features, decode_one, format_latent
+from .features import latent_map as draw_latent_map
+from .inputs import user_errors
+from .model_store import LoadedModel, ModelStore
+
+CONCURRENCY = int(os.environ.get("VAE_HUB_CONCURRENCY", "2"))
+
+INTRO = """# vae-hub: a Variational Autoencoder you can play with
+An encoder maps an image to a Gaussian q(z|x) (a mean and a log-variance per latent dimension); the
+**reparameterization trick** z = μ + σ·ε draws from it; a decoder maps z back to pixels. Training maximises the
+**ELBO** = reconstruction log-likelihood − KL(q(z|x) ‖ N(0, I)). Sample from the prior, reconstruct your own
+drawing (and see the blur of a pixel-wise likelihood), walk between two points of the **continuous** latent space,
+and see which latent dimensions the model really uses (the unused ones have **collapsed** onto the prior).
+"""
+# small pictures (28x28) fill their box, scaled up without blurring
+CSS = ".pixelated img { image-rendering: pixelated; width: 100%; height: 100%; object-fit: contain; }"
+
+
+def pixels(elem_id: str, label: str, height: int) -> gr.Image:
+    """An output image of small pictures, scaled up to ``height`` without blurring."""
+    return gr.Image(
+        elem_id=elem_id, label=label, height=height, format="png", elem_classes="pixelated",
+        interactive=False, buttons=["download", "fullscreen"],
+    )  # fmt: skip
+
+
+def seed_box(value: int, label: str) -> gr.Number:
+    return gr.Number(value, precision=0, minimum=0, maximum=MAX_SEED, label=label)
+
+
+@dataclass
+class ModelView:
+    """Everything on the page that depends on the model in use."""
+
+    current: gr.Textbox
+    summary: gr.Markdown
+    z_text: gr.Textbox
+    decoded: gr.Image
+    latent_map: gr.Image
+    map_caption: gr.Markdown
+    sliders: list[gr.Slider]
+    metrics: gr.JSON
+    card: gr.Markdown
+
+    def components(self) -> list[Any]:
+        """In the order /load_model returns them."""
+        return [self.current, self.summary, self.card, self.metrics, self.z_text, self.decoded, self.latent_map,
+                self.map_caption, *self.sliders]  # fmt: skip
+
+    def show(self, loaded: LoadedModel) -> dict[Any, Any]:
+        """The new value of each component for ``loaded``."""
+        dims = loaded.dims_by_kl()[:MAX_SLIDERS]
+        sliders = {s: gr.update(visible=False, value=0.0) for s in self.sliders}
+        for slider, d in zip(self.sliders, dims, strict=False):
+            sliders[slider] = gr.update(visible=True, value=0.0, label=f"z{d}  (KL {loaded.kl_per_dim[d]:.2f} nats)")
+        with torch.inference_mode():
+            map_image, map_caption = draw_latent_map(loaded)
+            origin = decode_one(loaded, torch.zeros(1, loaded.model.latent_dim))
+        metrics = {k: v for k, v in loaded.metrics.get("test", {}).items() if k != "kl_per_dim"}
+        return {
+            self.current: loaded.name,
+            self.summary: loaded.summary(),
+            self.z_text: format_latent([0.0] * loaded.model.latent_dim),
+            self.decoded: origin,
+            self.latent_map: map_image,
+            self.map_caption: map_caption,
+            **sliders,
+            self.metrics: metrics,
+            self.card: loaded.card or "_This model has no card._",
+        }
+
+
+# --- the tabs ----------------------------------------------------------------------------------------------------
+def generate_tab(features: Features, current: gr.Textbox) -> None:
+    gr.Markdown("Draw z from the prior N(0, T²I) and decode it. Lower temperature: cleaner, less varied images.")
+    with gr.Row():
+        n = gr.Slider(1, MAX_SAMPLES, 16, step=1, label="Number of samples")
+        temperature = gr.Slider(0.0, 2.0, 1.0, step=0.05, label="Temperature")
+        seed = seed_box(0, "Seed")
+    button = gr.Button("Generate", variant="primary")
+    samples = pixels("samples", "Samples from the prior", height=420)
+    button.click(features.generate, [current, n, temperature, seed], samples, api_name="generate")
+
+
+def reconstruct_tab(features: Features, current: gr.Textbox) -> None:
+    gr.Markdown(
+        "Draw (pick the brush first) or upload a picture. It is converted the way the training images look "
+        "(grey, light on dark, centred), encoded to q(z|x) and decoded. The reconstruction decodes the "
+        "posterior mean: the blur is what a pixel-wise likelihood averages over."
+    )
+    with gr.Row():
+        drawing = gr.Sketchpad(
+            elem_id="canvas",
+            label="Draw", canvas_size=(280, 280), fixed_canvas=True, type="numpy", height=340,
+            brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"),
+        )  # fmt: skip
+        upload = gr.Image(label="Upload", type="filepath", image_mode=None, sources=["upload", "clipboard"], height=340)
+    with gr.Row():
+        seed = seed_box(0, "Seed (z ~ q(z|x))")
+        button = gr.Button("Reconstruct", variant="primary")
+    with gr.Row():
+        seen = pixels("seen", "Input as the model sees it", height=224)
+        recon = pixels("recon", "Reconstruction (posterior mean)", height=224)
+    posterior = pixels("posterior", "Decoded samples z ~ q(z|x)", height=150)
+    elbo_text = gr.Markdown(label="ELBO")
+    kl_chart = gr.BarPlot(
+        x="dimension", y="KL (nats)", sort="-y", label="KL per latent dimension for this input, most used first"
+    )
+    button.click(
+        features.reconstruct, [current, drawing, upload, seed], [seen, recon, posterior, elbo_text, kl_chart],
+        api_name="reconstruct",
+    )  # fmt: skip
+
+
+def interpolate_tab(features: Features, current: gr.Textbox) -> None:
+    gr.Markdown("Walk in a straight line (lerp) or along a great circle (slerp) between two latent codes.")
+    ends = gr.Radio(["seeds", "images"], value="seeds", label="Between")
+    with gr.Row():
+        seed_a, seed_b = seed_box(1, "Seed A"), seed_box(2, "Seed B")
+    with gr.Row():
+        drawing_a, drawing_b = (
+            gr.Sketchpad(label=f"Image {end} (draw or upload)", sources=("upload",), type="numpy", height=300)
+            for end in "AB"
+        )
+    with gr.Row():
+        method = gr.Radio(["slerp", "lerp"], value="slerp", label="Path")
+        steps = gr.Slider(2, MAX_STEPS, 10, step=1, label="Steps")
+    button = gr.Button("Interpolate", variant="primary")
+    strip = pixels("strip", "Interpolation", height=150)
+    button.click(
+        features.interpolate, [current, ends, drawing_a, drawing_b, seed_a, seed_b, method, steps], strip,
+        api_name="interpolate",
+    )  # fmt: skip
+
+
+def explore_tab(features: Features, current: gr.Textbox) -> tuple[Any, ...]:
+    """Sliders over the most used latent dimensions; returns the components that depend on the model."""
+    gr.Markdown("Move a latent dimension and decode live. Sliders are ordered by how much the model uses them.")
+    with gr.Row():
+        with gr.Column():
+            sliders = [gr.Slider(-SLIDER_RANGE, SLIDER_RANGE, 0.0, step=0.1, label=f"z{i}") for i in range(MAX_SLIDERS)]
+        with gr.Column():
+            z_text = gr.Textbox(label="z (comma-separated; edit and press Enter)")
+            decoded = pixels("decoded", "Decoded", height=280)
+    map_caption = gr.Markdown(label="Latent space caption")
+    latent_map = pixels("latent-map", "Latent space", height=520)
+    z_text.submit(features.decode, [current, z_text], decoded, api_name="decode")
+    gr.on(
+        [s.release for s in sliders], features.explore, [current, *sliders], [z_text, decoded],
+        api_visibility="private", trigger_mode="always_last",
+    )  # fmt: skip
+    return sliders, z_text, decoded, latent_map, map_caption
+
+
+def card_tab() -> tuple[gr.JSON, gr.Markdown]:
+    return gr.JSON(label="Test metrics"), gr.Markdown(label="Model card")
+
+
+# --- the page ----------------------------------------------------------------------------------------------------
+def build_demo(models: dict[str, str | Path], default: str | None = None) -> gr.Blocks:
+    """The Space for ``models`` (name -> model folder or Hub repo id); ``default`` is shown first."""
+    gradio_patches.apply()
+    if not models:
+        raise ValueError("the Space needs at least one model")
+    features = Features(ModelStore(models))
+    default = default or os.environ.get("VAE_HUB_MODEL") or next(iter(models))
+    start = features.store.get(default)  # fails loudly at start-up if the default model cannot be loaded
+    with gr.Blocks(title="vae-hub: Variational Autoencoders") as demo:
+        gr.Markdown(INTRO)
+        with gr.Row(equal_height=True):
+            picker = gr.Dropdown(list(models), value=default if default in models else None, label="Bundled models")
+            repo = gr.Textbox(label="...or any vae-hub model: a Hub repo id or a local folder", placeholder="user/name")
+            load_button = gr.Button("Load", scale=0)
+        current = gr.Textbox(default, label="Model in use", interactive=False)
+        summary = gr.Markdown(start.summary(), label="Summary")
+        with gr.Tab("Generate"):
+            generate_tab(features, current)
+        with gr.Tab("Reconstruct"):
+            reconstruct_tab(features, current)
+        with gr.Tab("Interpolate"):
+            interpolate_tab(features, current)
+        with gr.Tab("Explore"):
+            sliders, z_text, decoded, latent_map, map_caption = explore_tab(features, current)
+        with gr.Tab("Model card"):
+            metrics, card = card_tab()
+        view = ModelView(current, summary, z_text, decoded, latent_map, map_caption, sliders, metrics, card)
+
+        @user_errors
+        def switch_model(name: Any) -> dict[Any, Any]:
+            """Switch to a model (bundled name, Hub repo id or local folder): everything that depends on it."""
+            return view.show(features.model(name))
+
+        # The name is checked first into a hidden input, so a model that cannot be loaded shows one message and
+        # leaves the page (and the model in use) as it was; /load_model is the API of the second step.
+        chosen = gr.Textbox(visible=False, label="Model to load")
+        outputs = view.components()
+        gr.on([load_button.click, repo.submit], features.check_model, [picker, repo], chosen, api_visibility="private")\
+            .success(switch_model, chosen, outputs, api_name="load_model")  # fmt: skip
+        picker.input(features.check_picked, picker, chosen, api_visibility="private")\
+            .success(switch_model, chosen, outputs, api_visibility="private")  # fmt: skip
+        demo.load(switch_model, current, outputs, api_visibility="private")
+    for block in demo.blocks.values():  # API clients can send anything: every input says what it expects
+        if isinstance(block, gr.components.Component):
+            clear_errors(block)
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64)
+    return demo
+
+
+def launch(demo: gr.Blocks, host: str | None = None, port: int | None = None) -> None:
+    """Serve ``demo``: host and port from the arguments, else GRADIO_SERVER_NAME / GRADIO_SERVER_PORT."""
+    logging.basicConfig(level=logging.INFO)
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // CONCURRENCY))  # concurrent requests share the cores
+    demo.launch(
+        server_name=host or os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        server_port=port or int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+        css=CSS,
+        footer_links=["api"],
+    )

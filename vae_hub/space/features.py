@@ -1,0 +1,160 @@
+"""What the Space does, one method per feature; each is also an API endpoint. Layout lives in ``app.py``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+import numpy as np
+import pandas as pd
+import torch
+
+from ..base import lerp, slerp
+from ..images import image_grid, to_uint8
+from ..metrics import posterior_estimate
+from .inputs import as_choice, as_float, as_int, as_latent, as_picture, user_errors
+from .model_store import LoadedModel, ModelLoadError, ModelStore
+
+MAX_SAMPLES = 64
+MAX_STEPS = 16
+MAX_SEED = 2**31 - 1
+MAX_SLIDERS = 10  # the most active latent dimensions get a slider; the others stay at 0 (the prior mean)
+SLIDER_RANGE = 3.0
+POSTERIOR_SAMPLES = 8
+ELBO_SAMPLES = 64
+MANIFOLD_SIDE = 15
+
+
+def seeded(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def format_latent(z: list[float]) -> str:
+    return ", ".join(f"{v:.2f}" for v in z)
+
+
+def decode_one(loaded: LoadedModel, z: torch.Tensor) -> np.ndarray:
+    return to_uint8(loaded.model.to_images(loaded.model.decode(z))[0])
+
+
+def latent_map(loaded: LoadedModel) -> tuple[np.ndarray, str]:
+    """The 2-D manifold for a 2-D latent space; otherwise a traversal of the most active dimensions."""
+    model = loaded.model
+    if model.latent_dim == 2:
+        q = torch.linspace(0.05, 0.95, MANIFOLD_SIDE, dtype=torch.float64)
+        grid = torch.distributions.Normal(0.0, 1.0).icdf(q).float()  # even steps in probability under the prior
+        z = torch.stack(torch.meshgrid(grid.flip(0), grid, indexing="ij"), -1).reshape(-1, 2)[:, [1, 0]]
+        images = model.to_images(model.decode(z))
+        return image_grid(images, nrow=MANIFOLD_SIDE, padding=0), (
+            f"The whole 2-D latent space in {MANIFOLD_SIDE}x{MANIFOLD_SIDE} decodings: z0 grows left to right, "
+            "z1 bottom to top, over the 5%..95% quantiles of N(0, 1)."
+        )
+    dims = loaded.dims_by_kl()[:8]
+    values = torch.linspace(-SLIDER_RANGE, SLIDER_RANGE, 9)
+    rows = [model.traverse(torch.zeros(1, model.latent_dim), d, values)[0] for d in dims]
+    caption = ", ".join(f"z{d} (KL {loaded.kl_per_dim[d]:.2f})" for d in dims)
+    return image_grid(torch.cat(rows), nrow=len(values)), (
+        f"Each row varies one latent dimension from -3 to 3 with the others at 0; rows: {caption}. "
+        "Dimensions with KL near 0 have collapsed onto the prior and change nothing."
+    )
+
+
+class Features:
+    """The Space's features over the models of ``store``."""
+
+    def __init__(self, store: ModelStore) -> None:
+        self.store = store
+
+    def model(self, name: Any) -> LoadedModel:
+        try:
+            return self.store.get(name)
+        except ModelLoadError as e:
+            raise gr.Error(str(e)) from None
+
+    def picture(self, loaded: LoadedModel, drawing: Any, upload: Any, what: str) -> torch.Tensor:
+        return as_picture(drawing, upload, what, loaded.model.image_shape, loaded.margin)
+
+    @user_errors
+    def generate(self, model_name: str, n: float, temperature: float, seed: float) -> np.ndarray:
+        """Decode n draws from the prior N(0, temperature^2 I) into a grid."""
+        loaded = self.model(model_name)
+        n = as_int(n, "number of samples", 1, MAX_SAMPLES)
+        temperature = as_float(temperature, "temperature", 0.0, 2.0)
+        seed = as_int(seed, "seed", 0, MAX_SEED)
+        return image_grid(loaded.model.sample(n, temperature, generator=seeded(seed)))
+
+    @user_errors
+    def reconstruct(
+        self, model_name: str, drawing: Any, upload: Any, seed: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str, pd.DataFrame]:
+        """The input as the model sees it, its reconstruction, posterior samples, its ELBO and KL per dimension."""
+        loaded = self.model(model_name)
+        seed = as_int(seed, "seed", 0, MAX_SEED)
+        x = self.picture(loaded, drawing, upload, "image")
+        model = loaded.model
+        mu, _ = model.encode(x)
+        recon = model.to_images(model.decode(mu))
+        estimate = posterior_estimate(model, x, ELBO_SAMPLES, generator=seeded(seed))
+        recon_nll, kl = estimate.recon[0].item(), estimate.kl[0].item()
+        text = (
+            f"**ELBO = {-(recon_nll + kl):.1f} nats** = −(reconstruction {recon_nll:.1f} + KL {kl:.1f}); "
+            f"the reconstruction term is averaged over {ELBO_SAMPLES} draws of z ~ q(z|x), the KL is exact."
+        )
+        kl_dims = estimate.kl_per_dim[0].tolist()
+        chart = pd.DataFrame({"dimension": [f"z{d}" for d in range(len(kl_dims))], "KL (nats)": kl_dims})
+        posterior = image_grid(estimate.samples[:POSTERIOR_SAMPLES, 0], nrow=POSTERIOR_SAMPLES)
+        return to_uint8(x[0]), to_uint8(recon[0]), posterior, text, chart
+
+    @user_errors
+    def interpolate(
+        self,
+        model_name: str,
+        ends: str,
+        drawing_a: Any,
+        drawing_b: Any,
+        seed_a: float,
+        seed_b: float,
+        method: str,
+        steps: float,
+    ) -> np.ndarray:
+        """Decode a path between two images' posterior means, or between two prior draws, as a strip."""
+        loaded = self.model(model_name)
+        model = loaded.model
+        ends = as_choice(ends, "ends", ("seeds", "images"))
+        method = as_choice(method, "method", ("slerp", "lerp"))
+        steps = as_int(steps, "steps", 2, MAX_STEPS)
+        if ends == "images":
+            za = model.encode(self.picture(loaded, drawing_a, None, "image A"))[0]
+            zb = model.encode(self.picture(loaded, drawing_b, None, "image B"))[0]
+        else:
+            za = torch.randn(1, model.latent_dim, generator=seeded(as_int(seed_a, "seed A", 0, MAX_SEED)))
+            zb = torch.randn(1, model.latent_dim, generator=seeded(as_int(seed_b, "seed B", 0, MAX_SEED)))
+        t = torch.linspace(0, 1, steps)
+        path = (slerp if method == "slerp" else lerp)(za, zb, t)[0]
+        return image_grid(model.to_images(model.decode(path)), nrow=steps)
+
+    @user_errors
+    def decode(self, model_name: str, z_text: str) -> np.ndarray:
+        """Decode one latent vector given as comma-separated numbers."""
+        loaded = self.model(model_name)
+        return decode_one(loaded, as_latent(z_text, loaded.model.latent_dim))
+
+    @user_errors
+    def explore(self, model_name: str, *values: float) -> tuple[str, np.ndarray]:
+        """Slider values (most active dimensions first) -> the latent vector and its decoding."""
+        loaded = self.model(model_name)
+        z = [0.0] * loaded.model.latent_dim
+        for d, v in zip(loaded.dims_by_kl(), values, strict=False):
+            z[d] = as_float(v, f"z{d}", -SLIDER_RANGE, SLIDER_RANGE)
+        return format_latent(z), decode_one(loaded, torch.tensor([z]))
+
+    @user_errors
+    def check_model(self, choice: Any, repo: Any) -> str:
+        """Load the typed repo id / folder, else the picked model; its name, or a gr.Error when it cannot load."""
+        name = repo.strip() if isinstance(repo, str) and repo.strip() else choice
+        self.model(name)
+        return name
+
+    def check_picked(self, choice: Any) -> str:
+        """:meth:`check_model` for a model picked from the list."""
+        return self.check_model(choice, "")
