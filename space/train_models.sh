@@ -10,7 +10,7 @@ RUNS=runs/space-models
 
 train() {  # name, then train.py flags
   local name=$1; shift
-  python scripts/train.py --output-dir "$RUNS/$name" --no-download --log-every 100 "$@"
+  vae-hub train --output-dir "$RUNS/$name" --no-download --log-every 100 "$@"
   mkdir -p "space/models/$name"
   # the save_pretrained layout and the generated card; the training checkpoints stay behind
   cp "$RUNS/$name"/{config.json,model.safetensors,README.md,metrics.json,samples.png,reconstructions.png,training_curves.png} \
