@@ -1,4 +1,7 @@
-"""scripts/benchmark.py --smoke: every section still runs and reports its figures (no speed is asserted)."""
+"""vae-hub benchmark --smoke (through scripts/benchmark.py): every section runs and reports its figures.
+
+No speed is asserted.
+"""
 
 from __future__ import annotations
 

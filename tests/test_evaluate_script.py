@@ -1,4 +1,4 @@
-"""scripts/evaluate.py: metrics table and JSON for a local folder; clear errors."""
+"""vae-hub evaluate (through scripts/evaluate.py): metrics table and JSON for a local folder; clear errors."""
 
 import json
 

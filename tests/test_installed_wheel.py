@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import site
 import subprocess
 import sys
@@ -25,8 +26,12 @@ from idx_data import write_idx
 def installed(tmp_path_factory) -> Path:
     """The bin/ folder of a venv holding the vae-hub wheel."""
     tmp = tmp_path_factory.mktemp("wheel")
+    source = tmp / "source"  # a clean copy: a stale build/ folder in the checkout must not reach the wheel
+    skip = (".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", "models", "runs", "docs")
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*skip))
+    wheel_command = ["pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp / "dist"), str(source)]
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp / "dist"), str(ROOT)],
+        [sys.executable, "-m", *wheel_command],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert build.returncode == 0, build.stdout[-2000:] + build.stderr[-2000:]

@@ -1,4 +1,4 @@
-"""scripts/sample.py: an image grid from a saved model."""
+"""vae-hub sample (through scripts/sample.py): an image grid from a saved model."""
 
 from helpers import run_script
 from PIL import Image

@@ -1,4 +1,4 @@
-"""scripts/train.py end to end: data layouts, the output folder, resume after SIGKILL, two processes."""
+"""vae-hub train (through scripts/train.py): data layouts, the output folder, resume after SIGKILL, two processes."""
 
 import json
 import os
@@ -147,3 +147,19 @@ def test_accelerate_launch_with_two_cpu_processes(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     check_output_folder(out, epochs=2)
     assert "32 x 2 process(es)" in (out / "README.md").read_text()
+
+
+def test_a_broken_checkpoint_is_a_checkpoint_error(tmp_path):
+    from vae_hub import CheckpointError, VariationalAutoencoder, checkpoint
+
+    model = VariationalAutoencoder(16, 8, 2)
+    optimizer = torch.optim.Adam(model.parameters())
+    saved = checkpoint.save(tmp_path, 1, model, optimizer, {"history": []})
+    assert checkpoint.latest(tmp_path) == saved and checkpoint.load(saved, model, optimizer, rank=0)["epoch"] == 1
+    with pytest.raises(CheckpointError, match="no RNG state for process 1"):
+        checkpoint.load(saved, model, optimizer, rank=1)
+    with pytest.raises(CheckpointError, match="cannot resume from"):  # another model's checkpoint
+        checkpoint.load(saved, VariationalAutoencoder(16, 9, 2), optimizer, rank=0)
+    (saved / "model.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(CheckpointError, match="cannot resume from"):
+        checkpoint.load(saved, model, optimizer, rank=0)

@@ -75,7 +75,7 @@ def data_source(data_dir: str | None, workdir: Path, smoke: bool) -> tuple[Path,
 def train(model: str, loop: str, data_dir: str | None, epochs: int, smoke: bool) -> dict[str, Any]:
     """Train ``model`` (mlp | conv) with ``loop`` (reference | vae-hub | vae-hub-bf16); seconds and test loss.
 
-    ``vae-hub-bf16`` is ``scripts/train.py --mixed-precision bf16``: matmuls in bfloat16 under autocast.
+    ``vae-hub-bf16`` is ``vae-hub train --mixed-precision bf16``: matmuls in bfloat16 under autocast.
     """
     from torchvision import datasets, transforms
 
