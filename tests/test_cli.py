@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import fields
 
 import pytest
@@ -33,3 +34,29 @@ def test_no_command_is_an_error(capsys):
     with pytest.raises(SystemExit) as stop:
         main([])
     assert stop.value.code == 2 and "required: COMMAND" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--max-train-images", "-5"], "--max-train-images must be >= 1"),
+        (["--epochs", "0"], "--epochs must be >= 1, got 0"),
+        (["--eval-k", "-1"], "--eval-k must be >= 0"),
+        (["--lr", "nan"], "--lr must be a finite number > 0, got nan"),
+        (["--beta", "-1"], "--beta must be a finite number >= 0"),
+        (["--gaussian-std", "0"], "--gaussian-std must be a finite number > 0"),
+        (["--output-dir", "{file}"], "is a file; expected a folder"),
+        (["--output-dir", "{file}/run"], "cannot be created: "),
+    ],
+)
+def test_training_flags_are_checked_before_any_data_is_read(tmp_path, capsys, flags, message):
+    (tmp_path / "a-file").write_text("x")
+    flags = [f.replace("{file}", str(tmp_path / "a-file")) for f in flags]
+    start = time.perf_counter()
+    code = main(["train", "--data-dir", str(tmp_path / "no-data"), "--no-download", "--output-dir", str(tmp_path / "o"),
+                 *flags])  # fmt: skip
+    seconds = time.perf_counter() - start
+    err = capsys.readouterr().err
+    assert code == 2 and message in err, err
+    assert "was not found" not in err and seconds < 1  # refused before looking for the (missing) data
+    assert not (tmp_path / "o").exists()

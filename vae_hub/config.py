@@ -6,7 +6,9 @@ Adding a training option is one edit here: ``vae-hub train`` builds its argument
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .base import LIKELIHOODS
@@ -63,18 +65,46 @@ class TrainConfig:
     progress: bool = option(True, "no progress bars", flag="--no-progress")
     extra_limitations: list[str] = option([], "a line for the card's limitations (repeatable)", flag="--limitation")
 
+    def flag(self, name: str) -> str:
+        """The command-line flag of field ``name``."""
+        return self.__dataclass_fields__[name].metadata.get("flag") or "--" + name.replace("_", "-")
+
     def check(self) -> None:
+        """Every option in range, and the output folder usable, before any data is read; ValueError names each."""
         problems = []
         for name in ("model", "dataset", "likelihood", "lr_schedule", "mixed_precision"):
             choices = self.__dataclass_fields__[name].metadata["choices"]
             if getattr(self, name) not in choices:
-                problems.append(f"{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
+                problems.append(f"{self.flag(name)} must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
         for name in ("epochs", "batch_size", "hidden_dim", "latent_dim", "base_channels", "log_every"):
             if getattr(self, name) < 1:
-                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("lr", "beta", "free_bits", "kl_warmup", "eval_k"):
+                problems.append(f"{self.flag(name)} must be >= 1, got {getattr(self, name)}")
+        if self.max_train_images is not None and self.max_train_images < 1:
+            problems.append(
+                f"--max-train-images must be >= 1 (or left out for all images), got {self.max_train_images}"
+            )
+        for name in ("lr", "beta", "free_bits", "kl_warmup", "gaussian_std"):
             value = getattr(self, name)
-            if not math.isfinite(value) or value < 0 or (name == "lr" and value == 0):
-                problems.append(f"{name} must be a finite number {'> 0' if name == 'lr' else '>= 0'}, got {value}")
+            positive = name in ("lr", "gaussian_std")
+            if not math.isfinite(value) or value < 0 or (positive and value == 0):
+                problems.append(
+                    f"{self.flag(name)} must be a finite number {'> 0' if positive else '>= 0'}, got {value}"
+                )
+        if self.eval_k < 0:
+            problems.append(f"--eval-k must be >= 0 (0 skips the NLL), got {self.eval_k}")
+        problems += output_dir_problems(self.output_dir)
         if problems:
             raise ValueError("invalid training configuration: " + "; ".join(problems))
+
+
+def output_dir_problems(output_dir: str) -> list[str]:
+    """Why ``--output-dir`` cannot hold a run (empty when it can): it must be, or be creatable as, a writable folder."""
+    path = Path(output_dir).expanduser()
+    if path.exists() and not path.is_dir():
+        return [f"--output-dir {output_dir} is a file; expected a folder (created if missing)"]
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        return [f"--output-dir {output_dir} cannot be created: {existing} is a file, not a folder"]
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return [f"--output-dir {output_dir} cannot be written: no write permission in {existing}"]
+    return []
