@@ -19,9 +19,11 @@ LR_SCHEDULES = ("constant", "cosine")
 PRECISIONS = ("no", "fp16", "bf16")
 
 
-def option(default: Any, help: str, *, choices: tuple[str, ...] | None = None, flag: str | None = None) -> Any:
-    """A dataclass field with what its command-line flag needs: help text, choices, and a flag name if not derived."""
-    metadata = {"help": help, "choices": choices, "flag": flag}
+def option(
+    default: Any, help: str, *, choices: tuple[str, ...] | None = None, flag: str | None = None, metavar: str = ""
+) -> Any:
+    """A dataclass field with what its command-line flag needs: help, choices, a flag name and metavar if not derived."""
+    metadata = {"help": help, "choices": choices, "flag": flag, "metavar": metavar}
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -54,13 +56,13 @@ class TrainConfig:
     mixed_precision: str = option("no", "autocast precision of the training steps", choices=PRECISIONS)
     cpu: bool = option(False, "train on the CPU even if a GPU is present")
     eval_k: int = option(1000, "importance samples for the final NLL (0: skip)")
-    max_train_images: int | None = option(None, "train on the first N images only")
+    max_train_images: int | None = option(None, "train on the first N images only", metavar="N")
     log_every: int = option(25, "steps between loss checks / progress-bar updates")
     download: bool = option(True, "never try to download data", flag="--no-download")
     cache_dir: str | None = option(None, "where unpacked data sets go (default ~/.cache/vae-hub)")
     model_name: str | None = option(None, "name shown on the model card")
     data_note: str = option("", "the card's 'Data:' line (default: the training split)")
-    push_to_hub: str | None = option(None, "push the output folder to this Hub repo (user/name) when done")
+    push_to_hub: str | None = option(None, "push the output folder to this Hub repo when done", metavar="REPO_ID")
     private: bool = option(False, "create the Hub repo as private")
     progress: bool = option(True, "no progress bars", flag="--no-progress")
     extra_limitations: list[str] = option([], "a line for the card's limitations (repeatable)", flag="--limitation")

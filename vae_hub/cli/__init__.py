@@ -23,7 +23,7 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``vae-hub`` with ``argv`` (default: the command line); returns the exit code."""
-    top = parser("vae-hub", __doc__.split("\n\n")[0])
+    top = parser("vae-hub", "Variational Autoencoders: train, evaluate, sample, publish to the Hub, serve a Space.")
     top.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, summary in COMMANDS.items():

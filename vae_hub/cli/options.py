@@ -50,6 +50,8 @@ def add_dataclass_options(p: argparse.ArgumentParser, cls: type) -> None:
             kwargs["action"] = "append"
         else:
             kwargs["type"] = kind
+            if meta.get("metavar"):
+                kwargs["metavar"] = meta["metavar"]
             if meta.get("choices"):
                 kwargs["choices"] = list(meta["choices"])
         p.add_argument(flag, **kwargs)
