@@ -22,7 +22,7 @@ PRECISIONS = ("no", "fp16", "bf16")
 def option(
     default: Any, help: str, *, choices: tuple[str, ...] | None = None, flag: str | None = None, metavar: str = ""
 ) -> Any:
-    """A dataclass field with what its command-line flag needs: help, choices, a flag name and metavar if not derived."""
+    """A dataclass field with what its flag needs: help, choices, and a flag name and metavar if not derived."""
     metadata = {"help": help, "choices": choices, "flag": flag, "metavar": metavar}
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=metadata)
