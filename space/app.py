@@ -16,7 +16,7 @@ MODELS = {name: MODELS_DIR / name for name in ("conv-fashion-mnist", "mlp-fashio
 CSS = space.CSS
 
 
-def build_demo():  # noqa: ANN201 (a gr.Blocks; gradio is imported by vae_hub.space)
+def build_demo():  # -> gr.Blocks (gradio is imported by vae_hub.space)
     return space.build_demo(MODELS)
 
 

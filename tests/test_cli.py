@@ -8,7 +8,7 @@ from dataclasses import fields
 import pytest
 
 from vae_hub.cli import COMMANDS, main
-from vae_hub.config import TrainConfig
+from vae_hub.config import TrainConfig, flag_name
 
 
 @pytest.mark.parametrize("command", list(COMMANDS))
@@ -24,8 +24,7 @@ def test_train_flags_come_from_the_config_fields(capsys):
         main(["train", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     for f in fields(TrainConfig):
-        flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
-        assert flag in text, flag
+        assert flag_name(f) in text, flag_name(f)
     assert "--model {mlp,conv}" in text and "(default: mlp)" in text and "(default: 0.001)" in text
     assert "--mixed-precision {no,fp16,bf16}" in text
 

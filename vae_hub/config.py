@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import Field, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,11 @@ def option(
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=metadata)
     return field(default=default, metadata=metadata)
+
+
+def flag_name(f: Field) -> str:
+    """The command-line flag of a dataclass field: its ``flag`` metadata, else ``--field-name``."""
+    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
 
 
 @dataclass
@@ -69,7 +74,7 @@ class TrainConfig:
 
     def flag(self, name: str) -> str:
         """The command-line flag of field ``name``."""
-        return self.__dataclass_fields__[name].metadata.get("flag") or "--" + name.replace("_", "-")
+        return flag_name(self.__dataclass_fields__[name])
 
     def check(self) -> None:
         """Every option in range, and the output folder usable, before any data is read; ValueError names each."""

@@ -9,6 +9,8 @@ import typing
 from dataclasses import MISSING, fields
 from typing import Any
 
+from ..config import flag_name
+
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """Keeps the description's line breaks and appends each option's default (flags and empty defaults excepted)."""
@@ -40,7 +42,7 @@ def add_dataclass_options(p: argparse.ArgumentParser, cls: type) -> None:
     hints = typing.get_type_hints(cls)
     for f in fields(cls):
         meta = f.metadata
-        flag = meta.get("flag") or "--" + f.name.replace("_", "-")
+        flag = flag_name(f)
         default = f.default_factory() if f.default is MISSING else f.default  # type: ignore[misc]
         kind = _scalar_type(hints[f.name])
         kwargs: dict[str, Any] = {"dest": f.name, "help": meta.get("help"), "default": default}
