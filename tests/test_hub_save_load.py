@@ -114,9 +114,9 @@ BAD_LOADS = {
     "corrupt weights": (
         writes("model.safetensors", b"\x00garbage" * 10),
         CheckpointError,
-        "not a readable safetensors",
+        "model.safetensors of .* is not a valid safetensors file",
     ),
-    "truncated weights": (truncates("model.safetensors", 500), CheckpointError, "not a readable safetensors file"),
+    "truncated weights": (truncates("model.safetensors", 500), CheckpointError, "not a valid safetensors file: its header claims"),
     "missing weights": (
         edits_weights(lambda s: s.pop("fc_mu.weight")),
         CheckpointError,
@@ -132,7 +132,7 @@ BAD_LOADS = {
         CheckpointError,
         r"mis-shaped weights \[fc_mu.bias: file \(7,\) vs model \(4,\)\]",
     ),
-    "corrupt config": (writes("config.json", "{not json"), CheckpointError, "config.json is not valid JSON"),
+    "corrupt config": (writes("config.json", "{not json"), CheckpointError, "config.json of .* is not valid JSON"),
     "config without model_type": (writes("config.json", '{"input_dim": 784}'), CheckpointError, "no 'model_type'"),
     "unknown model_type": (
         writes("config.json", '{"model_type": "GAN"}'),
@@ -142,7 +142,7 @@ BAD_LOADS = {
     "invalid config values": (
         writes("config.json", '{"model_type": "VariationalAutoencoder", "latent_dim": -3}'),
         CheckpointError,
-        "does not describe a valid VariationalAutoencoder: latent_dim must be a positive integer",
+        r"does not describe a valid VariationalAutoencoder: latent_dim must be an integer in \[1, 65536\], got -3",
     ),
 }
 

@@ -18,9 +18,12 @@ from huggingface_hub import PyTorchModelHubMixin
 from torch import Tensor, nn
 
 from . import hub
+from .config_fields import Bool, Choice, Float, ImageShape, Int, Rule
 from .losses import bernoulli_nll, gaussian_nll
 
 LIKELIHOODS = ("bernoulli", "gaussian")  # the decoder's p(x|z)
+# Sanity bounds for a config.json from outside; what a model may cost is bounded by its size (vae_hub.limits).
+MAX_CHANNELS, MAX_SIDE, MAX_WIDTH = 16, 8192, 2**20
 REPO_URL = "https://github.com/vae-hub/vae-hub"
 
 
@@ -48,6 +51,15 @@ class BaseVAE(
     tags=["vae", "variational-autoencoder", "image-generation", "pytorch"],
 ):
     """Base class of vae-hub models: a Gaussian encoder q(z|x), a N(0, I) prior and a decoder p(x|z)."""
+
+    config_rules: ClassVar[dict[str, Rule]] = {
+        "image_shape": ImageShape(MAX_CHANNELS, MAX_SIDE),
+        "latent_dim": Int(1, 2**16),
+        "likelihood": Choice(LIKELIHOODS),
+        "gaussian_std": Float(0.0, 1e6),
+        "learn_std": Bool(),
+    }
+    """The type and range of each ``__init__`` argument, checked before a model from outside is built."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -268,8 +280,13 @@ class BaseVAE(
         force_download: bool = False,
         local_files_only: bool = False,
         map_location: str | torch.device = "cpu",
+        max_bytes: int | None = None,
     ) -> BaseVAE:
-        """Load a model saved with ``save_pretrained`` from a local folder or a Hub repo id; loading is strict."""
+        """Load a model saved with ``save_pretrained`` from a local folder or a Hub repo id; loading is strict.
+
+        Everything is checked before anything is allocated; a model whose weights take more than ``max_bytes``
+        (default: ``VAE_HUB_MAX_MODEL_MB`` megabytes, else 2048) is refused. Raises :class:`CheckpointError`.
+        """
         model = hub.load_model(
             pretrained_model_name_or_path,
             expected=None if cls is BaseVAE else cls,
@@ -279,6 +296,7 @@ class BaseVAE(
             force_download=force_download,
             local_files_only=local_files_only,
             map_location=map_location,
+            max_bytes=max_bytes,
         )
         return cast(BaseVAE, model)
 
@@ -287,7 +305,8 @@ def from_pretrained(name_or_path: str | Path, **kwargs: Any) -> BaseVAE:
     """Load any vae-hub model from a local folder or a Hub repo id, whichever class saved it.
 
     Keyword arguments: ``revision``, ``token``, ``cache_dir``, ``force_download``, ``local_files_only``,
-    ``map_location``. Raises :class:`~vae_hub.errors.CheckpointError` on any problem.
+    ``map_location``, ``max_bytes`` (the size limit, see :meth:`BaseVAE.from_pretrained`). Raises
+    :class:`~vae_hub.errors.CheckpointError` on any problem.
     """
     return BaseVAE.from_pretrained(name_or_path, **kwargs)
 

@@ -6,36 +6,37 @@ the class in ``model_type``, so any vae-hub model loads without knowing its clas
 The mixin's own loader keeps random weights for anything missing (``strict=False``), falls back to pickled
 ``pytorch_model.bin`` files and treats a mistyped local path as a repo id. This loader does none of that: every
 problem raises a :class:`~vae_hub.errors.CheckpointError` that names it.
+
+A model from outside is untrusted input, so nothing is allocated before it is checked, in this order: the name;
+``map_location``; the size the Hub reports for ``config.json``; every config field's type and range
+(:mod:`vae_hub.config_fields`); the parameter count the config implies (the model is built on the ``meta``
+device, which allocates nothing) against the size limit (:mod:`vae_hub.limits`); the weights file's size; its
+safetensors header (names, shapes, dtypes) against the model. Only then are the tensors read, once, straight into
+the model (``load_state_dict(assign=True)``: no random initialisation to overwrite). A local folder's files must
+stay inside it: a link pointing outside is refused.
 """
 
 from __future__ import annotations
 
 import inspect
 import json
-import os
 import warnings
+from itertools import chain
 from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
-from huggingface_hub import hf_hub_download
-from huggingface_hub.errors import (
-    EntryNotFoundError,
-    HfHubHTTPError,
-    HFValidationError,
-    LocalEntryNotFoundError,
-    RepositoryNotFoundError,
-    RevisionNotFoundError,
-)
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .errors import CheckpointError, CheckpointNotFoundError
+from .config_fields import FieldError, Rule, check_fields, shown
+from .errors import CheckpointError
 from .fileio import atomic_write
+from .limits import MAX_CONFIG_BYTES, max_model_bytes, size_text
+from .model_files import CONFIG_NAME, WEIGHTS_NAME, check_links, check_name, local_folder, resolve_file, source_name
+from .safetensors_header import MAX_HEADER_BYTES, HeaderError, TensorInfo, read_header
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
 MODEL_TYPE_KEY = "model_type"
 
 
@@ -44,9 +45,22 @@ MODEL_TYPES: dict[str, type[nn.Module]] = {}
 
 
 def register(cls: ModelT) -> ModelT:
-    """Make ``cls`` loadable from a ``config.json`` whose ``model_type`` is its class name."""
+    """Make ``cls`` loadable from a ``config.json`` whose ``model_type`` is its class name.
+
+    The class must declare ``config_rules`` (a :mod:`vae_hub.config_fields` rule per ``__init__`` argument), so that
+    no value of a config.json reaches its constructor unchecked.
+    """
+    rules: dict[str, Rule] = getattr(cls, "config_rules", {})
+    unchecked = sorted(set(init_parameters(cls)) - set(rules))
+    if unchecked:
+        raise TypeError(f"{cls.__name__}.config_rules has no rule for __init__ arguments {unchecked}")
     MODEL_TYPES[cls.__name__] = cls
     return cls
+
+
+def init_parameters(cls: type) -> list[str]:
+    params = inspect.signature(cls.__init__).parameters.values()
+    return [p.name for p in params if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
 
 
 def save_model(model: nn.Module, directory: Path, config: dict[str, Any]) -> None:
@@ -60,65 +74,18 @@ def save_model(model: nn.Module, directory: Path, config: dict[str, Any]) -> Non
     atomic_write(directory / CONFIG_NAME, lambda p: p.write_text(text, encoding="utf-8"))
 
 
-def looks_like_local_path(name: str) -> bool:
-    """True for names that can only be paths: absolute, ./ ../ ~, or not of the form ``user/name`` / ``name``."""
-    return (
-        os.path.isabs(name) or name.startswith((".", "~")) or "\\" in name or name.count("/") > 1 or name.endswith("/")
-    )
-
-
-def resolve_file(name_or_path: str | Path, filename: str, **hub_kwargs: Any) -> Path:
-    """The local path of ``filename`` inside a local model folder or a Hub repo (downloaded to the cache)."""
-    name = os.fspath(name_or_path)
-    local = Path(name).expanduser()
-    if local.is_dir():
-        path = local / filename
-        if not path.is_file():
-            raise CheckpointNotFoundError(
-                f"{path} does not exist: a vae-hub model folder holds {CONFIG_NAME} and {WEIGHTS_NAME} "
-                "(written by save_pretrained)"
-            )
-        return path
-    if local.exists():
-        raise CheckpointNotFoundError(f"{name} is a file; expected a model folder or a Hub repo id (user/name)")
-    if isinstance(name_or_path, Path) or looks_like_local_path(name):
-        raise CheckpointNotFoundError(f"local folder {name} does not exist")
-    # a name like "runs/my-vae" may be a mistyped local folder: say so in the errors below
-    repo = f"{name!r} (there is no local folder of that name either)" if "/" in name else repr(name)
-    try:
-        return Path(hf_hub_download(repo_id=name, filename=filename, **hub_kwargs))
-    except HFValidationError as e:
-        raise CheckpointNotFoundError(
-            f"{name!r} is neither an existing local folder nor a valid Hub repo id (user/name): {e}"
-        ) from e
-    except RepositoryNotFoundError as e:
-        raise CheckpointNotFoundError(
-            f"Hub repo {repo} was not found, or is private and no valid token was given"
-        ) from e
-    except RevisionNotFoundError as e:
-        revision = hub_kwargs.get("revision")
-        raise CheckpointNotFoundError(f"revision {revision!r} of Hub repo {name!r} was not found") from e
-    except LocalEntryNotFoundError as e:
-        raise CheckpointError(
-            f"could not reach the Hub to download {filename} from {repo}, and it is not in the local cache: {e}"
-        ) from e
-    except EntryNotFoundError as e:
-        raise CheckpointNotFoundError(
-            f"Hub repo {name!r} has no {filename}: is it a vae-hub model (saved with save_pretrained)?"
-        ) from e
-    except (HfHubHTTPError, OSError) as e:
-        raise CheckpointError(f"could not download {filename} from Hub repo {name!r}: {e}") from e
-
-
 def read_config(name_or_path: str | Path, **hub_kwargs: Any) -> dict[str, Any]:
-    """Read and check a model's ``config.json``."""
-    path = resolve_file(name_or_path, CONFIG_NAME, **hub_kwargs)
+    """Read a model's ``config.json``: a JSON object of at most ``MAX_CONFIG_BYTES``."""
+    source = source_name(check_name(name_or_path))
+    path = resolve_file(name_or_path, CONFIG_NAME, max_bytes=MAX_CONFIG_BYTES, **hub_kwargs)
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{path} is not valid JSON: {e}") from e
+        raise CheckpointError(f"{CONFIG_NAME} of {source} is not valid JSON: {e}") from e
+    except RecursionError:
+        raise CheckpointError(f"{CONFIG_NAME} of {source} is nested too deeply to be a model's config") from None
     if not isinstance(config, dict):
-        raise CheckpointError(f"{path} must hold a JSON object, got {type(config).__name__}")
+        raise CheckpointError(f"{CONFIG_NAME} of {source} must hold a JSON object, got {type(config).__name__}")
     return config
 
 
@@ -129,51 +96,88 @@ def model_class(config: dict[str, Any], source: str) -> type[nn.Module]:
         raise CheckpointError(
             f"config.json of {source} has no {MODEL_TYPE_KEY!r}: it was not written by vae-hub's save_pretrained"
         )
+    known = ", ".join(sorted(MODEL_TYPES))
+    if not isinstance(model_type, str) or model_type not in MODEL_TYPES:
+        raise CheckpointError(f"{source} is a {shown(model_type)}, which vae-hub does not know (known: {known})")
+    return MODEL_TYPES[model_type]
+
+
+def build_empty_model(cls: type[nn.Module], config: dict[str, Any], source: str) -> nn.Module:
+    """The model ``config`` describes, on the meta device: its parameters have shapes but no memory."""
     try:
-        return MODEL_TYPES[model_type]
-    except KeyError:
-        known = ", ".join(sorted(MODEL_TYPES))
-        raise CheckpointError(f"{source} is a {model_type!r}, which vae-hub does not know (known: {known})") from None
-
-
-def build_model(cls: type[nn.Module], config: dict[str, Any], source: str) -> nn.Module:
-    params = inspect.signature(cls.__init__).parameters
-    kwargs = {k: v for k, v in config.items() if k in params and k != "self"}
-    unknown = sorted(set(config) - set(kwargs) - {MODEL_TYPE_KEY})
+        kwargs = check_fields(getattr(cls, "config_rules", {}), config)
+    except FieldError as e:
+        raise CheckpointError(f"config.json of {source} does not describe a valid {cls.__name__}: {e}") from None
+    unknown = sorted(set(config) - set(init_parameters(cls)) - {MODEL_TYPE_KEY})
     if unknown:
         warnings.warn(
-            f"config.json of {source} has keys {cls.__name__} does not take, ignored: {unknown}", stacklevel=3
+            f"config.json of {source} has keys {cls.__name__} does not take, ignored: {shown(unknown)}", stacklevel=4
         )
     try:
-        return cls(**kwargs)
+        with torch.device("meta"):
+            return cls(**kwargs)
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"config.json of {source} does not describe a valid {cls.__name__}: {e}") from e
 
 
-def load_weights(model: nn.Module, path: Path, map_location: str | torch.device) -> None:
-    """Load ``path`` into ``model`` strictly: every tensor present, none extra, every shape equal."""
+def check_device(map_location: Any) -> torch.device:
+    """``map_location`` as a device this machine has, or a CheckpointError that names it."""
     try:
-        state = load_file(str(path), device=str(map_location))
-    except (SafetensorError, OSError, ValueError) as e:
-        raise CheckpointError(f"{path} is not a readable safetensors file (corrupt or truncated?): {e}") from e
+        device = torch.device(map_location)
+    except (RuntimeError, TypeError, ValueError):
+        raise CheckpointError(
+            f"map_location {shown(map_location)} is not a device; expected e.g. 'cpu', 'cuda', 'cuda:0' or 'mps'"
+        ) from None
+    if device.type == "meta":
+        raise CheckpointError("map_location 'meta' holds no data; expected e.g. 'cpu', 'cuda' or 'mps'")
+    try:
+        torch.empty(0, device=device)
+    except Exception as e:  # torch raises RuntimeError or AssertionError ("not compiled with CUDA") here
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"map_location {shown(map_location)} cannot be used on this machine: {reason}") from None
+    return device
+
+
+def check_header(header: dict[str, TensorInfo], model: nn.Module, source: str) -> None:
+    """Every tensor present, none extra, every shape equal: from the header alone."""
     expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
+    missing = sorted(set(expected) - set(header))
+    unexpected = sorted(set(header) - set(expected))
     mis_shaped = [
-        f"{k}: file {tuple(state[k].shape)} vs model {tuple(v.shape)}"
+        f"{k}: file {header[k].shape} vs model {tuple(v.shape)}"
         for k, v in expected.items()
-        if k in state and state[k].shape != v.shape
+        if k in header and header[k].shape != tuple(v.shape)
     ]
     problems = []
     if missing:
-        problems.append(f"missing weights {missing}")
+        problems.append(f"missing weights {shown(missing, 300)}")
     if unexpected:
-        problems.append(f"unexpected weights {unexpected}")
+        problems.append(f"unexpected weights {shown(unexpected, 300)}")
     if mis_shaped:
-        problems.append(f"mis-shaped weights [{'; '.join(mis_shaped)}]")
+        text = "; ".join(mis_shaped)
+        problems.append(f"mis-shaped weights [{text if len(text) <= 600 else text[:580] + ' ...'}]")
     if problems:
-        raise CheckpointError(f"{path} does not match {type(model).__name__} as configured: " + ", ".join(problems))
-    model.load_state_dict(state, strict=True)
+        raise CheckpointError(
+            f"{WEIGHTS_NAME} of {source} does not match {type(model).__name__} as configured: " + ", ".join(problems)
+        )
+
+
+def load_weights(model: nn.Module, path: Path, device: torch.device, source: str) -> nn.Module:
+    """Check ``path``'s header against the (meta) ``model``, then read its tensors into it."""
+    try:
+        header = read_header(path)
+    except HeaderError as e:
+        raise CheckpointError(f"{WEIGHTS_NAME} of {source} is not a valid safetensors file: {e}") from None
+    check_header(header, model, source)
+    dtypes = {k: v.dtype for k, v in model.state_dict().items()}
+    try:
+        state = load_file(str(path), device=str(device))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{WEIGHTS_NAME} of {source} is not a readable safetensors file: {e}") from e
+    model.load_state_dict({k: v.to(dtypes[k]) for k, v in state.items()}, strict=True, assign=True)
+    if any(t.is_meta for t in chain(model.parameters(), model.buffers())):
+        raise CheckpointError(f"{type(model).__name__} has tensors that are not saved in {WEIGHTS_NAME}")
+    return model
 
 
 def load_model(
@@ -181,13 +185,38 @@ def load_model(
     *,
     expected: type[nn.Module] | None = None,
     map_location: str | torch.device = "cpu",
+    max_bytes: int | None = None,
     **hub_kwargs: Any,
 ) -> nn.Module:
     """Build the model class named in ``config.json`` and load its weights strictly; returns it in eval mode.
 
     ``expected``: refuse a model that is not of this class (or a subclass of it); None accepts any registered class.
+    ``max_bytes``: refuse a model whose weights take more memory (default :func:`vae_hub.limits.max_model_bytes`).
+    Every failure is a :class:`CheckpointError`.
     """
-    source = os.fspath(name_or_path)
+    source = source_name(check_name(name_or_path))
+    try:
+        return _load_model(name_or_path, source, expected, map_location, max_bytes, hub_kwargs)
+    except CheckpointError:
+        raise
+    except Exception as e:  # the promise is one error type; the cause keeps the traceback for debugging
+        reason = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
+        raise CheckpointError(f"could not load {source}: {type(e).__name__}: {reason}") from e
+
+
+def _load_model(
+    name_or_path: str | Path,
+    source: str,
+    expected: type[nn.Module] | None,
+    map_location: str | torch.device,
+    max_bytes: int | None,
+    hub_kwargs: dict[str, Any],
+) -> nn.Module:
+    device = check_device(map_location)
+    limit = max_model_bytes() if max_bytes is None else max_bytes
+    folder = local_folder(name_or_path)
+    if folder is not None:
+        check_links(folder, source)
     config = read_config(name_or_path, **hub_kwargs)
     cls = model_class(config, source)
     if expected is not None and not issubclass(cls, expected):
@@ -195,6 +224,15 @@ def load_model(
             f"{source} holds a {cls.__name__}, not a {expected.__name__}; "
             f"load it with {cls.__name__}.from_pretrained or vae_hub.from_pretrained"
         )
-    model = build_model(cls, config, source)
-    load_weights(model, resolve_file(name_or_path, WEIGHTS_NAME, **hub_kwargs), map_location)
-    return model.to(map_location).eval()
+    model = build_empty_model(cls, config, source)
+    nbytes = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    if nbytes > limit:
+        count = sum(t.numel() for t in model.state_dict().values())
+        raise CheckpointError(
+            f"{source} is a {cls.__name__} of {count:,} parameters ({size_text(nbytes)}), over the size limit "
+            f"of {size_text(limit)}; if you trust it, raise the limit with max_bytes= or the VAE_HUB_MAX_MODEL_MB "
+            "environment variable"
+        )
+    # the file may store wider floats (F64) than the model; anything larger is not this model's weights
+    weights = resolve_file(name_or_path, WEIGHTS_NAME, max_bytes=2 * nbytes + 8 + MAX_HEADER_BYTES, **hub_kwargs)
+    return load_weights(model, weights, device, source).eval()

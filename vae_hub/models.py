@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import ClassVar
 
 from torch import Tensor, nn
 
-from .base import BaseVAE, check_positive_int
+from .base import MAX_CHANNELS, MAX_SIDE, MAX_WIDTH, BaseVAE, check_positive_int
+from .config_fields import ImageShape, Int, Rule
 
 
 def infer_image_shape(input_dim: int) -> tuple[int, int, int]:
@@ -27,6 +29,11 @@ class VariationalAutoencoder(BaseVAE):
     """
 
     flat_input = True
+    config_rules: ClassVar[dict[str, Rule]] = BaseVAE.config_rules | {
+        "input_dim": Int(1, MAX_CHANNELS * MAX_SIDE**2),
+        "hidden_dim": Int(1, MAX_WIDTH),
+        "image_shape": ImageShape(MAX_CHANNELS, MAX_SIDE, optional=True),
+    }
 
     def __init__(
         self,
@@ -70,6 +77,12 @@ class ConvVAE(BaseVAE):
     channels from ``base_channels``; a ``hidden_dim`` layer feeds the ``fc_mu`` / ``fc_logvar`` heads. The decoder
     mirrors it with transposed convolutions and ends in a sigmoid. H and W must be divisible by 2**num_downsamples.
     """
+
+    config_rules: ClassVar[dict[str, Rule]] = BaseVAE.config_rules | {
+        "base_channels": Int(1, 2**14),
+        "hidden_dim": Int(1, MAX_WIDTH),
+        "num_downsamples": Int(1, MAX_SIDE.bit_length() - 1),
+    }
 
     def __init__(
         self,
