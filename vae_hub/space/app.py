@@ -19,6 +19,7 @@ from .inputs import user_errors
 from .model_store import LoadedModel, ModelStore
 
 CONCURRENCY = int(os.environ.get("VAE_HUB_CONCURRENCY", "2"))
+DELETE_CACHE = (600, 3600)  # every 10 minutes, delete output files older than an hour
 
 INTRO = """# vae-hub: a Variational Autoencoder you can play with
 An encoder maps an image to a Gaussian q(z|x) (a mean and a log-variance per latent dimension); the
@@ -172,15 +173,20 @@ def card_tab() -> tuple[gr.JSON, gr.Markdown]:
 
 
 # --- the page ----------------------------------------------------------------------------------------------------
-def build_demo(models: dict[str, str | Path], default: str | None = None) -> gr.Blocks:
-    """The Space for ``models`` (name -> model folder or Hub repo id); ``default`` is shown first."""
+def build_demo(
+    models: dict[str, str | Path], default: str | None = None, delete_cache: tuple[int, int] = DELETE_CACHE
+) -> gr.Blocks:
+    """The Space for ``models`` (name -> model folder or Hub repo id); ``default`` is shown first.
+
+    ``delete_cache``: every ``[0]`` seconds, output files older than ``[1]`` seconds are deleted.
+    """
     gradio_patches.apply()
     if not models:
         raise ValueError("the Space needs at least one model")
     features = Features(ModelStore(models))
     default = default or os.environ.get("VAE_HUB_MODEL") or next(iter(models))
     start = features.store.get(default)  # fails loudly at start-up if the default model cannot be loaded
-    with gr.Blocks(title="vae-hub: Variational Autoencoders") as demo:
+    with gr.Blocks(title="vae-hub: Variational Autoencoders", delete_cache=delete_cache) as demo:
         gr.Markdown(INTRO)
         with gr.Row(equal_height=True):
             picker = gr.Dropdown(list(models), value=default if default in models else None, label="Bundled models")
@@ -201,7 +207,7 @@ def build_demo(models: dict[str, str | Path], default: str | None = None) -> gr.
         view = ModelView(current, summary, z_text, decoded, latent_map, map_caption, sliders, metrics, card)
 
         @user_errors
-        def switch_model(name: Any) -> dict[Any, Any]:
+        def load_model(name: Any) -> dict[Any, Any]:
             """Switch to a model (bundled name, Hub repo id or local folder): everything that depends on it."""
             return view.show(features.model(name))
 
@@ -210,13 +216,17 @@ def build_demo(models: dict[str, str | Path], default: str | None = None) -> gr.
         chosen = gr.Textbox(visible=False, label="Model to load")
         outputs = view.components()
         gr.on([load_button.click, repo.submit], features.check_model, [picker, repo], chosen, api_visibility="private")\
-            .success(switch_model, chosen, outputs, api_name="load_model")  # fmt: skip
+            .success(load_model, chosen, outputs, api_name="load_model")  # fmt: skip
         picker.input(features.check_picked, picker, chosen, api_visibility="private")\
-            .success(switch_model, chosen, outputs, api_visibility="private")  # fmt: skip
-        demo.load(switch_model, current, outputs, api_visibility="private")
+            .success(load_model, chosen, outputs, api_visibility="private")  # fmt: skip
+        demo.load(load_model, current, outputs, api_visibility="private")
+    endpoints: dict[int, set[str]] = {}
+    for fn in demo.fns.values():
+        for block in fn.inputs:
+            endpoints.setdefault(block._id, set()).add(f"/{fn.api_name}")
     for block in demo.blocks.values():  # API clients can send anything: every input says what it expects
         if isinstance(block, gr.components.Component):
-            clear_errors(block)
+            clear_errors(block, ", ".join(sorted(endpoints.get(block._id, ()))))
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64)
     return demo
 

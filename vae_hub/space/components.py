@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import gradio as gr
 
 from ..images import MAX_SIDE, MIN_SIDE
+from .inputs import Rejected, log_rejected
 
 C = TypeVar("C", bound=gr.components.Component)
 
@@ -44,19 +45,26 @@ def describe(payload: Any) -> str:
     return text if len(text) <= 60 else f"a {type(payload).__name__} that is not one"
 
 
-def clear_errors(component: C) -> C:
-    """Make ``component.preprocess`` raise only ``gr.Error``s that start with the component's label."""
+def clear_errors(component: C, endpoints: str = "") -> C:
+    """Make ``component.preprocess`` raise only ``gr.Error``s that start with the component's label.
+
+    ``endpoints``: the API endpoints taking this input, named in the one log line of each rejected value.
+    """
     preprocess = component.preprocess
     label = component.label
+
+    def rejected(message: str) -> Rejected:
+        log_rejected(endpoints or "an input", message)
+        return Rejected(message)
 
     @functools.wraps(preprocess)
     def checked(payload: Any) -> Any:
         try:
             return preprocess(payload)
         except gr.Error as e:
-            raise gr.Error(f"{label}: {e.message}") from None
+            raise rejected(f"{label}: {e.message}") from None
         except Exception:  # PIL, pydantic and float() raise many kinds; none of their messages belong in the page
-            raise gr.Error(f"{label}: expected {expected_value(component)}; got {describe(payload)}") from None
+            raise rejected(f"{label}: expected {expected_value(component)}; got {describe(payload)}") from None
 
     component.preprocess = checked  # type: ignore[method-assign]
     model = getattr(component, "data_model", None)
@@ -66,7 +74,7 @@ def clear_errors(component: C) -> C:
             try:
                 return model.model_validate(obj, *args, **kwargs)
             except Exception:
-                raise gr.Error(f"{label}: expected {expected_value(component)}; got {describe(obj)}") from None
+                raise rejected(f"{label}: expected {expected_value(component)}; got {describe(obj)}") from None
 
         component.data_model = type(model.__name__, (model,), {"model_validate": classmethod(model_validate)})
     return component

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import gradio as gr
 import numpy as np
 import pandas as pd
 import torch
@@ -12,7 +11,7 @@ import torch
 from ..base import lerp, slerp
 from ..images import image_grid, to_uint8
 from ..metrics import posterior_estimate
-from .inputs import as_choice, as_float, as_int, as_latent, as_picture, user_errors
+from .inputs import Rejected, as_choice, as_float, as_int, as_latent, as_picture, user_errors
 from .model_store import LoadedModel, ModelLoadError, ModelStore
 
 MAX_SAMPLES = 64
@@ -69,7 +68,7 @@ class Features:
         try:
             return self.store.get(name)
         except ModelLoadError as e:
-            raise gr.Error(str(e)) from None
+            raise Rejected(str(e)) from None
 
     def picture(self, loaded: LoadedModel, drawing: Any, upload: Any, what: str) -> torch.Tensor:
         return as_picture(drawing, upload, what, loaded.model.image_shape, loaded.margin)

@@ -3,7 +3,8 @@
 Gradio stores each output image at ``<cache>/<hash of its bytes>/image.png`` and rewrites that file for every
 request, even when it exists. Two requests with the same output (the same drawing reconstructed twice, the same
 seed) then truncate the file while it is being served, and the download fails with "Too little data for declared
-Content-Length". Writing to a temporary file and renaming it keeps every reader on a complete file.
+Content-Length". Writing to a temporary file and renaming it keeps every reader on a complete file. An existing
+file is touched instead, as Gradio does for the files it copies, so that ``delete_cache`` ages it from its last use.
 
 The patch replaces Gradio's function whole, so it is tied to the Gradio source it was written against: ``apply``
 refuses to patch a function whose source differs (a newer Gradio), instead of silently changing its behaviour.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import os
 from pathlib import Path
 
 import gradio
@@ -39,7 +41,9 @@ def save_pil_to_cache(img: Image.Image, cache_dir: str, name: str = "image", for
     folder = Path(cache_dir) / processing_utils.hash_bytes(data)
     folder.mkdir(exist_ok=True, parents=True)
     path = (folder / f"{name}.{format}").resolve()
-    if not path.exists():
+    try:
+        os.utime(path)  # handed out again: Gradio's delete_cache ages files by ctime, so it counts from now
+    except FileNotFoundError:
         atomic_write(path, lambda tmp: tmp.write_bytes(data))
     return str(path)
 

@@ -1,15 +1,20 @@
 """The Space's models: the ones it offers by name, plus any vae-hub repo id or local folder, cached.
 
-Loading goes through ``vae_hub.from_pretrained`` (strict, safetensors only); a model's card and ``metrics.json``
-come with it when the folder or repo has them.
+Loading goes through ``vae_hub.from_pretrained`` (strict, safetensors only, every model checked before anything is
+allocated) under the Space's own size limit; a model's card and ``metrics.json`` come with it when the folder or
+repo has them. Concurrent requests for the same name share one load, and the cache is bounded both in models and
+in bytes of weights.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
+import time
 from collections import OrderedDict
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,12 +23,17 @@ import torch
 from huggingface_hub import ModelCard
 
 from ..base import BaseVAE, from_pretrained
-from ..errors import CheckpointError
-from ..hub import CONFIG_NAME, looks_like_local_path, resolve_file
+from ..errors import CheckpointError, CheckpointNotFoundError
 from ..images import MNIST_MARGIN
+from ..limits import MAX_TEXT_BYTES, max_model_bytes, size_text
 from ..metrics import kl_per_dimension
+from ..model_files import CONFIG_NAME, looks_like_local_path, resolve_file, source_name
 
 DIGIT_DATASETS = ("mnist", "kmnist")  # centred in a 20x20 box like MNIST; other data sets fill the frame
+SPACE_MAX_MODEL_MB = 256  # the Space's size limit per model, unless VAE_HUB_MAX_MODEL_MB says otherwise
+CACHE_MB = 1024  # weights kept in memory, all models together
+
+log = logging.getLogger("vae-hub-space")
 
 
 class ModelLoadError(ValueError):
@@ -52,6 +62,11 @@ class LoadedModel:
     def dims_by_kl(self) -> list[int]:
         """Latent dimensions, the most used (largest KL) first."""
         return sorted(range(len(self.kl_per_dim)), key=lambda d: -self.kl_per_dim[d])
+
+    @property
+    def nbytes(self) -> int:
+        """Memory taken by the weights."""
+        return sum(t.numel() * t.element_size() for t in self.model.state_dict().values())
 
     def summary(self) -> str:
         m = self.model
@@ -102,20 +117,34 @@ class ModelStore:
     """Load models by name, keep the last few in memory; safe to call from several threads."""
 
     def __init__(
-        self, models: dict[str, str | Path], allow_local_paths: bool | None = None, max_cached: int = 6
+        self,
+        models: dict[str, str | Path],
+        allow_local_paths: bool | None = None,
+        max_cached: int = 6,
+        max_cached_bytes: int = CACHE_MB * 2**20,
+        max_model_bytes: int | None = None,
     ) -> None:
-        """``models``: the names offered in the page and where each is loaded from (a folder or a repo id)."""
+        """``models``: the names offered in the page and where each is loaded from (a folder or a repo id).
+
+        ``max_model_bytes``: the largest model to load (default: ``VAE_HUB_MAX_MODEL_MB``, else 256 MB).
+        """
         self.models = dict(models)
         if allow_local_paths is None:  # on Hugging Face Spaces (SPACE_ID is set) only repo ids are accepted
             allow_local_paths = os.environ.get("VAE_HUB_ALLOW_LOCAL_PATHS", "0" if "SPACE_ID" in os.environ else "1")
             allow_local_paths = allow_local_paths == "1"
         self.allow_local_paths = allow_local_paths
         self.max_cached = max_cached
+        self.max_cached_bytes = max_cached_bytes
+        self.max_model_bytes = max_model_bytes or _space_max_model_bytes()
         self._cache: OrderedDict[str, LoadedModel] = OrderedDict()
+        self._loading: dict[str, Future[LoadedModel]] = {}
         self._lock = threading.Lock()
 
     def get(self, name: str) -> LoadedModel:
-        """The model called ``name`` (bundled name, Hub repo id or local folder); raises :class:`ModelLoadError`."""
+        """The model called ``name`` (bundled name, Hub repo id or local folder); raises :class:`ModelLoadError`.
+
+        A name being loaded by another request is waited for, not loaded twice.
+        """
         if not isinstance(name, str) or not name.strip():
             raise ModelLoadError("no model given: pick a bundled model or enter a Hub repo id such as user/name")
         name = name.strip()
@@ -123,41 +152,84 @@ class ModelStore:
             if name in self._cache:
                 self._cache.move_to_end(name)
                 return self._cache[name]
-        loaded = self._load(name)  # outside the lock: a slow download does not block other users
+            pending = self._loading.get(name)
+            if pending is None:
+                pending = self._loading[name] = Future()
+                owner = True
+            else:
+                owner = False
+        if not owner:
+            return pending.result()
+        try:  # outside the lock: a slow download does not block other users
+            loaded = self._load(name)
+        except BaseException as e:
+            with self._lock:
+                del self._loading[name]
+            pending.set_exception(e)
+            raise
         with self._lock:
-            self._cache[name] = loaded
-            self._cache.move_to_end(name)
-            while len(self._cache) > self.max_cached:
-                self._cache.popitem(last=False)
+            del self._loading[name]
+            self._keep(name, loaded)
+        pending.set_result(loaded)
         return loaded
 
+    def _keep(self, name: str, loaded: LoadedModel) -> None:
+        """Cache ``loaded``, dropping the least recently used models beyond the count or byte bound."""
+        self._cache[name] = loaded
+        self._cache.move_to_end(name)
+        while len(self._cache) > 1 and (
+            len(self._cache) > self.max_cached or sum(m.nbytes for m in self._cache.values()) > self.max_cached_bytes
+        ):
+            self._cache.popitem(last=False)
+
     def _load(self, name: str) -> LoadedModel:
+        shown = source_name(repr(name), 120)
         if name in self.models:
             source: str | Path = self.models[name]
-        elif looks_like_local_path(name) or Path(name).expanduser().is_dir():
-            if not self.allow_local_paths:
-                raise ModelLoadError(f"{name!r}: this Space loads Hub repo ids (user/name), not local folders")
-            source = name
+        elif not self.allow_local_paths and (looks_like_local_path(name) or _is_dir(name)):
+            raise ModelLoadError(f"{shown}: this Space loads Hub repo ids (user/name), not local folders")
         else:
             source = name
+        start = time.perf_counter()
         try:
-            model = from_pretrained(source)
+            model = from_pretrained(source, max_bytes=self.max_model_bytes)
+            card = read_text(source, "README.md")
+            metrics = read_json(source, "metrics.json")
         except CheckpointError as e:
-            raise ModelLoadError(f"could not load {name!r}: {e}") from None
+            # the message names the source; a bundled model's source is a server path, shown by its name instead
+            message = str(e).replace(os.fspath(source), name) if name in self.models else str(e)
+            raise ModelLoadError(f"could not load {shown}: {message}") from None
         model.eval().requires_grad_(False)
-        card = read_text(source, "README.md")
-        metrics = read_json(source, "metrics.json")
         kl = metrics.get("test", {}).get("kl_per_dim")
         if not (isinstance(kl, list) and len(kl) == model.latent_dim):
             kl = prior_kl_per_dim(model)
-        return LoadedModel(name, model, card_text(card), metrics, [float(v) for v in kl])
+        loaded = LoadedModel(name, model, card_text(card), metrics, [float(v) for v in kl])
+        log.info("loaded model %s (%s) in %.2f s", shown, size_text(loaded.nbytes), time.perf_counter() - start)
+        return loaded
+
+
+def _space_max_model_bytes() -> int:
+    try:
+        return max_model_bytes(default_mb=SPACE_MAX_MODEL_MB)
+    except CheckpointError as e:  # a bad VAE_HUB_MAX_MODEL_MB stops the Space at start-up, not at each load
+        raise SystemExit(f"vae-hub space: {e}") from None
+
+
+def _is_dir(name: str) -> bool:
+    try:
+        return Path(name).expanduser().is_dir()
+    except OSError:
+        return False
 
 
 def read_text(source: str | Path, filename: str) -> str:
-    """An optional text file of a model folder or repo ('' when it has none)."""
+    """An optional text file of a model folder or repo ('' when it has none or it is not text).
+
+    Raises :class:`CheckpointError` when the file is over ``MAX_TEXT_BYTES`` or a link out of the model folder.
+    """
     try:
-        return resolve_file(source, filename).read_text(encoding="utf-8")
-    except (CheckpointError, OSError, UnicodeDecodeError):
+        return resolve_file(source, filename, max_bytes=MAX_TEXT_BYTES).read_text(encoding="utf-8")
+    except (CheckpointNotFoundError, OSError, UnicodeDecodeError):
         return ""
 
 
