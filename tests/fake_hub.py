@@ -7,6 +7,7 @@ import base64
 import hashlib
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlparse
 
@@ -18,6 +19,7 @@ class FakeHub:
         self.private: dict[str, bool] = {}
         self.fail_with: int | None = None  # answer every request with this status
         self.requests: list[str] = []
+        self.slow_files: dict[str, float] = {}  # filename -> seconds to wait before serving it (a slow download)
         hub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -107,6 +109,8 @@ class FakeHub:
                 headers = {"X-Error-Code": "EntryNotFound", "X-Repo-Commit": self.shas[repo]}
                 return self.reply(h, 404, b"", headers, head=method == "HEAD")
             data = self.repos[repo][filename]
+            if method == "GET" and filename in self.slow_files:
+                time.sleep(self.slow_files[filename])
             headers = {"X-Repo-Commit": self.shas[repo], "ETag": f'"{hashlib.sha256(data).hexdigest()}"'}
             return self.reply(h, 200, data, headers, head=method == "HEAD")
         return self.reply(h, 404, {"error": f"fake hub: no route for {method} {path}"})

@@ -116,7 +116,11 @@ BAD_LOADS = {
         CheckpointError,
         "model.safetensors of .* is not a valid safetensors file",
     ),
-    "truncated weights": (truncates("model.safetensors", 500), CheckpointError, "not a valid safetensors file: its header claims"),
+    "truncated weights": (
+        truncates("model.safetensors", 500),
+        CheckpointError,
+        "not a valid safetensors file: its header claims",
+    ),
     "missing weights": (
         edits_weights(lambda s: s.pop("fc_mu.weight")),
         CheckpointError,

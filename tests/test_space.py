@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import SPACE, launch
+from helpers import SPACE, free_port, import_app, launch
 from PIL import Image
 
 gradio_client = pytest.importorskip("gradio_client")
@@ -206,7 +208,8 @@ BAD_INPUTS = {
 
 
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
-def test_bad_input_gives_a_clear_error_and_the_app_keeps_serving(client, tmp_path, monkeypatch, case):
+def test_bad_input_gives_a_clear_error_and_the_app_keeps_serving(client, tmp_path, monkeypatch, caplog, capfd, case):
+    caplog.set_level(logging.INFO, logger="vae-hub-space")
     if case in ("hub unreachable", "unknown model"):
         monkeypatch.setattr("time.sleep", lambda seconds: None)  # skip huggingface_hub's retry back-off
     (tmp_path / "notes.txt").write_text("not a picture")
@@ -221,6 +224,42 @@ def test_bad_input_gives_a_clear_error_and_the_app_keeps_serving(client, tmp_pat
     assert "Traceback" not in str(error.value) and "/tmp/gradio" not in str(error.value)
     good = pixels(client.predict(MODEL, 4, 1.0, 0, api_name="/generate"))
     assert good.shape == (2 * TILE + 2, 2 * TILE + 2)
+    # the server log: one line naming the endpoint, the input and why; no traceback (nothing broke)
+    lines = [r.getMessage() for r in caplog.records if r.name == "vae-hub-space" and "rejected" in r.getMessage()]
+    assert len(lines) == 1 and api in lines[0].split(":")[0] and message in lines[0], lines
+    assert not any(r.exc_info for r in caplog.records)
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_server_error_logs_its_traceback(caplog):
+    from vae_hub.space.inputs import user_errors
+
+    @user_errors
+    def generate() -> None:
+        raise RuntimeError("a bug")
+
+    with pytest.raises(Exception, match="something went wrong on the server") as error:
+        generate()
+    assert error.value.print_exception is False  # logged below, once
+    (record,) = [r for r in caplog.records if r.name == "vae-hub-space"]
+    assert record.getMessage() == "unexpected error in /generate" and record.exc_info[1].args == ("a bug",)
+
+
+def test_old_outputs_are_deleted():
+    from vae_hub import space
+
+    demo = space.build_demo(import_app().MODELS, delete_cache=(1, 1))
+    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    try:
+        Client(demo.local_url, verbose=False).predict(MODEL, 4, 1.0, 0, api_name="/generate")
+        outputs = [Path(f) for files in demo.temp_file_sets for f in files]
+        assert outputs and all(f.exists() for f in outputs)
+        deadline = time.monotonic() + 10
+        while any(f.exists() for f in outputs) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(f.exists() for f in outputs), "output files older than the age limit are still there"
+    finally:
+        demo.close()
 
 
 def test_space_files():

@@ -23,7 +23,7 @@ from .losses import bernoulli_nll, gaussian_nll
 
 LIKELIHOODS = ("bernoulli", "gaussian")  # the decoder's p(x|z)
 # Sanity bounds for a config.json from outside; what a model may cost is bounded by its size (vae_hub.limits).
-MAX_CHANNELS, MAX_SIDE, MAX_WIDTH = 16, 8192, 2**20
+MAX_CHANNELS, MAX_SIDE, MAX_WIDTH = 16, 8192, 2**24
 REPO_URL = "https://github.com/vae-hub/vae-hub"
 
 

@@ -68,9 +68,11 @@ def local_folder(name_or_path: str | Path) -> Path | None:
     except OSError:  # a name too long for the file system is not a folder here
         exists = False
     if exists:
-        raise CheckpointNotFoundError(f"{name_or_path} is a file; expected a model folder or a Hub repo id (user/name)")
+        raise CheckpointNotFoundError(
+            f"{source_name(os.fspath(name_or_path))} is a file; expected a model folder or a Hub repo id (user/name)"
+        )
     if isinstance(name_or_path, Path) or looks_like_local_path(os.fspath(name_or_path)):
-        raise CheckpointNotFoundError(f"local folder {name_or_path} does not exist")
+        raise CheckpointNotFoundError(f"local folder {source_name(os.fspath(name_or_path))} does not exist")
     return None
 
 

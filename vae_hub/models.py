@@ -79,7 +79,7 @@ class ConvVAE(BaseVAE):
     """
 
     config_rules: ClassVar[dict[str, Rule]] = BaseVAE.config_rules | {
-        "base_channels": Int(1, 2**14),
+        "base_channels": Int(1, 2**16),
         "hidden_dim": Int(1, MAX_WIDTH),
         "num_downsamples": Int(1, MAX_SIDE.bit_length() - 1),
     }

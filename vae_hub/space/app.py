@@ -233,7 +233,8 @@ def build_demo(
 
 def launch(demo: gr.Blocks, host: str | None = None, port: int | None = None) -> None:
     """Serve ``demo``: host and port from the arguments, else GRADIO_SERVER_NAME / GRADIO_SERVER_PORT."""
-    logging.basicConfig(level=logging.INFO)
+    logging.basicConfig(level=logging.WARNING)  # the libraries' warnings; their per-request INFO lines are noise
+    logging.getLogger("vae-hub-space").setLevel(logging.INFO)  # models loaded, inputs rejected: one line each
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // CONCURRENCY))  # concurrent requests share the cores
     demo.launch(
         server_name=host or os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
