@@ -179,3 +179,25 @@ def test_save_overwrites_atomically(saved):
     assert not [p for p in saved.iterdir() if ".tmp" in p.name]
     z = torch.randn(2, 4)
     assert torch.equal(vae_hub.from_pretrained(saved).decode(z), model.decode(z))
+
+
+def test_a_loaded_model_owns_its_weights(tmp_path):
+    """The weights are read into memory of their own: rewriting the file in place later cannot touch the model
+    (tensors backed by a memory map of the file would crash the process with SIGBUS here)."""
+    model = trained_a_little(VariationalAutoencoder(784, 32, 4))
+    model.save_pretrained(tmp_path / "m")
+    loaded = vae_hub.from_pretrained(tmp_path / "m")
+    with open(tmp_path / "m" / "model.safetensors", "r+b") as f:
+        f.truncate(100)
+    z = torch.randn(3, 4)
+    assert torch.equal(loaded.decode(z), model.decode(z))
+
+
+def test_weights_stored_in_another_float_dtype_load_as_the_models(tmp_path):
+    model = trained_a_little(VariationalAutoencoder(784, 32, 4))
+    model.save_pretrained(tmp_path / "m")
+    state = {k: v.half() for k, v in load_file(tmp_path / "m" / "model.safetensors").items()}
+    save_file(state, tmp_path / "m" / "model.safetensors")
+    loaded = vae_hub.from_pretrained(tmp_path / "m")
+    assert loaded.dtype == torch.float32
+    assert torch.equal(loaded.fc_mu.weight, state["fc_mu.weight"].float())

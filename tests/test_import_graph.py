@@ -93,10 +93,10 @@ def test_the_cycle_finder_finds_one():
 def test_the_low_floors_need_nothing_above_them():
     graph = import_graph()
     assert graph["vae_hub.fileio"] == set() and graph["vae_hub.errors"] == set()
-    assert graph["vae_hub.config_fields"] == set() and graph["vae_hub.safetensors_header"] == set()
+    assert graph["vae_hub.config_fields"] == set() and graph["vae_hub.safetensors_io"] == set()
     assert graph["vae_hub.limits"] == {"vae_hub.errors"}
     assert graph["vae_hub.model_files"] == {"vae_hub.errors", "vae_hub.limits"}
-    low = {"vae_hub.errors", "vae_hub.fileio", "vae_hub.config_fields", "vae_hub.limits", "vae_hub.safetensors_header"}
+    low = {"vae_hub.errors", "vae_hub.fileio", "vae_hub.config_fields", "vae_hub.limits", "vae_hub.safetensors_io"}
     assert graph["vae_hub.hub"] == low | {"vae_hub.model_files"}
     assert graph["vae_hub.losses"] == set()
 

@@ -11,9 +11,9 @@ A model from outside is untrusted input, so nothing is allocated before it is ch
 ``map_location``; the size the Hub reports for ``config.json``; every config field's type and range
 (:mod:`vae_hub.config_fields`); the parameter count the config implies (the model is built on the ``meta``
 device, which allocates nothing) against the size limit (:mod:`vae_hub.limits`); the weights file's size; its
-safetensors header (names, shapes, dtypes) against the model. Only then are the tensors read, once, straight into
-the model (``load_state_dict(assign=True)``: no random initialisation to overwrite). A local folder's files must
-stay inside it: a link pointing outside is refused.
+safetensors header (names, shapes, dtypes) against the model. Only then are the tensors read, once, into memory of
+their own (not a map of the file) and straight into the model (``load_state_dict(assign=True)``: no random
+initialisation to overwrite). A local folder's files must stay inside it: a link pointing outside is refused.
 """
 
 from __future__ import annotations
@@ -26,8 +26,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from .config_fields import FieldError, Rule, check_fields, shown
@@ -35,7 +34,7 @@ from .errors import CheckpointError
 from .fileio import atomic_write
 from .limits import MAX_CONFIG_BYTES, max_model_bytes, size_text
 from .model_files import CONFIG_NAME, WEIGHTS_NAME, check_links, check_name, local_folder, resolve_file, source_name
-from .safetensors_header import MAX_HEADER_BYTES, HeaderError, TensorInfo, read_header
+from .safetensors_io import MAX_HEADER_BYTES, HeaderError, TensorInfo, read_header, read_tensors
 
 MODEL_TYPE_KEY = "model_type"
 
@@ -171,10 +170,11 @@ def load_weights(model: nn.Module, path: Path, device: torch.device, source: str
     check_header(header, model, source)
     dtypes = {k: v.dtype for k, v in model.state_dict().items()}
     try:
-        state = load_file(str(path), device=str(device))
-    except (SafetensorError, OSError, ValueError) as e:
+        state = read_tensors(path, header)
+    except (HeaderError, OSError) as e:
         raise CheckpointError(f"{WEIGHTS_NAME} of {source} is not a readable safetensors file: {e}") from e
-    model.load_state_dict({k: v.to(dtypes[k]) for k, v in state.items()}, strict=True, assign=True)
+    state = {k: v.to(device=device, dtype=dtypes[k]) for k, v in state.items()}
+    model.load_state_dict(state, strict=True, assign=True)
     if any(t.is_meta for t in chain(model.parameters(), model.buffers())):
         raise CheckpointError(f"{type(model).__name__} has tensors that are not saved in {WEIGHTS_NAME}")
     return model

@@ -28,5 +28,5 @@ def max_model_bytes(default_mb: int = DEFAULT_MAX_MODEL_MB) -> int:
 
 
 def size_text(nbytes: float) -> str:
-    """Bytes in MB (binary, as the limit is set), e.g. '12,000.0 MB'."""
-    return f"{nbytes / 2**20:,.1f} MB"
+    """Bytes in MB (binary, as the limit is set), e.g. '12,000.0 MB'; in KB below a megabyte."""
+    return f"{nbytes / 2**20:,.1f} MB" if nbytes >= 2**20 else f"{nbytes / 2**10:,.1f} KB"

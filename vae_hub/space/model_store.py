@@ -173,6 +173,11 @@ class ModelStore:
         pending.set_result(loaded)
         return loaded
 
+    def cached_names(self) -> list[str]:
+        """Names of the models in memory, the least recently used first."""
+        with self._lock:
+            return list(self._cache)
+
     def _keep(self, name: str, loaded: LoadedModel) -> None:
         """Cache ``loaded``, dropping the least recently used models beyond the count or byte bound."""
         self._cache[name] = loaded

@@ -4,7 +4,8 @@ Examples: vae-hub benchmark --data-dir /usr/share/datasets/fashion-mnist --model
           vae-hub benchmark --smoke      # seconds, tiny sizes: keeps the benchmark working, proves nothing
 
 Training is measured side by side with the canonical PyTorch loop (DataLoader + ToTensor, per-batch .item()); with
-no Fashion-MNIST at --data-dir both train on random data of the same shape. Inference, the NLL and the Space use the
+no Fashion-MNIST at --data-dir both train on random data of the same shape. Loading a ~200 MB model is measured
+against the PyTorchModelHubMixin way (random init, then a copy of the weights). Inference, the NLL and the Space use the
 models in --models (a folder of model folders); without it, untrained models of the bundled architectures (the
 same timings; the NLL is then meaningless). Each section runs in its own process, so that its peak memory (RSS) is
 its own. Nothing here uses the network; the Space section needs the space and test extras.
@@ -30,6 +31,7 @@ import torch
 from . import sections
 
 DEFAULT_DATA = "/usr/share/datasets/fashion-mnist"
+SECTIONS = ["train", "conv", "load", "inference", "iwae", "space"]
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -41,7 +43,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--k", type=int, default=1000, help="importance samples for the NLL figure")
     p.add_argument("--requests", type=int, default=20, help="requests per Space client")
     p.add_argument("--clients", type=int, default=16, help="concurrent Space clients")
-    p.add_argument("--only", nargs="+", choices=["train", "conv", "inference", "iwae", "space"], help="sections")
+    p.add_argument("--only", nargs="+", choices=SECTIONS, help="sections")
     p.add_argument("--json", default="benchmark.json", help="where the figures go")
     p.add_argument("--smoke", action="store_true", help="tiny sizes, random data: seconds, for CI")
     p.add_argument("--section", help=argparse.SUPPRESS)  # internal: run one section in this process
@@ -97,12 +99,24 @@ def training_rows(runs: dict[str, Any], name: str) -> list[tuple[str, str]]:
     return [*rows, (f"{name} training peak RSS: reference / vae-hub", f"{peaks} MB")]
 
 
+LOADS = ("mixin", "vae-hub")
+
+
 def table(results: dict[str, Any]) -> str:
     rows: list[tuple[str, str]] = []
     for key, name in (("train", "seed MLP"), ("conv", "ConvVAE")):
         if key in results:
             rows += [("data", results[key]["reference"]["data"])] if not rows else []
             rows += training_rows(results[key], name)
+    if "load" in results:
+        runs = results["load"]
+        size = runs["vae-hub"]["weights_mb"]
+        rows += [
+            (f"load a {size:.0f} MB model: mixin-style / from_pretrained, median ms",
+             " / ".join(f"{runs[loop]['median_ms']:.0f}" for loop in LOADS)),
+            ("  memory at the peak, in copies of the weights: mixin-style / from_pretrained",
+             " / ".join(f"{runs[loop]['peak_over_weights']:.2f}" for loop in LOADS)),
+        ]  # fmt: skip
     for model, figures in results.get("inference", {}).get("models", {}).items():
         rows += [(f"{model}: {op} (median / p99 ms)", ms(stats)) for op, stats in figures.items()]
     iwae = results.get("iwae")
@@ -145,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
         result = getattr(sections, args.section)(**json.loads(args.section_args))
         Path(args.section_out).write_text(json.dumps(result))
         return 0
-    only = set(args.only or ["train", "conv", "inference", "iwae", "space"])
+    only = set(args.only or SECTIONS)
     data_dir = None if args.smoke else args.data_dir
     results: dict[str, Any] = {"machine": machine(), "smoke": args.smoke, "date": time.strftime("%Y-%m-%d %H:%M")}
     for key, model, epochs in (("train", "mlp", args.epochs), ("conv", "conv", args.conv_epochs)):
@@ -159,7 +173,11 @@ def run(args: argparse.Namespace) -> int:
                 runs[f"speedup_{loop}"] = runs[loop]["images_per_second"] / runs["reference"]["images_per_second"]
             results[key] = runs
     with tempfile.TemporaryDirectory(prefix="vae-hub-bench-models-") as tmp:
-        models = args.models or str(sections.write_stand_in_models(Path(tmp)))
+        if "load" in only:
+            folder = str(sections.write_load_model(Path(tmp) / "load", args.smoke))
+            runs = 3 if args.smoke else 10
+            results["load"] = {loop: run_section("load", folder=folder, loop=loop, runs=runs) for loop in LOADS}
+        models = args.models or str(sections.write_stand_in_models(Path(tmp) / "stand-ins"))
         results |= model_sections(args, only, data_dir, models)
     Path(args.json).write_text(json.dumps(results, indent=2, default=lambda v: None if math.isnan(v) else v) + "\n")
     m = results["machine"]

@@ -5,6 +5,7 @@ Every section runs in its own process (the script sees to it), so that its peak 
 
 from __future__ import annotations
 
+import json
 import math
 import multiprocessing
 import os
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
+from safetensors.torch import load_model
 
 from ...base import from_pretrained
 from ...config import TrainConfig
@@ -28,7 +30,7 @@ from ...metrics import importance_sampled_log_likelihood, iwae_batch_size
 from ...models import ConvVAE, VariationalAutoencoder
 from ...training import Trainer
 from .reference import ReferenceVAE, train_reference
-from .timing import free_port, latency, matmul_gflops, peak_rss_mb, percentiles
+from .timing import free_port, latency, matmul_gflops, peak_rss_mb, percentiles, rss_mb
 
 DATASET = "fashion-mnist"
 SPACE_MODEL = "conv-fashion-mnist"  # the model the Space section calls
@@ -153,6 +155,42 @@ def inference(models: str, runs: int, smoke: bool) -> dict[str, Any]:
         if smoke:
             break
     return {"runs": runs, "threads": torch.get_num_threads(), "models": results, "peak_rss_mb": peak_rss_mb()}
+
+
+# --- loading -------------------------------------------------------------------------------------------------
+LOAD_HIDDEN = 32_000  # a seed-shaped MLP (784-H-20) of about 200 MB of weights: what a load costs shows
+
+
+def write_load_model(folder: Path, smoke: bool) -> Path:
+    torch.manual_seed(0)
+    VariationalAutoencoder(784, 64 if smoke else LOAD_HIDDEN, 20).save_pretrained(folder)
+    return folder
+
+
+def load(folder: str, loop: str, runs: int) -> dict[str, Any]:
+    """Time to load the model in ``folder``, and the memory it takes at the peak beyond the weights themselves.
+
+    ``loop``: "vae-hub" (``from_pretrained``: checks, a meta-device build, the tensors read straight into it) or
+    "mixin" (what ``PyTorchModelHubMixin`` does: build with a random initialisation, then copy the loaded weights).
+    """
+    config = {k: v for k, v in json.loads((Path(folder) / "config.json").read_text()).items() if k != "model_type"}
+
+    def mixin() -> torch.nn.Module:
+        model = VariationalAutoencoder(**config)
+        load_model(model, Path(folder) / "model.safetensors", strict=True)
+        return model.eval()
+
+    load_once = (lambda: from_pretrained(folder)) if loop == "vae-hub" else mixin
+    before = rss_mb()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        model = load_once()
+        times.append(time.perf_counter() - start)
+        weights_mb = sum(t.numel() * t.element_size() for t in model.state_dict().values()) / 2**20
+        del model
+    return {"loop": loop, "weights_mb": weights_mb, **percentiles(times), "rss_before_mb": before,
+            "peak_rss_mb": peak_rss_mb(), "peak_over_weights": (peak_rss_mb() - before) / weights_mb}  # fmt: skip
 
 
 # --- evaluation ----------------------------------------------------------------------------------------------

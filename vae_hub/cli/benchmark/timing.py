@@ -32,6 +32,16 @@ def latency(fn: Callable[[], object], runs: int, warmup: int = 10) -> dict[str, 
     return percentiles(times)
 
 
+def rss_mb() -> float:
+    """Resident memory of this process now, in MB (from /proc on Linux; NaN elsewhere)."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def peak_rss_mb(pid: int | None = None) -> float:
     """Peak resident memory of this process (or of ``pid``, from /proc on Linux), in MB."""
     if pid is not None:

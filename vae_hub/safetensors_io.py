@@ -1,8 +1,12 @@
-"""Reading a safetensors file's header on its own: tensor names, dtypes and shapes, before any data is read.
+"""Reading a safetensors file: its header on its own (names, dtypes, shapes) before any data, then the tensors.
 
 The format: 8 bytes little-endian ``N``, then ``N`` bytes of JSON ``{name: {"dtype", "shape", "data_offsets"}}``
 (plus an optional ``"__metadata__"``), then the tensors' bytes. Checking the header against what the config
 implies means a file whose header asks for a 10^18-element tensor is refused before anything is allocated.
+
+The tensors are then read with plain file reads into memory of their own: one copy. (``safetensors.torch.load_file``
+returns tensors backed by a memory map of the file; a model made of them crashes with SIGBUS when the file is later
+truncated or rewritten in place.)
 """
 
 from __future__ import annotations
@@ -13,9 +17,12 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 MAX_HEADER_BYTES = 16 * 2**20  # a model of a few thousand tensors needs well under 1 MB
 # dtypes a vae-hub model's weights may be stored in, with their sizes in bytes
 FLOAT_DTYPES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2}
+TORCH_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16}
 
 
 class HeaderError(ValueError):
@@ -24,6 +31,8 @@ class HeaderError(ValueError):
 
 @dataclass(frozen=True)
 class TensorInfo:
+    """A tensor as the header declares it; ``start`` and ``end`` are byte positions in the file."""
+
     dtype: str
     shape: tuple[int, ...]
     start: int
@@ -51,15 +60,32 @@ def read_header(path: Path) -> dict[str, TensorInfo]:
     if not isinstance(header, dict):
         raise HeaderError("its header is not a JSON object")
     header.pop("__metadata__", None)
-    tensors = {name: tensor_info(name, entry) for name, entry in header.items()}
-    data_bytes = size - 8 - length
-    end = max((t.end for t in tensors.values()), default=0)
-    if end != data_bytes:
-        raise HeaderError(f"its header describes {end:,} bytes of tensor data, but the file holds {data_bytes:,}")
+    tensors = {name: tensor_info(name, entry, 8 + length) for name, entry in header.items()}
+    end = max((t.end for t in tensors.values()), default=8 + length)
+    if end != size:
+        raise HeaderError(
+            f"its header describes {end - 8 - length:,} bytes of tensor data, but the file holds {size - 8 - length:,}"
+        )
     return tensors
 
 
-def tensor_info(name: str, entry: object) -> TensorInfo:
+def read_tensors(path: Path, tensors: dict[str, TensorInfo]) -> dict[str, torch.Tensor]:
+    """The tensors ``read_header`` found in ``path``, each read into its own memory (CPU, little-endian)."""
+    out = {}
+    with path.open("rb") as f:
+        for name, info in tensors.items():
+            data = bytearray(info.end - info.start)
+            f.seek(info.start)
+            if f.readinto(data) != len(data):
+                raise HeaderError(f"the file ends inside tensor {name!r}")
+            dtype = TORCH_DTYPES[info.dtype]
+            flat = torch.frombuffer(data, dtype=dtype) if data else torch.empty(0, dtype=dtype)
+            out[name] = flat.reshape(info.shape)
+    return out
+
+
+def tensor_info(name: str, entry: object, data_start: int) -> TensorInfo:
+    """One header entry, checked; its offsets made absolute (``data_start`` is where the tensor data begins)."""
     if not isinstance(entry, dict):
         raise HeaderError(f"its header entry for {name!r} is not an object")
     dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
@@ -74,4 +100,4 @@ def tensor_info(name: str, entry: object) -> TensorInfo:
         raise HeaderError(f"tensor {name!r} has data_offsets {offsets!r}; expected [begin, end]")
     if offsets[1] - offsets[0] != math.prod(shape) * FLOAT_DTYPES[dtype]:
         raise HeaderError(f"tensor {name!r} of shape {shape} and dtype {dtype} does not fit its data_offsets")
-    return TensorInfo(dtype, tuple(shape), offsets[0], offsets[1])
+    return TensorInfo(dtype, tuple(shape), data_start + offsets[0], data_start + offsets[1])

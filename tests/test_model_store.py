@@ -1,0 +1,95 @@
+"""The Space's model store: one load per name however many ask at once, and a cache bounded in bytes."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from vae_hub import VariationalAutoencoder
+
+pytest.importorskip("gradio")
+from vae_hub.space import model_store  # noqa: E402
+from vae_hub.space.model_store import ModelLoadError, ModelStore  # noqa: E402
+
+
+@pytest.fixture
+def folders(tmp_path):
+    made = {}
+    for name, hidden in (("a", 64), ("b", 64), ("c", 64)):
+        VariationalAutoencoder(784, hidden, 2).save_pretrained(tmp_path / name)
+        made[name] = tmp_path / name
+    return made
+
+
+def model_bytes(folder) -> int:
+    return ModelStore({"m": folder}).get("m").nbytes
+
+
+def test_the_cache_is_bounded_by_bytes_of_weights(folders):
+    size = model_bytes(folders["a"])
+    store = ModelStore(folders, max_cached=6, max_cached_bytes=2 * size + size // 2)  # room for two
+    for name in ("a", "b", "c"):
+        store.get(name)
+    assert store.cached_names() == ["b", "c"]
+    store.get("b")
+    store.get("a")  # a is loaded again; c, the least recently used, makes room
+    assert store.cached_names() == ["b", "a"]
+
+
+def test_concurrent_requests_for_one_name_share_one_load(folders, monkeypatch):
+    loads = []
+    real = model_store.from_pretrained
+
+    def slow_load(*args, **kwargs):
+        loads.append(args[0])
+        time.sleep(0.3)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(model_store, "from_pretrained", slow_load)
+    store = ModelStore(folders)
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(store.get("a"))) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(loads) == 1 and len(got) == 16 and all(m is got[0] for m in got)
+
+
+def test_a_failed_load_is_shared_by_those_waiting_and_not_cached(tmp_path, monkeypatch):
+    calls = []
+
+    def failing(*args, **kwargs):
+        calls.append(args[0])
+        time.sleep(0.3)
+        raise model_store.CheckpointError("broken on purpose")
+
+    monkeypatch.setattr(model_store, "from_pretrained", failing)
+    store = ModelStore({"x": tmp_path})
+    errors = []
+
+    def get() -> None:
+        try:
+            store.get("x")
+        except ModelLoadError as e:
+            errors.append(str(e))
+
+    threads = [threading.Thread(target=get) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and len(errors) == 4 and all("broken on purpose" in e for e in errors)
+    with pytest.raises(ModelLoadError):
+        store.get("x")
+    assert len(calls) == 2  # tried again: a failure is not remembered
+
+
+def test_the_space_limit_comes_from_the_environment(folders, monkeypatch):
+    monkeypatch.setenv("VAE_HUB_MAX_MODEL_MB", "0.05")  # 52 KB: less than the 200 KB these models take
+    with pytest.raises(ModelLoadError, match=r"\(\d+\.\d KB\), over the size limit of 51\.2 KB"):
+        ModelStore(folders).get("a")
+    monkeypatch.delenv("VAE_HUB_MAX_MODEL_MB")
+    assert ModelStore(folders).max_model_bytes == 256 * 2**20
