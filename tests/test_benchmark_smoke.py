@@ -22,6 +22,9 @@ def test_benchmark_smoke_reports_every_figure(tmp_path):
             run = runs[loop]
             assert run["data"].startswith("random data") and run["images_per_second"] > 0
             assert run["test_loss"] > 0 and run["peak_rss_mb"] > 0
+    for loop in ("mixin", "vae-hub"):
+        load = figures["load"][loop]
+        assert load["median_ms"] > 0 and load["weights_mb"] > 0 and load["peak_over_weights"] > 0
     (model, ops), *_ = figures["inference"]["models"].items()
     assert set(ops) == {"sample_64", "reconstruct_1", "encode_256"}
     assert all(op["median_ms"] > 0 and op["p99_ms"] >= op["median_ms"] for op in ops.values())

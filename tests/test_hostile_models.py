@@ -11,7 +11,6 @@ import re
 import struct
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -398,24 +397,6 @@ def test_a_rejected_model_logs_one_line_and_no_traceback(space, folders):
     rejected = [line for line in log.splitlines() if "rejected /load_model: could not load" in line]
     assert len(rejected) >= len(CASES)  # one line per refusal
     assert all(len(line) < 700 for line in rejected)
-
-
-def test_threads_do_not_share_a_failed_load_forever(space):
-    """A model that failed to load is tried again by the next request (no cached failure)."""
-    errors = []
-
-    def load() -> None:
-        try:
-            space.client.predict("hostile/case-missing", api_name="/load_model")
-        except AppError as e:
-            errors.append(str(e))
-
-    threads = [threading.Thread(target=load) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len(errors) == 2 and all("was not found" in e for e in errors)
 
 
 def test_the_space_memory_grew_by_less_than_300_mb_over_the_file(space):

@@ -118,6 +118,18 @@ def test_publishing_a_folder_that_is_not_a_model_is_refused(tmp_path):
     assert result.returncode == 1 and "has no config.json" in result.stderr
 
 
+def test_a_folder_linking_outside_itself_is_not_published(tmp_path):
+    """publish uploads the whole folder: a README.md linked to /etc/passwd must not reach the Hub."""
+    vae_hub.VariationalAutoencoder(784, 16, 2).save_pretrained(tmp_path / "m")
+    (tmp_path / "m" / "README.md").unlink()
+    (tmp_path / "m" / "README.md").symlink_to("/etc/passwd")
+    with FakeHub() as hub:
+        result = run_script("publish.py", tmp_path / "m", "mallory/vae", env=hub_env(hub, tmp_path))
+        assert hub.repos == {}
+    assert result.returncode == 1
+    assert "README.md in model folder" in result.stderr and "is a link to a file outside the folder" in result.stderr
+
+
 def test_no_network_is_reported(trained, tmp_path):
     out = tmp_path / "run"
     assert run_script("train.py", *tiny_train_args(trained / "data", out)).returncode == 0
