@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 from dataclasses import dataclass
@@ -19,7 +20,8 @@ from .inputs import user_errors
 from .model_store import LoadedModel, ModelStore
 
 CONCURRENCY = int(os.environ.get("VAE_HUB_CONCURRENCY", "2"))
-DELETE_CACHE = (600, 3600)  # every 10 minutes, delete output files older than an hour
+DELETE_CACHE = (600, 3600)
+EXAMPLES = Path(__file__).resolve().parent / "examples"  # every 10 minutes, delete output files older than an hour
 
 INTRO = """# vae-hub: a Variational Autoencoder you can play with
 An encoder maps an image to a Gaussian q(z|x) (a mean and a log-variance per latent dimension); the
@@ -38,6 +40,16 @@ def pixels(elem_id: str, label: str, height: int) -> gr.Image:
         elem_id=elem_id, label=label, height=height, format="png", elem_classes="pixelated",
         interactive=False, buttons=["download", "fullscreen"],
     )  # fmt: skip
+
+
+def example(name: str) -> str:
+    """The path of a bundled example picture (``vae_hub/space/examples``)."""
+    return str(EXAMPLES / f"{name}.png")
+
+
+def sketch(name: str) -> dict[str, Any]:
+    """A bundled example picture as a Sketchpad value."""
+    return {"background": example(name), "layers": [], "composite": example(name)}
 
 
 def seed_box(value: int, label: str) -> gr.Number:
@@ -111,6 +123,11 @@ def reconstruct_tab(features: Features, current: gr.Textbox) -> None:
             brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"),
         )  # fmt: skip
         upload = gr.Image(label="Upload", type="filepath", image_mode=None, sources=["upload", "clipboard"], height=340)
+    names = ["fashion-sneaker", "fashion-ankle-boot", "fashion-bag", "fashion-trouser", "mnist-digit-7", "drawn-7"]
+    examples = gr.Examples(
+        [[example(name)] for name in names], [upload], label="Examples: click one to reconstruct it",
+        example_labels=[name.replace("-", " ") for name in names],
+    )  # fmt: skip
     with gr.Row():
         seed = seed_box(0, "Seed (z ~ q(z|x))")
         button = gr.Button("Reconstruct", variant="primary")
@@ -122,10 +139,9 @@ def reconstruct_tab(features: Features, current: gr.Textbox) -> None:
     kl_chart = gr.BarPlot(
         x="dimension", y="KL (nats)", sort="-y", label="KL per latent dimension for this input, most used first"
     )
-    button.click(
-        features.reconstruct, [current, drawing, upload, seed], [seen, recon, posterior, elbo_text, kl_chart],
-        api_name="reconstruct",
-    )  # fmt: skip
+    inputs, outputs = [current, drawing, upload, seed], [seen, recon, posterior, elbo_text, kl_chart]
+    button.click(features.reconstruct, inputs, outputs, api_name="reconstruct")
+    examples.load_input_event.then(features.reconstruct, inputs, outputs, api_visibility="private")
 
 
 def interpolate_tab(features: Features, current: gr.Textbox) -> None:
@@ -138,15 +154,21 @@ def interpolate_tab(features: Features, current: gr.Textbox) -> None:
             gr.Sketchpad(label=f"Image {end} (draw or upload)", sources=("upload",), type="numpy", height=300)
             for end in "AB"
         )
+    pairs = [("fashion-ankle-boot", "fashion-sneaker"), ("fashion-bag", "fashion-trouser"),
+             ("mnist-digit-3", "mnist-digit-8")]  # fmt: skip
+    examples = gr.Examples(
+        [["images", sketch(a), sketch(b)] for a, b in pairs], [ends, drawing_a, drawing_b],
+        label="Examples: click one to interpolate between its two images",
+        example_labels=[f"{a.replace('-', ' ')} to {b.replace('-', ' ')}" for a, b in pairs],
+    )  # fmt: skip
     with gr.Row():
         method = gr.Radio(["slerp", "lerp"], value="slerp", label="Path")
         steps = gr.Slider(2, MAX_STEPS, 10, step=1, label="Steps")
     button = gr.Button("Interpolate", variant="primary")
     strip = pixels("strip", "Interpolation", height=150)
-    button.click(
-        features.interpolate, [current, ends, drawing_a, drawing_b, seed_a, seed_b, method, steps], strip,
-        api_name="interpolate",
-    )  # fmt: skip
+    inputs = [current, ends, drawing_a, drawing_b, seed_a, seed_b, method, steps]
+    button.click(features.interpolate, inputs, strip, api_name="interpolate")
+    examples.load_input_event.then(features.interpolate, inputs, strip, api_visibility="private")
 
 
 def explore_tab(features: Features, current: gr.Textbox) -> tuple[Any, ...]:
@@ -208,7 +230,15 @@ def build_demo(
 
         @user_errors
         def load_model(name: Any) -> dict[Any, Any]:
-            """Switch to a model (bundled name, Hub repo id or local folder): everything that depends on it."""
+            """Switch the page to another model and describe it.
+
+            Args:
+                name: a bundled model's name, a vae-hub model's Hub repo id (user/name), or (locally) a folder.
+
+            Returns:
+                The model's name, its summary, card and test metrics, then the page's Explore tab for it: z at the
+                origin, its decoding, the latent map with its caption, and one slider per most used latent dimension.
+            """
             return view.show(features.model(name))
 
         # The name is checked first into a hidden input, so a model that cannot be loaded shows one message and
@@ -241,4 +271,12 @@ def launch(demo: gr.Blocks, host: str | None = None, port: int | None = None) ->
         server_port=port or int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
         css=CSS,
         footer_links=["api"],
+        mcp_server=mcp_wanted(),
     )
+
+
+def mcp_wanted() -> bool:
+    """Serve the endpoints as MCP tools: as GRADIO_MCP_SERVER says, else whenever the mcp package is installed."""
+    if "GRADIO_MCP_SERVER" in os.environ:
+        return os.environ["GRADIO_MCP_SERVER"].strip().lower() in ("1", "true", "yes")
+    return importlib.util.find_spec("mcp") is not None

@@ -74,8 +74,18 @@ class Features:
         return as_picture(drawing, upload, what, loaded.model.image_shape, loaded.margin)
 
     @user_errors
-    def generate(self, model_name: str, n: float, temperature: float, seed: float) -> np.ndarray:
-        """Decode n draws from the prior N(0, temperature^2 I) into a grid."""
+    def generate(self, model_name: str, n: float = 16, temperature: float = 1.0, seed: float = 0) -> np.ndarray:
+        """Sample images from the model: decode n draws of z from the prior N(0, temperature^2 I).
+
+        Args:
+            model_name: the model: a bundled name, a Hub repo id or (locally) a folder; default the model shown first.
+            n: how many images, 1 to 64.
+            temperature: scale of the prior draws, 0 to 2; lower gives cleaner, less varied images.
+            seed: random seed, 0 to 2^31 - 1; the same seed gives the same images.
+
+        Returns:
+            A PNG grid of the n images (8 per row).
+        """
         loaded = self.model(model_name)
         n = as_int(n, "number of samples", 1, MAX_SAMPLES)
         temperature = as_float(temperature, "temperature", 0.0, 2.0)
@@ -84,9 +94,20 @@ class Features:
 
     @user_errors
     def reconstruct(
-        self, model_name: str, drawing: Any, upload: Any, seed: float
+        self, model_name: str, drawing: Any = None, upload: Any = None, seed: float = 0
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str, pd.DataFrame]:
-        """The input as the model sees it, its reconstruction, posterior samples, its ELBO and KL per dimension."""
+        """Reconstruct an image: encode it to q(z|x), decode the posterior mean and samples, and give its ELBO.
+
+        Args:
+            model_name: the model: a bundled name, a Hub repo id or (locally) a folder; default the model shown first.
+            drawing: a Sketchpad drawing (dark strokes on white); used when no file is uploaded.
+            upload: an image file (PNG, JPEG, ...), converted the way the training images look.
+            seed: random seed for the draws of z ~ q(z|x).
+
+        Returns:
+            The input as the model sees it, its reconstruction (PNG), 8 decoded draws z ~ q(z|x) (PNG), the ELBO
+            in nats with its reconstruction and KL parts (Markdown), and the KL of each latent dimension (nats).
+        """
         loaded = self.model(model_name)
         seed = as_int(seed, "seed", 0, MAX_SEED)
         x = self.picture(loaded, drawing, upload, "image")
@@ -108,15 +129,29 @@ class Features:
     def interpolate(
         self,
         model_name: str,
-        ends: str,
-        drawing_a: Any,
-        drawing_b: Any,
-        seed_a: float,
-        seed_b: float,
-        method: str,
-        steps: float,
+        ends: str = "seeds",
+        drawing_a: Any = None,
+        drawing_b: Any = None,
+        seed_a: float = 1,
+        seed_b: float = 2,
+        method: str = "slerp",
+        steps: float = 10,
     ) -> np.ndarray:
-        """Decode a path between two images' posterior means, or between two prior draws, as a strip."""
+        """Interpolate in the latent space: decode a path between two prior draws or two images' posterior means.
+
+        Args:
+            model_name: the model: a bundled name, a Hub repo id or (locally) a folder; default the model shown first.
+            ends: "seeds" (two draws from the prior, given by seed_a and seed_b) or "images" (drawing_a, drawing_b).
+            drawing_a: the first image (a Sketchpad value or an image file) when ends is "images".
+            drawing_b: the second image, likewise.
+            seed_a: random seed of the first prior draw when ends is "seeds".
+            seed_b: random seed of the second prior draw.
+            method: "slerp" (along a great circle, stays where the prior has its mass) or "lerp" (a straight line).
+            steps: how many images along the path, 2 to 16, both ends included.
+
+        Returns:
+            A PNG strip of the decoded path, one image per step.
+        """
         loaded = self.model(model_name)
         model = loaded.model
         ends = as_choice(ends, "ends", ("seeds", "images"))
@@ -134,7 +169,15 @@ class Features:
 
     @user_errors
     def decode(self, model_name: str, z_text: str) -> np.ndarray:
-        """Decode one latent vector given as comma-separated numbers."""
+        """Decode one latent vector z into an image.
+
+        Args:
+            model_name: the model: a bundled name, a Hub repo id or (locally) a folder; default the model shown first.
+            z_text: z as comma-separated numbers, as many as the model's latent dimensions, each in [-10, 10].
+
+        Returns:
+            The decoded image (PNG).
+        """
         loaded = self.model(model_name)
         return decode_one(loaded, as_latent(z_text, loaded.model.latent_dim))
 
