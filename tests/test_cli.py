@@ -11,12 +11,12 @@ from vae_hub.cli import COMMANDS, main
 from vae_hub.config import TrainConfig, flag_name
 
 
-@pytest.mark.parametrize("command", list(COMMANDS))
+@pytest.mark.parametrize("command", [*COMMANDS, "space deploy"])
 def test_every_subcommand_has_help(command, capsys):
     with pytest.raises(SystemExit) as stop:
-        main([command, "--help"])
+        main([*command.split(), "--help"])
     assert stop.value.code == 0
-    assert f"usage: vae-hub {command}" in capsys.readouterr().out
+    assert f"usage: vae-hub {command.replace('-', ' ')}" in capsys.readouterr().out
 
 
 def test_train_flags_come_from_the_config_fields(capsys):

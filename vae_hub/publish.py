@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from huggingface_hub import HfApi
@@ -39,11 +41,19 @@ def publish(
     except CheckpointError as e:
         raise PublishError(f"{folder} does not hold a loadable vae-hub model, not pushing it: {e}") from e
     api = HfApi(token=token)
-    try:
+    with push_errors(repo_id):
         api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
         info = api.upload_folder(
             folder_path=folder, repo_id=repo_id, commit_message=commit_message, ignore_patterns=IGNORE
         )
+    return str(info.commit_url)
+
+
+@contextmanager
+def push_errors(repo_id: str) -> Iterator[None]:
+    """Every failure of a push to ``repo_id`` (no token, refused, no network) as a :class:`PublishError`."""
+    try:
+        yield
     except LocalTokenNotFoundError as e:
         raise PublishError(f"no Hugging Face token: set HF_TOKEN or run `hf auth login` ({e})") from e
     except HfHubHTTPError as e:
@@ -51,4 +61,3 @@ def publish(
         raise PublishError(f"the Hub refused the push to {repo_id} (HTTP {status}): {e}") from e
     except Exception as e:  # no network (the HTTP client's own errors), invalid repo ids, ...
         raise PublishError(f"could not push to {repo_id}: {type(e).__name__}: {e}") from e
-    return str(info.commit_url)

@@ -17,6 +17,7 @@ COMMANDS = {
     "sample": "a grid of samples from a model's prior",
     "publish": "push a trained model folder to the Hugging Face Hub",
     "space": "serve the Gradio Space (sampling, reconstruction, ...) for your models",
+    "space-deploy": "build a Hugging Face Space for your models and upload it (also: vae-hub space deploy)",
     "benchmark": "time training, inference, evaluation and the Space on this machine",
 }
 
@@ -27,9 +28,15 @@ def main(argv: list[str] | None = None) -> int:
     top.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, summary in COMMANDS.items():
-        module = importlib.import_module(f"{__name__}.{name}")
-        p = sub.add_parser(name, help=summary, description=module.__doc__, formatter_class=top.formatter_class)
+        module = importlib.import_module(f"{__name__}.{name.replace('-', '_')}")
+        prog = f"vae-hub {name.replace('-', ' ')}"
+        p = sub.add_parser(
+            name, help=summary, description=module.__doc__, formatter_class=top.formatter_class, prog=prog
+        )
         module.configure(p)
         p.set_defaults(run=module.run)
-    args = top.parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:2] == ["space", "deploy"]:  # `vae-hub space MODEL...` serves; `vae-hub space deploy ...` deploys
+        argv = ["space-deploy", *argv[2:]]
+    args = top.parse_args(argv)
     return args.run(args)

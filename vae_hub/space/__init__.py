@@ -6,5 +6,6 @@ and the Space folder's ``app.py`` are both this. Needs the ``space`` extra (``pi
 
 from .app import CSS, build_demo, launch
 from .model_store import find_models
+from .space_folder import read_models
 
-__all__ = ["CSS", "build_demo", "find_models", "launch"]
+__all__ = ["CSS", "build_demo", "find_models", "launch", "read_models"]
