@@ -115,6 +115,7 @@ def test_deploy_uploads_one_commit_that_installs_and_serves_from_a_fresh_venv(mo
         assert f"uploaded to {hub.url}/spaces/alice/demo in one commit: {hub.url}/spaces/alice/demo/commit/" in (
             deployed.stdout
         )
+        assert "models/tiny-local/model.safetensors" in deployed.stdout and "app.py" in deployed.stdout
         assert hub.space_sdk["spaces/alice/demo"] == "gradio"
         assert sum(r.startswith("POST /api/spaces/alice/demo/commit/") for r in hub.requests) == 1
         uploaded = hub.repos["spaces/alice/demo"]

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         error(str(e))
         error("nothing was changed on the Hub that a rerun would not replace; fix the problem and run it again")
         return 1
-    files = done.folder.files()
+    files = done.folder.files
     where = done.folder.path if args.dry_run else "the Space"
     print(f"wrote {len(files)} files ({sum(size for _, size in files) / 2**20:.1f} MB) to {where}:")
     for name, size in files:

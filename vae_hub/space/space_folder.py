@@ -49,15 +49,13 @@ class SpaceFolderError(ValueError):
 
 @dataclass(frozen=True)
 class SpaceFolder:
-    """What :func:`write_space_folder` wrote: the folder, the models copied in, the repo ids referenced."""
+    """What :func:`write_space_folder` wrote: the folder, the models copied in, the repo ids referenced, and
+    every file (relative path, bytes), sorted."""
 
     path: Path
     copied: dict[str, Path]
     referenced: dict[str, str]
-
-    def files(self) -> list[tuple[str, int]]:
-        """Every file with its size in bytes, relative paths sorted."""
-        return sorted((str(p.relative_to(self.path)), p.stat().st_size) for p in self.path.rglob("*") if p.is_file())
+    files: list[tuple[str, int]]
 
 
 def requirements() -> list[str]:
@@ -138,7 +136,8 @@ def write_space_folder(out: str | Path, space_id: str, models: list[str], title:
     except BaseException:
         shutil.rmtree(out, ignore_errors=True)  # no half-written Space folder
         raise
-    return SpaceFolder(out, copied, referenced)
+    files = sorted((str(p.relative_to(out)), p.stat().st_size) for p in out.rglob("*") if p.is_file())
+    return SpaceFolder(out, copied, referenced, files)
 
 
 def read_models(folder: str | Path) -> dict[str, str | Path]:
