@@ -68,6 +68,15 @@ def wait_for_image(page, elem_id: str) -> None:
     )
 
 
+def wait_for_new_image(page, elem_id: str, old_src: str | None) -> None:
+    """Wait until the output component shows a loaded image other than ``old_src``."""
+    page.wait_for_function(
+        "([id, old]) => { const img = document.querySelector(`#${id} img`);"
+        " return img && img.src !== old && img.complete && img.naturalWidth > 0; }",
+        arg=[elem_id, old_src],
+    )
+
+
 def open_tab(page, name: str) -> None:
     page.get_by_role("tab", name=name).click()
 
@@ -95,10 +104,18 @@ def test_generate_draw_reconstruct_interpolate_explore(page, shots):
     page.get_by_text("ELBO = -").wait_for()
     page.screenshot(path=str(shots / "reconstruct.png"), full_page=True)
 
-    # Interpolate between two seeds
+    # One click on an example reconstructs it (no drawing, no second click)
+    drawn = page.locator("#recon img").first.get_attribute("src")
+    page.get_by_text("fashion sneaker", exact=True).click()
+    wait_for_new_image(page, "recon", drawn)
+
+    # Interpolate between two seeds, then between the two pictures of an example
     open_tab(page, "Interpolate")
     page.get_by_role("button", name="Interpolate", exact=True).click()
     wait_for_image(page, "strip")
+    seeds = page.locator("#strip img").first.get_attribute("src")
+    page.get_by_text("fashion ankle boot to fashion sneaker", exact=True).click()
+    wait_for_new_image(page, "strip", seeds)
     page.screenshot(path=str(shots / "interpolate.png"), full_page=True)
 
     # Explore the 2-D model's latent space

@@ -154,6 +154,17 @@ def test_deploy_uploads_one_commit_that_installs_and_serves_from_a_fresh_venv(mo
     assert "GET /alice/vae/resolve/main/model.safetensors" in hub.requests
 
 
+def test_a_repo_id_that_names_no_model_is_refused_before_uploading(models, tmp_path):
+    with FakeHub() as hub:
+        deployed = subprocess.run(
+            [sys.executable, "-m", "vae_hub", "space", "deploy", "alice/demo", "--model", "runs/typo"],
+            capture_output=True, text=True, env=env_for(hub, tmp_path), cwd=tmp_path, timeout=300,
+        )  # fmt: skip
+        assert deployed.returncode == 2, deployed.stderr
+        assert "runs/typo: not a model folder here, and no vae-hub model on the Hub" in deployed.stderr
+        assert hub.repos == {} and not any("/commit/" in r for r in hub.requests)
+
+
 def wait_for(url: str, server: subprocess.Popen, log: Path, seconds: float = 180) -> Client:
     deadline = time.monotonic() + seconds
     while True:

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from huggingface_hub import HfApi
 
+from ..model_files import CONFIG_NAME
 from ..publish import push_errors
-from .space_folder import SpaceFolder, write_space_folder
+from .space_folder import SpaceFolder, SpaceFolderError, write_space_folder
 
 # files of an earlier deploy that this one replaces (models that are no longer shown, an older vae_hub)
 REPLACED = ["models/**", "vae_hub/**"]
@@ -35,7 +36,8 @@ def deploy(
     token: str | None = None,
 ) -> Deployment:
     """Write the Space for ``models`` into ``folder`` (default: a temporary one) and, unless ``dry_run``, create the
-    Space repo ``space_id`` (Gradio SDK) and upload the folder as one commit.
+    Space repo ``space_id`` (Gradio SDK) and upload the folder as one commit. Each repo id in ``models`` must hold a
+    ``config.json`` on the Hub (checked before anything is uploaded).
 
     The token comes from ``token``, ``HF_TOKEN`` or the login cache (``hf auth login``).
     """
@@ -48,6 +50,13 @@ def deploy(
     if dry_run:
         return Deployment(written, None, None)
     api = HfApi(token=token)
+    with push_errors(space_id):  # a repo id that names no model would only fail when the Space starts
+        missing = [repo for repo in written.referenced.values() if not api.file_exists(repo, CONFIG_NAME)]
+    if missing:
+        raise SpaceFolderError(
+            f"{', '.join(missing)}: not a model folder here, and no vae-hub model on the Hub ({CONFIG_NAME} not "
+            "found); give an existing folder or the repo id of a model you can read. Nothing was uploaded."
+        )
     with push_errors(space_id):
         repo = api.create_repo(space_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
         info = api.upload_folder(
