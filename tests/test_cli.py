@@ -44,6 +44,8 @@ def test_no_command_is_an_error(capsys):
         (["--lr", "nan"], "--lr must be a finite number > 0, got nan"),
         (["--beta", "-1"], "--beta must be a finite number >= 0"),
         (["--gaussian-std", "0"], "--gaussian-std must be a finite number > 0"),
+        (["--iw-samples", "0"], "--iw-samples must be >= 1, got 0"),
+        (["--iw-samples", "5", "--beta", "4"], "--iw-samples 5 trains the IWAE bound, which has no KL term"),
         (["--output-dir", "{file}"], "is a file; expected a folder"),
         (["--output-dir", "{file}/run"], "cannot be created: "),
     ],

@@ -125,3 +125,77 @@ def test_a_tiny_model_overfits_a_small_batch(cls, binary_batch):
     final = elbo(model, binary_batch).total.mean().item()
     # random binary pixels cost 784 * log 2 = 543 nats without memorisation
     assert first > 540 and final < 0.5 * first
+
+
+# --- the importance-weighted bound (IWAE) ----------------------------------------------------------------------
+def trained_tiny_model() -> tuple[VariationalAutoencoder, torch.Tensor]:
+    """A small MLP VAE fitted for a few hundred steps to blob images: a posterior that differs from the prior."""
+    from idx_data import make_images
+
+    torch.manual_seed(0)
+    images = (make_images(256, 0)[0].float() / 255).bernoulli(generator=torch.Generator().manual_seed(0)).unsqueeze(1)
+    model = VariationalAutoencoder(784, 64, 2)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for step in range(300):
+        batch = images[(step * 32) % 256 :][:32]
+        loss = elbo(model, batch).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return model.eval(), images[:4]
+
+
+def mean_and_error(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean over the first dimension and its standard error."""
+    return values.mean(0), values.std(0) / math.sqrt(values.shape[0])
+
+
+def test_iwae_with_one_sample_is_the_elbo_in_expectation():
+    from vae_hub.losses import iwae
+
+    model, x = trained_tiny_model()
+    repeats = 20_000
+    with torch.no_grad():
+        many = x.repeat(repeats, 1, 1, 1)
+        g = torch.Generator().manual_seed(1)
+        bound = iwae(model, many, 1, generator=g).iw_bound.reshape(repeats, len(x))
+        negative_elbo = elbo(model, many, generator=g).total.reshape(repeats, len(x))
+    (iw, iw_err), (el, el_err) = mean_and_error(bound), mean_and_error(-negative_elbo)
+    # L_1 uses the sampled log q - log p, the ELBO the closed-form KL: same expectation
+    assert ((iw - el).abs() < 4 * (iw_err**2 + el_err**2).sqrt()).all(), (iw, el)
+
+
+def test_the_iwae_bound_tightens_with_k_and_stays_below_the_likelihood():
+    from vae_hub.losses import iwae
+    from vae_hub.metrics import importance_sampled_log_likelihood
+
+    model, x = trained_tiny_model()
+    g = torch.Generator().manual_seed(2)
+    with torch.no_grad():
+        bounds = {
+            k: iwae(model, x.repeat(400, 1, 1, 1), k, generator=g).iw_bound.reshape(400, len(x)).mean(0)
+            for k in (1, 5, 50)
+        }
+        log_px = importance_sampled_log_likelihood(model, x, k=20_000, generator=g)
+    assert (bounds[1] < bounds[5]).all() and (bounds[5] < bounds[50]).all(), bounds
+    assert (bounds[50] < log_px + 0.05).all()
+    assert (bounds[50] - bounds[1]).mean() > 0.5, "a fitted posterior leaves a gap that more samples close"
+
+
+def test_iwae_gradients_reach_encoder_and_decoder(binary_batch):
+    from vae_hub.losses import iwae
+
+    model = VariationalAutoencoder(784, 32, 4)
+    out = iwae(model, binary_batch, 5)
+    assert out.loss.shape == () and out.iw_bound.shape == (binary_batch.shape[0],)
+    assert out.logits.shape == binary_batch.shape  # the first sample's decoding, in the layout of x
+    out.loss.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+
+
+def test_forward_with_samples_draws_k_codes_per_image(binary_batch):
+    model = ConvVAE((1, 28, 28), latent_dim=3, base_channels=4, hidden_dim=16)
+    recon, mu, logvar, z = model(binary_batch, samples=6)
+    assert recon.shape == (6, *binary_batch.shape) and z.shape == (6, binary_batch.shape[0], 3)
+    assert mu.shape == logvar.shape == (binary_batch.shape[0], 3)
+    assert not torch.equal(z[0], z[1])

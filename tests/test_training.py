@@ -163,3 +163,27 @@ def test_a_broken_checkpoint_is_a_checkpoint_error(tmp_path):
     (saved / "model.safetensors").write_bytes(b"not safetensors")
     with pytest.raises(CheckpointError, match="cannot resume from"):
         checkpoint.load(saved, model, optimizer, rank=0)
+
+
+def test_iwae_training_reported_to_tensorboard_leaves_event_files_with_the_figures(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    write_idx(tmp_path / "data")
+    out = tmp_path / "run"
+    args = tiny_train_args(tmp_path / "data", out, "--epochs", "2", "--iw-samples", "3", "--report-to", "tensorboard")
+    result = run_script("train.py", *args)
+    assert result.returncode == 0, result.stderr
+    history = json.loads((out / "metrics.json").read_text())["history"]
+    assert "| objective | IWAE bound, 3 importance samples |" in (out / "README.md").read_text()
+    scalars, images = {}, set()
+    for events in (out / "logs").rglob("events.out.tfevents.*"):
+        acc = EventAccumulator(str(events.parent), size_guidance={"images": 0, "scalars": 0}).Reload()
+        for tag in acc.Tags()["scalars"]:
+            scalars[tag] = [(e.step, e.value) for e in acc.Scalars(tag)]
+        images |= set(acc.Tags()["images"])
+    for name in ("test_loss", "train_loss", "train_kl", "active_units", "lr"):
+        logged = scalars[name]
+        assert [step for step, _ in logged] == [1, 2]
+        assert [v for _, v in logged] == pytest.approx([h[name] for h in history], rel=1e-5)
+    assert {"samples", "reconstructions"} <= {tag.split("/")[0] for tag in images}, images

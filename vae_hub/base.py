@@ -195,14 +195,22 @@ class BaseVAE(
         return self._decode(self.check_latent(z))
 
     def forward(
-        self, x: Tensor, generator: torch.Generator | None = None, return_logits: bool = False
-    ) -> tuple[Tensor, Tensor, Tensor]:
+        self, x: Tensor, generator: torch.Generator | None = None, return_logits: bool = False, samples: int = 0
+    ) -> tuple[Tensor, ...]:
         """Encode, sample z with the reparameterization trick, decode: ``(recon_x, mu, logvar)``.
 
         ``recon_x`` has the same layout as ``x``; with ``return_logits=True`` it is the decoder's output before the
-        final sigmoid (what the losses use).
+        final sigmoid (what the losses use). With ``samples=k`` (k >= 1) each image gets k draws of z, decoded
+        together: ``(recon_x, mu, logvar, z)`` with ``recon_x`` of shape (k, *x.shape) and ``z`` (k, B, latent_dim),
+        which the importance-weighted bound needs (``losses.iwae``).
         """
         mu, logvar = self.encode(x)
+        if samples:
+            check_positive_int("samples", samples)
+            z = self.reparameterize(mu.expand(samples, *mu.shape), logvar.expand(samples, *mu.shape), generator)
+            flat = z.reshape(-1, self.latent_dim)
+            recon_x = self._decode_logits(flat) if return_logits else self._decode(flat)
+            return recon_x.reshape(samples, *x.shape), mu, logvar, z
         z = self.reparameterize(mu, logvar, generator=generator)
         recon_x = self._decode_logits(z) if return_logits else self._decode(z)
         return recon_x.reshape(x.shape), mu, logvar

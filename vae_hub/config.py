@@ -17,6 +17,7 @@ from .data import DATASETS
 MODELS = ("mlp", "conv")  # the seed's MLP VAE, the ConvVAE
 LR_SCHEDULES = ("constant", "cosine")
 PRECISIONS = ("no", "fp16", "bf16")
+TRACKERS = ("none", "tensorboard", "trackio", "wandb")  # Accelerate's trackers (pip install the one you use)
 
 
 def option(
@@ -52,6 +53,7 @@ class TrainConfig:
     batch_size: int = option(128, "images per step (per process)")
     lr: float = option(1e-3, "Adam's learning rate")
     lr_schedule: str = option("constant", "learning-rate schedule", choices=LR_SCHEDULES)
+    iw_samples: int = option(1, "importance samples per image: K > 1 trains the IWAE bound, not the ELBO", metavar="K")
     beta: float = option(1.0, "KL weight (beta-VAE)")
     free_bits: float = option(0.0, "KL floor per latent dimension, nats")
     kl_warmup: float = option(0.0, "epochs over which the KL weight ramps from 0 to beta")
@@ -70,6 +72,7 @@ class TrainConfig:
     push_to_hub: str | None = option(None, "push the output folder to this Hub repo when done", metavar="REPO_ID")
     private: bool = option(False, "create the Hub repo as private")
     progress: bool = option(True, "no progress bars", flag="--no-progress")
+    report_to: str = option("none", "log each epoch's figures and pictures (OUTPUT_DIR/logs)", choices=TRACKERS)
     extra_limitations: list[str] = option([], "a line for the card's limitations (repeatable)", flag="--limitation")
 
     def flag(self, name: str) -> str:
@@ -79,11 +82,11 @@ class TrainConfig:
     def check(self) -> None:
         """Every option in range, and the output folder usable, before any data is read; ValueError names each."""
         problems = []
-        for name in ("model", "dataset", "likelihood", "lr_schedule", "mixed_precision"):
+        for name in ("model", "dataset", "likelihood", "lr_schedule", "mixed_precision", "report_to"):
             choices = self.__dataclass_fields__[name].metadata["choices"]
             if getattr(self, name) not in choices:
                 problems.append(f"{self.flag(name)} must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
-        for name in ("epochs", "batch_size", "hidden_dim", "latent_dim", "base_channels", "log_every"):
+        for name in ("epochs", "batch_size", "hidden_dim", "latent_dim", "base_channels", "log_every", "iw_samples"):
             if getattr(self, name) < 1:
                 problems.append(f"{self.flag(name)} must be >= 1, got {getattr(self, name)}")
         if self.max_train_images is not None and self.max_train_images < 1:
@@ -97,6 +100,11 @@ class TrainConfig:
                 problems.append(
                     f"{self.flag(name)} must be a finite number {'> 0' if positive else '>= 0'}, got {value}"
                 )
+        if self.iw_samples > 1 and (self.beta != 1 or self.free_bits or self.kl_warmup):
+            problems.append(
+                f"--iw-samples {self.iw_samples} trains the IWAE bound, which has no KL term to weight: "
+                "leave --beta at 1 and --free-bits and --kl-warmup at 0"
+            )
         if self.eval_k < 0:
             problems.append(f"--eval-k must be >= 0 (0 skips the NLL), got {self.eval_k}")
         problems += output_dir_problems(self.output_dir)

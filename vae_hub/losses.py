@@ -59,6 +59,7 @@ class ELBOOutput:
     ``loss`` is what training minimises: ``recon.sum() + beta * KL term`` (the KL term with free bits, if any).
     ``total = recon + kl`` is the negative ELBO per sample, unaffected by ``beta`` and free bits.
     ``logits`` is the decoder output before its sigmoid, ``recon_x`` the reconstruction (pixel means).
+    ``iw_bound`` is the importance-weighted bound per sample when :func:`iwae` made it (else None).
     """
 
     loss: Tensor
@@ -69,6 +70,7 @@ class ELBOOutput:
     logits: Tensor
     mu: Tensor
     logvar: Tensor
+    iw_bound: Tensor | None = None
 
     @property
     def recon_x(self) -> Tensor:
@@ -118,6 +120,23 @@ def elbo(
     kl_term = torch.clamp(kl_per_dim.mean(0), min=free_bits).sum() * x.shape[0] if free_bits > 0 else kl.sum()
     loss = recon.sum() + beta * kl_term
     return ELBOOutput(loss, recon + kl, recon, kl, kl_per_dim, logits, mu, logvar)
+
+
+def iwae(model: nn.Module, x: Tensor, k: int, *, generator: torch.Generator | None = None) -> ELBOOutput:
+    """The importance-weighted bound (IWAE, Burda et al., 2016) of ``model`` on ``x``, with k samples per image.
+
+    log p(x) >= L_k(x) = E[ log (1/k) sum_i w_i ],  w_i = p(x|z_i) p(z_i) / q(z_i|x),  z_i ~ q(z|x).
+    L_1 is the ELBO and L_k tightens as k grows. ``loss`` is -sum L_k (what IWAE training minimises; it has no KL
+    weight); ``total``, ``recon`` and ``kl`` are the ELBO's parts on the first of the k samples, for logging.
+    """
+    logits, mu, logvar, z = model(x, generator=generator, return_logits=True, samples=k)  # through any wrapper
+    core = getattr(model, "module", model)
+    recon = core.reconstruction_nll(logits.flatten(2), x.flatten(1).to(logits))  # (k, B): -log p(x|z_i)
+    log_w = -recon + standard_normal_log_prob(z) - diagonal_normal_log_prob(z, mu, logvar)  # (k, B)
+    bound = torch.logsumexp(log_w, dim=0) - math.log(k)  # (B,)
+    kl_per_dim = gaussian_kl(mu, logvar)
+    kl = kl_per_dim.sum(-1)
+    return ELBOOutput(-bound.sum(), recon[0] + kl, recon[0], kl, kl_per_dim, logits[0], mu, logvar, bound)
 
 
 def kl_warmup(step: int, warmup_steps: int, beta: float = 1.0) -> float:

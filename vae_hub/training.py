@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import set_seed
+from accelerate.utils import ProjectConfiguration, set_seed
 from torch import Tensor
 from tqdm.auto import tqdm
 
@@ -24,11 +24,13 @@ from .base import BaseVAE
 from .config import TrainConfig
 from .data import fixed_binarization, load_dataset
 from .evaluation import evaluate
-from .losses import elbo, kl_warmup
+from .losses import elbo, iwae, kl_warmup
 from .model_folder import write_model_folder
 from .models import ConvVAE, VariationalAutoencoder
+from .tracking import hyperparameters, log_epoch
 
 CHECKPOINTS = "checkpoints"
+LOGS = "logs"  # the trackers' files (TensorBoard's event files, ...)
 
 
 class TrainingDivergedError(RuntimeError):
@@ -77,7 +79,11 @@ class Trainer:
     def __init__(self, config: TrainConfig) -> None:
         config.check()
         self.config = config
-        self.accelerator = accel = Accelerator(mixed_precision=config.mixed_precision, cpu=config.cpu)
+        tracking = config.report_to != "none"
+        self.accelerator = accel = Accelerator(
+            mixed_precision=config.mixed_precision, cpu=config.cpu, log_with=config.report_to if tracking else None,
+            project_config=ProjectConfiguration(config.output_dir, logging_dir=Path(config.output_dir) / LOGS),
+        )  # fmt: skip
         self.rank, self.world, self.main = accel.process_index, accel.num_processes, accel.is_main_process
         set_seed(config.seed, device_specific=True)
         self.ckpt_dir = Path(config.output_dir) / CHECKPOINTS
@@ -133,6 +139,8 @@ class Trainer:
         elif self.main and checkpoint.latest(self.ckpt_dir) is not None:
             accel.print(f"note: {self.ckpt_dir} holds an earlier run's checkpoint; it will be replaced (use --resume)")
         self.ddp_model, self.optimizer = accel.prepare(self.model, self.optimizer)
+        if config.report_to != "none":
+            accel.init_trackers(Path(config.output_dir).resolve().name, config=hyperparameters(config))
         start = time.perf_counter()
         for epoch in range(self.start_epoch, config.epochs):
             epoch_start = time.perf_counter()
@@ -170,7 +178,10 @@ class Trainer:
                 x = torch.bernoulli(x)
             beta = kl_warmup(epoch * self.steps_per_epoch + i, self.warmup_steps, config.beta)
             with accel.autocast():
-                out = elbo(self.ddp_model, x, beta=beta, free_bits=config.free_bits)
+                if config.iw_samples > 1:
+                    out = iwae(self.ddp_model, x, config.iw_samples)
+                else:
+                    out = elbo(self.ddp_model, x, beta=beta, free_bits=config.free_bits)
             self.optimizer.zero_grad(set_to_none=True)
             accel.backward(out.loss)
             self.optimizer.step()
@@ -212,6 +223,8 @@ class Trainer:
                 "train_epoch_seconds": round(train_seconds, 3),
             }
             self.history.append(stats)
+            if config.report_to != "none":
+                log_epoch(accel, accel.unwrap_model(self.ddp_model), self.test_images, stats)
             accel.print(
                 f"epoch {epoch + 1}: train loss {stats['train_loss']:.2f} "
                 f"(recon {stats['train_recon']:.2f}, KL {stats['train_kl']:.2f}) | "
