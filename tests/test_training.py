@@ -1,6 +1,7 @@
 """vae-hub train (through scripts/train.py): data layouts, the output folder, resume after SIGKILL, two processes."""
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -175,7 +176,12 @@ def test_iwae_training_reported_to_tensorboard_leaves_event_files_with_the_figur
     result = run_script("train.py", *args)
     assert result.returncode == 0, result.stderr
     history = json.loads((out / "metrics.json").read_text())["history"]
-    assert "| objective | IWAE bound, 3 importance samples |" in (out / "README.md").read_text()
+    card = (out / "README.md").read_text()
+    assert "| objective | IWAE bound, 3 importance samples |" in card and "importance-weighted bound with 3" in card
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert f"| — in bits per dimension | {metrics['test']['nll_bits_per_dim']:.4f} |" in card
+    assert metrics["test"]["nll_bits_per_dim"] == pytest.approx(metrics["test"]["nll"] / (784 * math.log(2)))
+    assert f"(2 epochs, test passes included) on {metrics['hardware']}" in card and "PyTorch" in metrics["hardware"]
     scalars, images = {}, set()
     for events in (out / "logs").rglob("events.out.tfevents.*"):
         acc = EventAccumulator(str(events.parent), size_guidance={"images": 0, "scalars": 0}).Reload()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -61,9 +62,12 @@ def evaluate(
         "latent_dim": model.latent_dim,
         "kl_per_dim": [round(v, 5) for v in (kl_per_dim / n).tolist()],
     }
+    dims = math.prod(model.image_shape)  # bits per dimension: nats per image / (pixels x channels x ln 2)
+    result["loss_bits_per_dim"] = result["loss"] / (dims * math.log(2))
     if k > 0:
         result["nll"] = sums["nll"] / n
         result["nll_k"] = k
+        result["nll_bits_per_dim"] = result["nll"] / (dims * math.log(2))
     return result
 
 
@@ -73,16 +77,19 @@ def format_table(metrics: dict[str, Any]) -> str:
         "loss": "test loss (-ELBO, nats/image)",
         "recon": "  reconstruction",
         "kl": "  KL",
+        "loss_bits_per_dim": "test loss in bits/dim",
         "nll": f"NLL, importance-sampled (k={metrics.get('nll_k')})",
+        "nll_bits_per_dim": "NLL in bits/dim",
         "active_units": f"active units (of {metrics.get('latent_dim')})",
         "num_images": "images",
     }
-    rows = [(label, metrics[key]) for key, label in labels.items() if key in metrics]
-    width = max(len(label) for label, _ in rows)
+    rows = [(label, metrics[key], "bits" in key) for key, label in labels.items() if key in metrics]
+    width = max(len(label) for label, _, _ in rows)
     lines = [
-        f"{label:<{width}}  {value:.2f}" if isinstance(value, float) else f"{label:<{width}}  {value}"
-        for label, value in rows
-    ]
+        f"{label:<{width}}  {value:.4f}" if bits else f"{label:<{width}}  {value:.2f}" if isinstance(value, float)
+        else f"{label:<{width}}  {value}"
+        for label, value, bits in rows
+    ]  # fmt: skip
     if "kl_per_dim" in metrics:  # dimensions by KL, largest first: the collapsed ones sit at ~0
         ranked = sorted(enumerate(metrics["kl_per_dim"]), key=lambda dv: -dv[1])
         lines.append("KL per latent dimension (nats), largest first:")

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import platform
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from .base import BaseVAE
@@ -43,6 +46,20 @@ def hyperparameters(config: TrainConfig, model: BaseVAE, n_train: int, world: in
     }
 
 
+def hardware(model: BaseVAE) -> str:
+    """What the model was trained on, for the card: the GPU's name, else the CPU's, its cores and torch's threads."""
+    if model.device.type == "cuda":
+        return torch.cuda.get_device_name(model.device)
+    cpu = platform.processor() or platform.machine()
+    try:
+        names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                 if line.startswith("model name")]  # fmt: skip
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    return f"{cpu} ({os.cpu_count()} logical CPUs, {torch.get_num_threads()} threads), PyTorch {torch.__version__}"
+
+
 def write_model_folder(
     config: TrainConfig,
     model: BaseVAE,
@@ -61,6 +78,7 @@ def write_model_folder(
         "test": test,
         "history": history,
         "train_seconds": round(train_seconds, 2),
+        "hardware": hardware(model),
         "config": {k: v for k, v in asdict(config).items() if k not in ("progress", "resume")},
     }
     model.save_pretrained(out_dir)  # config.json + model.safetensors (README.md is written below)
@@ -83,6 +101,8 @@ def write_model_folder(
         dataset_note=config.data_note,
         extra_limitations=limitations,
         has_curves=bool(history),
+        trained_on=f"{train_seconds / 60:.1f} min ({config.epochs} epochs, test passes included) on {hardware(model)}",
+        iw_samples=config.iw_samples,
     )
     atomic_write(out_dir / "README.md", lambda p: card.save(p))
     print(f"wrote {out_dir}: config.json, model.safetensors, README.md, metrics.json, PNGs")
