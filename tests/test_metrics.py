@@ -1,5 +1,7 @@
 """Importance-sampled log-likelihood, KL per dimension and active units."""
 
+import math
+
 import pytest
 import torch
 
@@ -110,3 +112,15 @@ def test_posterior_estimate_averages_the_one_sample_elbo(trained):
     one_sample = torch.stack([elbo(model, x, generator=g).recon.detach() for _ in range(400)]).mean(0)
     assert torch.allclose(estimate.recon, one_sample, rtol=0.02), "the same expectation, estimated two ways"
     assert torch.equal(estimate.elbo, -(estimate.recon + estimate.kl))
+
+
+def test_the_bernoulli_floor_is_the_images_own_entropy_and_bounds_the_reconstruction():
+    from vae_hub.evaluation import evaluate
+
+    model = VariationalAutoencoder(784, 16, 2)
+    half = torch.full((10, 1, 28, 28), 0.5)
+    result = evaluate(model, half, k=10)
+    assert result["bernoulli_floor"] == pytest.approx(784 * math.log(2), rel=1e-5)  # every pixel 1 bit
+    assert result["recon"] >= result["bernoulli_floor"] and result["nll"] >= result["bernoulli_floor"]
+    assert result["nll_bits_per_dim"] == pytest.approx(result["nll"] / (784 * math.log(2)))
+    assert evaluate(model, half.round(), k=0)["bernoulli_floor"] == 0  # binary images: no floor

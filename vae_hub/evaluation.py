@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from tqdm.auto import tqdm
 
@@ -29,12 +30,14 @@ def evaluate(
 
     ``loss`` is the negative ELBO with one sampled z (the canonical example's test loss: summed BCE + KL per
     image), ``recon`` and ``kl`` its parts; with ``k > 0``, ``nll`` is the importance-sampled -log p(x) with k
-    samples. ``active_units`` counts dimensions with Var_x(E_q[z_d]) > 0.01.
+    samples. ``active_units`` counts dimensions with Var_x(E_q[z_d]) > 0.01. For a Bernoulli likelihood,
+    ``bernoulli_floor`` is the summed binary entropy of the pixels: no decoder's reconstruction term, hence no
+    NLL, goes below it on grey-level data (it is 0 for binary data). Bits per dimension divide nats by D ln 2.
     """
     was_training = model.training
     model.eval()
     generator = torch.Generator(device=model.device).manual_seed(seed)
-    sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "nll": 0.0}
+    sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "nll": 0.0, "floor": 0.0}
     kl_per_dim = torch.zeros(model.latent_dim, device=model.device, dtype=torch.float64)
     means = []  # posterior means, collected in the same pass for the active-unit count
     if k > 0:
@@ -47,6 +50,9 @@ def evaluate(
         sums["kl"] += float(out.kl_sum)
         kl_per_dim += out.kl_per_dim.sum(0).double()
         means.append(out.mu)
+        if model.likelihood == "bernoulli":  # -log p(x|z) >= sum_i H(x_i): reached only when the decoder outputs x
+            flat = x.flatten(1).to(out.logits.dtype)
+            sums["floor"] += float(F.binary_cross_entropy(flat, flat, reduction="sum"))
         if k > 0:
             sums["nll"] -= float(importance_sampled_log_likelihood(model, x, k=k, generator=generator).sum())
     model.train(was_training)
@@ -62,6 +68,8 @@ def evaluate(
         "latent_dim": model.latent_dim,
         "kl_per_dim": [round(v, 5) for v in (kl_per_dim / n).tolist()],
     }
+    if model.likelihood == "bernoulli":
+        result["bernoulli_floor"] = sums["floor"] / n
     dims = math.prod(model.image_shape)  # bits per dimension: nats per image / (pixels x channels x ln 2)
     result["loss_bits_per_dim"] = result["loss"] / (dims * math.log(2))
     if k > 0:
@@ -80,6 +88,7 @@ def format_table(metrics: dict[str, Any]) -> str:
         "loss_bits_per_dim": "test loss in bits/dim",
         "nll": f"NLL, importance-sampled (k={metrics.get('nll_k')})",
         "nll_bits_per_dim": "NLL in bits/dim",
+        "bernoulli_floor": "floor: the images' own binary entropy",
         "active_units": f"active units (of {metrics.get('latent_dim')})",
         "num_images": "images",
     }
