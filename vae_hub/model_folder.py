@@ -46,6 +46,10 @@ def hyperparameters(config: TrainConfig, model: BaseVAE, n_train: int, world: in
     }
 
 
+def duration(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
 def hardware(model: BaseVAE) -> str:
     """What the model was trained on, for the card: the GPU's name, else the CPU's, its cores and torch's threads."""
     if model.device.type == "cuda":
@@ -101,7 +105,8 @@ def write_model_folder(
         dataset_note=config.data_note,
         extra_limitations=limitations,
         has_curves=bool(history),
-        trained_on=f"{train_seconds / 60:.1f} min ({config.epochs} epochs, test passes included) on {hardware(model)}",
+        trained_on=f"{duration(train_seconds)} ({config.epochs} epoch{'s' * (config.epochs > 1)}, test passes "
+        f"included) on {hardware(model)}",
         iw_samples=config.iw_samples,
     )
     atomic_write(out_dir / "README.md", lambda p: card.save(p))
