@@ -19,7 +19,7 @@ from .config import TrainConfig
 PICTURES = 16  # prior samples and reconstructions logged per epoch
 
 
-def hyperparameters(config: TrainConfig) -> dict[str, bool | int | float | str]:
+def tracker_config(config: TrainConfig) -> dict[str, bool | int | float | str]:
     """The run's settings as trackers accept them: scalars only (lists and unset options left out)."""
     return {k: v for k, v in asdict(config).items() if isinstance(v, (bool, int, float, str))}
 

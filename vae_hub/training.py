@@ -27,7 +27,7 @@ from .evaluation import evaluate
 from .losses import elbo, iwae, kl_warmup
 from .model_folder import write_model_folder
 from .models import ConvVAE, VariationalAutoencoder
-from .tracking import hyperparameters, log_epoch
+from .tracking import log_epoch, tracker_config
 
 CHECKPOINTS = "checkpoints"
 LOGS = "logs"  # the trackers' files (TensorBoard's event files, ...)
@@ -118,7 +118,7 @@ class Trainer:
             accel.print(f"--resume: no checkpoint in {self.ckpt_dir}, starting from scratch")
             return
         state = checkpoint.load(latest, self.model, self.optimizer, self.rank, map_location=str(accel.device))
-        ignored = {"resume", "progress", "push_to_hub", "private", "lr"}
+        ignored = {"resume", "progress", "push_to_hub", "private", "lr", "report_to"}
         changed = sorted(k for k, v in asdict(config).items() if k not in ignored and state["config"].get(k) != v)
         if changed:
             accel.print(f"warning: resuming with settings that differ from the checkpoint's: {changed}")
@@ -140,7 +140,7 @@ class Trainer:
             accel.print(f"note: {self.ckpt_dir} holds an earlier run's checkpoint; it will be replaced (use --resume)")
         self.ddp_model, self.optimizer = accel.prepare(self.model, self.optimizer)
         if config.report_to != "none":
-            accel.init_trackers(Path(config.output_dir).resolve().name, config=hyperparameters(config))
+            accel.init_trackers(Path(config.output_dir).resolve().name, config=tracker_config(config))
         start = time.perf_counter()
         for epoch in range(self.start_epoch, config.epochs):
             epoch_start = time.perf_counter()
