@@ -9,6 +9,7 @@ MODELS = {
     "mlp": lambda: VariationalAutoencoder(784, 32, 4),
     "conv": lambda: ConvVAE(latent_dim=4, base_channels=4, hidden_dim=16),
     "conv-cifar": lambda: ConvVAE((3, 32, 32), latent_dim=6, base_channels=4, hidden_dim=16),
+    "conv-residual": lambda: ConvVAE(latent_dim=4, base_channels=4, hidden_dim=16, res_blocks=2),
 }
 
 
@@ -141,6 +142,7 @@ def test_float64_inputs_are_accepted(model):
         (lambda: ConvVAE((1, 30, 30)), "divisible by 4"),
         (lambda: ConvVAE((1, 28)), "three positive integers"),
         (lambda: ConvVAE(latent_dim=0), "latent_dim must be a positive integer"),
+        (lambda: ConvVAE(res_blocks=-1), "res_blocks must be an integer >= 0"),
         (lambda: VariationalAutoencoder(784, 16, 2, likelihood="poisson"), "likelihood must be one of"),
         (lambda: VariationalAutoencoder(784, 16, 2, likelihood="gaussian", gaussian_std=0), "gaussian_std"),
         (lambda: VariationalAutoencoder(784, 16, 2, image_shape=(1, 20, 20)), "input_dim is 784"),

@@ -18,6 +18,7 @@ BUILDERS = {
     "mlp": lambda kw: VariationalAutoencoder(784, 32, 4, **kw),
     "conv": lambda kw: ConvVAE((1, 28, 28), latent_dim=4, base_channels=4, hidden_dim=16, **kw),
     "conv-rgb": lambda kw: ConvVAE((3, 32, 32), latent_dim=5, base_channels=4, hidden_dim=16, **kw),
+    "conv-residual": lambda kw: ConvVAE((3, 32, 32), latent_dim=5, base_channels=4, hidden_dim=16, res_blocks=2, **kw),
 }
 
 

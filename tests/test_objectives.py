@@ -199,3 +199,20 @@ def test_forward_with_samples_draws_k_codes_per_image(binary_batch):
     assert recon.shape == (6, *binary_batch.shape) and z.shape == (6, binary_batch.shape[0], 3)
     assert mu.shape == logvar.shape == (binary_batch.shape[0], 3)
     assert not torch.equal(z[0], z[1])
+
+
+def test_the_residual_convvae_is_deeper_and_overfits_a_batch(binary_batch):
+    plain = ConvVAE(latent_dim=8, base_channels=8, hidden_dim=32)
+    model = ConvVAE(latent_dim=8, base_channels=8, hidden_dim=32, res_blocks=2)
+    blocks = [m for m in model.modules() if type(m).__name__ == "ResidualBlock"]
+    assert len(blocks) == 2 * 2 * 2  # 2 per resolution, 2 resolutions, encoder and decoder
+    assert sum(p.numel() for p in model.parameters()) > sum(p.numel() for p in plain.parameters())
+    torch.manual_seed(0)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    start = elbo(model, binary_batch).recon.mean().item()
+    for _ in range(150):
+        out = elbo(model, binary_batch)
+        optimizer.zero_grad()
+        out.loss.backward()
+        optimizer.step()
+    assert elbo(model, binary_batch).recon.mean().item() < 0.6 * start  # random pixels, memorised

@@ -46,6 +46,7 @@ class TrainConfig:
     hidden_dim: int = option(400, "hidden layer width")
     latent_dim: int = option(20, "latent dimensions")
     base_channels: int = option(32, "ConvVAE width: channels of its first convolution")
+    res_blocks: int = option(0, "ConvVAE depth: residual blocks at each resolution (0: the plain ConvVAE)")
     likelihood: str = option("bernoulli", "the decoder's p(x|z)", choices=LIKELIHOODS)
     gaussian_std: float = option(0.1, "the Gaussian decoder's std")
     learn_std: bool = option(False, "learn the Gaussian decoder's std")
@@ -105,6 +106,8 @@ class TrainConfig:
                 f"--iw-samples {self.iw_samples} trains the IWAE bound, which has no KL term to weight: "
                 "leave --beta at 1 and --free-bits and --kl-warmup at 0"
             )
+        if self.res_blocks < 0 or (self.res_blocks and self.model != "conv"):
+            problems.append(f"--res-blocks must be >= 0 and is for --model conv only, got {self.res_blocks}")
         if self.eval_k < 0:
             problems.append(f"--eval-k must be >= 0 (0 skips the NLL), got {self.eval_k}")
         problems += output_dir_problems(self.output_dir)

@@ -70,18 +70,34 @@ class VariationalAutoencoder(BaseVAE):
         return self.fc_mu(h), self.fc_logvar(h)
 
 
+class ResidualBlock(nn.Module):
+    """x + f(x) with f = ReLU, 3x3 convolution, ReLU, 1x1 convolution: more depth at the same resolution."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.ReLU(), nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(), nn.Conv2d(channels, channels, 1)
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.body(x)
+
+
 class ConvVAE(BaseVAE):
     """A convolutional VAE for (C, H, W) images, e.g. 1x28x28 (MNIST family) or 3x32x32 (CIFAR-10).
 
     The encoder halves the resolution ``num_downsamples`` times with stride-2 4x4 convolutions, doubling the
     channels from ``base_channels``; a ``hidden_dim`` layer feeds the ``fc_mu`` / ``fc_logvar`` heads. The decoder
     mirrors it with transposed convolutions and ends in a sigmoid. H and W must be divisible by 2**num_downsamples.
+    ``res_blocks`` residual blocks (:class:`ResidualBlock`) follow each downsampling and precede each upsampling:
+    a deeper model at the same widths; 0 is the plain ConvVAE.
     """
 
     config_rules: ClassVar[dict[str, Rule]] = BaseVAE.config_rules | {
         "base_channels": Int(1, 2**16),
         "hidden_dim": Int(1, MAX_WIDTH),
         "num_downsamples": Int(1, MAX_SIDE.bit_length() - 1),
+        "res_blocks": Int(0, 16),
     }
 
     def __init__(
@@ -94,12 +110,15 @@ class ConvVAE(BaseVAE):
         likelihood: str = "bernoulli",
         gaussian_std: float = 0.1,
         learn_std: bool = False,
+        res_blocks: int = 0,
     ) -> None:
         super().__init__()
         self._setup(image_shape, latent_dim, likelihood, gaussian_std, learn_std)
         check_positive_int("base_channels", base_channels)
         check_positive_int("hidden_dim", hidden_dim)
         check_positive_int("num_downsamples", num_downsamples)
+        if isinstance(res_blocks, bool) or not isinstance(res_blocks, int) or res_blocks < 0:
+            raise ValueError(f"res_blocks must be an integer >= 0, got {res_blocks!r}")
         c, h, w = self.image_shape
         factor = 2**num_downsamples
         if h % factor or w % factor:
@@ -114,6 +133,7 @@ class ConvVAE(BaseVAE):
         encoder: list[nn.Module] = []
         for c_in, c_out in zip([c, *widths[:-1]], widths, strict=False):
             encoder += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.ReLU()]
+            encoder += [ResidualBlock(c_out) for _ in range(res_blocks)]
         self.encoder_backbone = nn.Sequential(*encoder, nn.Flatten(), nn.Linear(features, hidden_dim), nn.ReLU())
         self.fc_mu = nn.Linear(hidden_dim, latent_dim)
         self.fc_logvar = nn.Linear(hidden_dim, latent_dim)
@@ -127,6 +147,7 @@ class ConvVAE(BaseVAE):
         ]
         rev = widths[::-1]
         for c_in, c_out in zip(rev, [*rev[1:], c], strict=False):
+            decoder += [ResidualBlock(c_in) for _ in range(res_blocks)]
             decoder += [nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1), nn.ReLU()]
         decoder[-1] = nn.Sigmoid()  # the last layer outputs pixel means in [0, 1]
         self.decoder = nn.Sequential(*decoder)

@@ -54,7 +54,7 @@ def build_model(config: TrainConfig, image_shape: tuple[int, int, int]) -> BaseV
         )
     return ConvVAE(
         image_shape, latent_dim=config.latent_dim, base_channels=config.base_channels, hidden_dim=config.hidden_dim,
-        **likelihood,
+        res_blocks=config.res_blocks, **likelihood,
     )  # fmt: skip
 
 
