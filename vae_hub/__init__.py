@@ -2,7 +2,7 @@
 
 from .base import BaseVAE, from_pretrained
 from .errors import CheckpointError, CheckpointNotFoundError
-from .losses import ELBOOutput, elbo, gaussian_kl, kl_warmup, vae_loss_fn
+from .losses import ELBOOutput, elbo, gaussian_kl, iwae, kl_warmup, vae_loss_fn
 from .metrics import (
     active_units,
     importance_sampled_log_likelihood,
@@ -27,6 +27,7 @@ __all__ = [
     "gaussian_kl",
     "importance_sampled_log_likelihood",
     "kl_per_dimension",
+    "iwae",
     "kl_warmup",
     "posterior_estimate",
     "posterior_mean_variance",
