@@ -72,11 +72,11 @@ def requirements() -> list[str]:
     return [*lines, f"gradio[mcp]=={gradio_version}"]
 
 
-def split_models(models: list[str]) -> tuple[dict[str, Path], dict[str, str]]:
-    """Local model folders (or folders of them) to copy, and Hub repo ids to reference, by the name shown."""
+def split_models(found: dict[str, str | Path]) -> tuple[dict[str, Path], dict[str, str]]:
+    """``find_models``' answer split: local model folders to copy, and Hub repo ids to reference, by name shown."""
     copied: dict[str, Path] = {}
     referenced: dict[str, str] = {}
-    for name, source in find_models(models).items():
+    for name, source in found.items():
         if isinstance(source, Path) or looks_like_local_path(str(source)) or Path(source).exists():
             folder = Path(source)
             if not (folder / CONFIG_NAME).is_file():
@@ -113,13 +113,13 @@ def write_space_folder(out: str | Path, space_id: str, models: list[str], title:
         raise SpaceFolderError(f"{out} is not empty; give a new or empty folder to write the Space into")
     if not models:
         raise SpaceFolderError("name at least one model for the Space (--model FOLDER or --model USER/REPO)")
-    copied, referenced = split_models(models)
+    found = find_models(models)  # name -> folder or repo id, in the order shown
+    copied, referenced = split_models(found)
     out.mkdir(parents=True, exist_ok=True)
     try:
         for name, folder in copied.items():
             copy_model(folder, out / "models" / name, name)
-        order = list(find_models(models))
-        entries = {n: {"folder": f"models/{n}"} if n in copied else {"repo": referenced[n]} for n in order}
+        entries = {n: {"folder": f"models/{n}"} if n in copied else {"repo": referenced[n]} for n in found}
         (out / MODELS_JSON).write_text(json.dumps(entries, indent=2) + "\n", encoding="utf-8")
         (out / "app.py").write_text(APP_PY, encoding="utf-8")
         (out / "requirements.txt").write_text(
