@@ -4,7 +4,7 @@ import pytest
 import torch
 from idx_data import make_images, write_idx
 
-from vae_hub.data import DataNotFoundError, load_dataset
+from vae_hub.data import DataNotFoundError, load_dataset, to_unit
 
 
 def test_torchvision_layout_is_read_in_place(tmp_path):
@@ -12,9 +12,10 @@ def test_torchvision_layout_is_read_in_place(tmp_path):
     train = load_dataset("mnist", tmp_path / "data", train=True, download=False, cache_dir=tmp_path / "cache")
     test = load_dataset("mnist", tmp_path / "data", train=False, download=False, cache_dir=tmp_path / "cache")
     assert train.images.shape == (50, 1, 28, 28) and test.images.shape == (20, 1, 28, 28)
-    assert train.images.dtype == torch.float32 and train.images.min() >= 0 and train.images.max() <= 1
+    assert train.images.dtype == torch.uint8  # held as bytes, scaled per batch
     expected, labels = make_images(50, 0)
-    torch.testing.assert_close(train.images[:, 0], expected.float() / 255)
+    torch.testing.assert_close(to_unit(train.images)[:, 0], expected.float() / 255)
+    assert train.class_names is not None and len(train.class_names) == 10
     assert torch.equal(train.labels, labels.long())
     assert not (tmp_path / "cache").exists()  # nothing unpacked
 

@@ -1,9 +1,12 @@
 """The public API shared by every vae-hub model, written once.
 
-A subclass defines ``_encode`` (native input -> ``(mu, logvar)``) and ``decoder``, an ``nn.Sequential`` from z
-to pixel means in its native layout that ends in ``nn.Sigmoid``. Everything else is here: input checks, the
-reparameterization trick, sampling from the prior, reconstruction, interpolation, latent traversals, the decoder
-likelihood and Hub save/load.
+A subclass defines ``encoder_backbone`` (native input -> features), the ``fc_mu`` / ``fc_logvar`` heads and
+``decoder``, an ``nn.Sequential`` from z to pixel means in its native layout that ends in ``nn.Sigmoid``. Everything
+else is here: input checks, the reparameterization trick, sampling from the prior, reconstruction, interpolation,
+latent traversals, the decoder likelihood and Hub save/load.
+
+A conditional VAE (``num_classes`` > 0) models q(z|x, y) and p(x|z, y): the one-hot label y is appended to the
+encoder's features before its heads and to z before the decoder. Every method then takes ``labels``.
 """
 
 from __future__ import annotations
@@ -18,12 +21,12 @@ from huggingface_hub import PyTorchModelHubMixin
 from torch import Tensor, nn
 
 from . import hub
-from .config_fields import Bool, Choice, Float, ImageShape, Int, Rule
+from .config_fields import Bool, Choice, Float, ImageShape, Int, Names, Rule
 from .losses import bernoulli_nll, gaussian_nll
 
 LIKELIHOODS = ("bernoulli", "gaussian")  # the decoder's p(x|z)
 # Sanity bounds for a config.json from outside; what a model may cost is bounded by its size (vae_hub.limits).
-MAX_CHANNELS, MAX_SIDE, MAX_WIDTH = 16, 8192, 2**24
+MAX_CHANNELS, MAX_SIDE, MAX_WIDTH, MAX_CLASSES = 16, 8192, 2**24, 100_000
 REPO_URL = "https://github.com/vae-hub/vae-hub"
 
 
@@ -58,6 +61,8 @@ class BaseVAE(
         "likelihood": Choice(LIKELIHOODS),
         "gaussian_std": Float(0.0, 1e6),
         "learn_std": Bool(),
+        "num_classes": Int(0, MAX_CLASSES),
+        "class_names": Names(MAX_CLASSES),
     }
     """The type and range of each ``__init__`` argument, checked before a model from outside is built."""
 
@@ -66,11 +71,24 @@ class BaseVAE(
         hub.register(cls)  # loadable by the class name that save_pretrained writes into config.json
 
     def _setup(
-        self, image_shape: Sequence[int], latent_dim: int, likelihood: str, gaussian_std: float, learn_std: bool
+        self,
+        image_shape: Sequence[int],
+        latent_dim: int,
+        likelihood: str,
+        gaussian_std: float,
+        learn_std: bool,
+        num_classes: int = 0,
+        class_names: Sequence[str] | None = None,
     ) -> None:
-        """Record the shapes and build the decoder likelihood; subclasses call this first in ``__init__``."""
+        """Record the shapes, the classes and the decoder likelihood; subclasses call this first in ``__init__``."""
         self._image_shape = check_image_shape(image_shape)
         self._latent_dim = check_positive_int("latent_dim", latent_dim)
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
+            raise ValueError(f"num_classes must be an integer >= 0 (0: not conditional), got {num_classes!r}")
+        if class_names is not None and len(class_names) != num_classes:
+            raise ValueError(f"class_names has {len(class_names)} names but num_classes is {num_classes}")
+        self.num_classes = num_classes
+        self.class_names = list(class_names) if class_names is not None else [str(i) for i in range(num_classes)]
         if likelihood not in LIKELIHOODS:
             raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
         self.likelihood = likelihood
@@ -92,6 +110,11 @@ class BaseVAE(
         return self._image_shape
 
     @property
+    def conditional(self) -> bool:
+        """Whether the model is conditioned on class labels (``num_classes`` > 0)."""
+        return self.num_classes > 0
+
+    @property
     def input_dim(self) -> int:
         """Number of values in one flattened image."""
         c, h, w = self._image_shape
@@ -109,20 +132,30 @@ class BaseVAE(
     flat_input: ClassVar[bool] = False
     """Whether ``_encode`` takes flat (B, D) inputs and ``_decode`` returns them (the MLP), or images (B, C, H, W)."""
 
-    def _encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        raise NotImplementedError
-
+    encoder_backbone: nn.Module
+    fc_mu: nn.Linear
+    fc_logvar: nn.Linear
     decoder: nn.Sequential
 
-    def _decode_logits(self, z: Tensor) -> Tensor:
+    def _with_labels(self, h: Tensor, labels: Tensor | None) -> Tensor:
+        """``h`` with the one-hot labels appended (conditional models); ``h`` itself otherwise."""
+        if not self.num_classes:
+            return h
+        return torch.cat([h, nn.functional.one_hot(labels, self.num_classes).to(h)], dim=-1)
+
+    def _encode(self, x: Tensor, labels: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        h = self._with_labels(self.encoder_backbone(x), labels)
+        return self.fc_mu(h), self.fc_logvar(h)
+
+    def _decode_logits(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
         """The decoder up to its final sigmoid."""
-        h = z
+        h = self._with_labels(z, labels)
         for layer in self.decoder[:-1]:
             h = layer(h)
         return h
 
-    def _decode(self, z: Tensor) -> Tensor:
-        return self.decoder(z)
+    def _decode(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        return self.decoder(self._with_labels(z, labels))
 
     # --- input checks ---------------------------------------------------------------------------------------
     def check_input(self, x: Any) -> Tensor:
@@ -172,14 +205,50 @@ class BaseVAE(
             raise ValueError(f"{name}.decode got NaN or inf in the latent codes")
         return z.to(device=self.device, dtype=self.dtype)
 
+    def check_labels(self, labels: Any, n: int) -> Tensor | None:
+        """Class indices for ``n`` images as a (n,) long tensor on the model's device (None for an unconditional model).
+
+        ``labels`` is one class (an index or a name) for all, or one per image (a sequence or a tensor).
+        """
+        name = type(self).__name__
+        if not self.num_classes:
+            if labels is not None:
+                raise ValueError(f"this {name} is not conditional (num_classes=0): leave labels out")
+            return None
+        shown = ", ".join(self.class_names[:10]) + (", ..." if self.num_classes > 10 else "")
+        expected = f"a class index in [0, {self.num_classes}) or a class name ({shown}), or one per image"
+        if labels is None:
+            raise ValueError(f"this {name} is conditional on {self.num_classes} classes: pass labels= {expected}")
+        if isinstance(labels, Tensor):
+            if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+                raise ValueError(f"labels must be integer class indices, got dtype {labels.dtype}")
+            values = labels.flatten().tolist()
+        else:
+            values = [labels] if isinstance(labels, (int, str)) else list(labels)
+        index = {c: i for i, c in enumerate(self.class_names)}
+        out = []
+        for v in values:
+            if isinstance(v, str) and v in index:
+                out.append(index[v])
+            elif isinstance(v, int) and not isinstance(v, bool) and 0 <= v < self.num_classes:
+                out.append(v)
+            else:
+                raise ValueError(f"labels: {v!r} is not a class of this {name}; expected {expected}")
+        if len(out) == 1:
+            out = out * n
+        if len(out) != n:
+            raise ValueError(f"labels: got {len(out)} labels for {n} images; expected one, or one per image")
+        return torch.tensor(out, dtype=torch.long, device=self.device)
+
     def to_images(self, x: Tensor) -> Tensor:
         """Reshape a batch to (B, C, H, W)."""
         return x.reshape(-1, *self._image_shape)
 
     # --- the VAE --------------------------------------------------------------------------------------------
-    def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Parameters of q(z|x): the mean ``mu`` and log-variance ``logvar``, each (B, latent_dim)."""
-        return self._encode(self.check_input(x))
+    def encode(self, x: Tensor, labels: Any = None) -> tuple[Tensor, Tensor]:
+        """Parameters of q(z|x) (q(z|x, y) given ``labels``): ``mu`` and ``logvar``, each (B, latent_dim)."""
+        x = self.check_input(x)
+        return self._encode(x, self.check_labels(labels, x.shape[0]))
 
     def reparameterize(self, mu: Tensor, logvar: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """z = mu + sigma * eps with eps ~ N(0, I): the sample is differentiable in mu and logvar."""
@@ -190,29 +259,38 @@ class BaseVAE(
             eps = torch.randn(std.shape, generator=generator, device=std.device, dtype=std.dtype)
         return mu + eps * std
 
-    def decode(self, z: Tensor) -> Tensor:
-        """Mean of p(x|z), in [0, 1]: flat (B, D) for the MLP model, images (B, C, H, W) otherwise."""
-        return self._decode(self.check_latent(z))
+    def decode(self, z: Tensor, labels: Any = None) -> Tensor:
+        """Mean of p(x|z) (p(x|z, y) given ``labels``), in [0, 1]: flat (B, D) for the MLP, else (B, C, H, W)."""
+        z = self.check_latent(z)
+        return self._decode(z, self.check_labels(labels, z.shape[0]))
 
     def forward(
-        self, x: Tensor, generator: torch.Generator | None = None, return_logits: bool = False, samples: int = 0
+        self,
+        x: Tensor,
+        generator: torch.Generator | None = None,
+        return_logits: bool = False,
+        samples: int = 0,
+        labels: Any = None,
     ) -> tuple[Tensor, ...]:
         """Encode, sample z with the reparameterization trick, decode: ``(recon_x, mu, logvar)``.
 
         ``recon_x`` has the same layout as ``x``; with ``return_logits=True`` it is the decoder's output before the
         final sigmoid (what the losses use). With ``samples=k`` (k >= 1) each image gets k draws of z, decoded
         together: ``(recon_x, mu, logvar, z)`` with ``recon_x`` of shape (k, *x.shape) and ``z`` (k, B, latent_dim),
-        which the importance-weighted bound needs (``losses.iwae``).
+        which the importance-weighted bound needs (``losses.iwae``). A conditional model needs ``labels``.
         """
-        mu, logvar = self.encode(x)
+        native = self.check_input(x)
+        y = self.check_labels(labels, native.shape[0])
+        mu, logvar = self._encode(native, y)
         if samples:
             check_positive_int("samples", samples)
             z = self.reparameterize(mu.expand(samples, *mu.shape), logvar.expand(samples, *mu.shape), generator)
             flat = z.reshape(-1, self.latent_dim)
-            recon_x = self._decode_logits(flat) if return_logits else self._decode(flat)
+            y = y.repeat(samples) if y is not None else None
+            recon_x = self._decode_logits(flat, y) if return_logits else self._decode(flat, y)
             return recon_x.reshape(samples, *x.shape), mu, logvar, z
         z = self.reparameterize(mu, logvar, generator=generator)
-        recon_x = self._decode_logits(z) if return_logits else self._decode(z)
+        recon_x = self._decode_logits(z, y) if return_logits else self._decode(z, y)
         return recon_x.reshape(x.shape), mu, logvar
 
     def reconstruction_nll(self, logits: Tensor, x: Tensor) -> Tensor:
@@ -223,40 +301,72 @@ class BaseVAE(
 
     # --- using a trained model ------------------------------------------------------------------------------
     @torch.no_grad()
-    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
-        """Decode ``n`` draws from the prior N(0, temperature^2 I): images (n, C, H, W)."""
+    def sample(
+        self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None, labels: Any = None
+    ) -> Tensor:
+        """Decode ``n`` draws from the prior N(0, temperature^2 I): images (n, C, H, W).
+
+        A conditional model draws images of the class(es) in ``labels`` (one for all, or one per image).
+        """
         check_positive_int("n", n)
         if not (isinstance(temperature, (int, float)) and 0 <= temperature < math.inf):
             raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
+        y = self.check_labels(labels, n)
         z = torch.randn(n, self.latent_dim, generator=generator, device=self.device, dtype=self.dtype)
-        return self.to_images(self._decode(z * temperature))
+        return self.to_images(self._decode(z * temperature, y))
 
     @torch.no_grad()
-    def reconstruct(self, x: Tensor) -> Tensor:
-        """Decoder mean at the posterior mean, in the layout of ``x``."""
-        mu, _ = self.encode(x)
-        return self._decode(mu).reshape(x.shape)
+    def reconstruct(self, x: Tensor, labels: Any = None) -> Tensor:
+        """Decoder mean at the posterior mean, in the layout of ``x`` (a conditional model needs ``labels``)."""
+        native = self.check_input(x)
+        y = self.check_labels(labels, native.shape[0])
+        mu, _ = self._encode(native, y)
+        return self._decode(mu, y).reshape(x.shape)
 
     @torch.no_grad()
-    def interpolate(self, x_a: Tensor, x_b: Tensor, steps: int = 8, method: str = "slerp") -> Tensor:
+    def interpolate_classes(self, z: Tensor, label_a: Any, label_b: Any, steps: int = 8) -> Tensor:
+        """Decode fixed codes ``z`` (B, latent_dim) while the label moves from class a to class b.
+
+        The one-hot input is blended, (1 - t) y_a + t y_b: images (B, steps, C, H, W). Conditional models only.
+        """
+        check_positive_int("steps", steps)
+        if not self.num_classes:
+            raise ValueError(f"interpolate_classes needs a conditional model; this {type(self).__name__} is not")
+        z = self.check_latent(z)
+        eye = torch.eye(self.num_classes, device=z.device, dtype=z.dtype)
+        ya, yb = (eye[self.check_labels(lab, 1)[0]] for lab in (label_a, label_b))
+        t = torch.linspace(0, 1, steps, device=z.device, dtype=z.dtype)[:, None]
+        mix = (1 - t) * ya + t * yb  # (steps, K)
+        codes = torch.cat([z[:, None, :].expand(-1, steps, -1), mix.expand(z.shape[0], -1, -1)], dim=-1)
+        h = codes.reshape(-1, self.latent_dim + self.num_classes)
+        images = self.to_images(self.decoder(h))
+        return images.reshape(z.shape[0], steps, *self._image_shape)
+
+    @torch.no_grad()
+    def interpolate(
+        self, x_a: Tensor, x_b: Tensor, steps: int = 8, method: str = "slerp", labels: Any = None
+    ) -> Tensor:
         """Decode a path between the posterior means of ``x_a`` and ``x_b``: images (B, steps, C, H, W).
 
         ``method`` is ``"lerp"`` (straight line) or ``"slerp"`` (great circle, better suited to a Gaussian prior).
+        A conditional model encodes and decodes both with ``labels``.
         """
         check_positive_int("steps", steps)
         if method not in ("lerp", "slerp"):
             raise ValueError(f"method must be 'lerp' or 'slerp', got {method!r}")
-        za, _ = self.encode(x_a)
-        zb, _ = self.encode(x_b)
+        za, _ = self.encode(x_a, labels)
+        zb, _ = self.encode(x_b, labels)
         if za.shape != zb.shape:
             raise ValueError(f"x_a and x_b must hold the same number of images, got {za.shape[0]} and {zb.shape[0]}")
         t = torch.linspace(0, 1, steps, device=za.device, dtype=za.dtype)
         path = slerp(za, zb, t) if method == "slerp" else lerp(za, zb, t)  # (B, steps, D)
-        images = self.to_images(self._decode(path.reshape(-1, self.latent_dim)))
+        y = self.check_labels(labels, za.shape[0])
+        y = y.repeat_interleave(steps) if y is not None else None
+        images = self.to_images(self._decode(path.reshape(-1, self.latent_dim), y))
         return images.reshape(za.shape[0], steps, *self._image_shape)
 
     @torch.no_grad()
-    def traverse(self, x_or_z: Tensor, dim: int, values: Sequence[float] | Tensor) -> Tensor:
+    def traverse(self, x_or_z: Tensor, dim: int, values: Sequence[float] | Tensor, labels: Any = None) -> Tensor:
         """Vary latent ``dim`` over ``values`` from a starting code: images (B, len(values), C, H, W).
 
         ``x_or_z`` is either latent codes (B, latent_dim) or images, which are encoded to their posterior mean.
@@ -264,13 +374,15 @@ class BaseVAE(
         if isinstance(dim, bool) or not isinstance(dim, int) or not 0 <= dim < self.latent_dim:
             raise ValueError(f"dim must be an integer in [0, {self.latent_dim}), got {dim!r}")
         is_latent = isinstance(x_or_z, Tensor) and x_or_z.ndim == 2 and x_or_z.shape[1] == self.latent_dim
-        z = self.check_latent(x_or_z) if is_latent else self.encode(x_or_z)[0]
+        z = self.check_latent(x_or_z) if is_latent else self.encode(x_or_z, labels)[0]
         v = torch.as_tensor(values, device=z.device, dtype=z.dtype).flatten()
         if v.numel() == 0 or not torch.isfinite(v).all():
             raise ValueError("values must be a non-empty sequence of finite numbers")
         codes = z[:, None, :].repeat(1, v.numel(), 1)
         codes[:, :, dim] = v
-        images = self.to_images(self._decode(codes.reshape(-1, self.latent_dim)))
+        y = self.check_labels(labels, z.shape[0])
+        y = y.repeat_interleave(v.numel()) if y is not None else None
+        images = self.to_images(self._decode(codes.reshape(-1, self.latent_dim), y))
         return images.reshape(z.shape[0], v.numel(), *self._image_shape)
 
     # --- Hub ------------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +42,28 @@ def eval_results(metrics: dict[str, Any], dataset_id: str, dataset_name: str) ->
     return results
 
 
+@dataclass(frozen=True)
+class DataFacts:
+    """What a card says about the training data."""
+
+    name: str  # a short name, also a tag for the named data sets
+    display_name: str
+    hub_id: str | None  # the dataset's Hub id, when there is one
+    note: str  # the card's "Data:" line
+    tag: str | None = None
+
+    @classmethod
+    def named(cls, dataset: str) -> DataFacts:
+        info = DATASETS[dataset]
+        note = f"the {info.display_name} training split; metrics on its test split."
+        return cls(info.name, info.display_name, info.hub_id, note, tag=info.name)
+
+
 def model_card(
     model: BaseVAE,
     metrics: dict[str, Any],
     *,
-    dataset: str,
+    data: DataFacts,
     hyperparameters: dict[str, Any],
     repo_id: str | None = None,
     model_name: str | None = None,
@@ -56,18 +74,17 @@ def model_card(
     iw_samples: int = 1,
 ) -> ModelCard:
     """Render the model card for a trained model; ``trained_on`` says how long on what (e.g. "5.4 min on ...")."""
-    info = DATASETS[dataset]
-    display = info.display_name
+    display = data.display_name
     mixin = type(model)._hub_mixin_info.model_card_data
-    name = model_name or (repo_id.split("/")[-1] if repo_id else f"{type(model).__name__.lower()}-{dataset}")
+    name = model_name or (repo_id.split("/")[-1] if repo_id else f"{type(model).__name__.lower()}-{data.name}")
     card_data = ModelCardData(
         library_name="vae-hub",
         license="mit",
-        tags=sorted(set(mixin.tags or []) | {dataset}),
-        datasets=[info.hub_id],
+        tags=sorted(set(mixin.tags or []) | ({data.tag} if data.tag else set())),
+        datasets=[data.hub_id] if data.hub_id else None,
         pipeline_tag=TASK,
         model_name=name,
-        eval_results=eval_results(metrics, info.hub_id, display),
+        eval_results=eval_results(metrics, data.hub_id or data.name, display),
     )
     description = {
         "VariationalAutoencoder": "multilayer-perceptron variational autoencoder (the classic Kingma & Welling model)",
@@ -86,9 +103,10 @@ def model_card(
         recon_name="binary cross-entropy" if model.likelihood == "bernoulli" else "Gaussian",
         metrics=metrics,
         hyperparameters=hyperparameters,
-        dataset_note=dataset_note or f"the {display} training split; metrics on its test split.",
+        dataset_note=dataset_note or data.note,
         extra_limitations=extra_limitations or [],
         has_curves=has_curves,
+        class_names=model.class_names if model.conditional else [],
         trained_on=trained_on,
         objective="the ELBO (reconstruction + closed-form KL to the N(0, I) prior)"
         if iw_samples == 1

@@ -11,7 +11,7 @@ from dataclasses import Field, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .base import LIKELIHOODS
+from .base import LIKELIHOODS, MAX_SIDE
 from .data import DATASETS
 
 MODELS = ("mlp", "conv")  # the seed's MLP VAE, the ConvVAE
@@ -40,13 +40,34 @@ class TrainConfig:
     """Everything that defines a training run (the flags of ``vae-hub train``)."""
 
     model: str = option("mlp", "the seed's MLP VAE or the ConvVAE", choices=MODELS)
-    dataset: str = option("mnist", "the data set to train on", choices=tuple(DATASETS))
-    data_dir: str = option("data", "torchvision layout, or a folder with the IDX (.gz) files")
+    dataset: str = option(
+        "mnist",
+        f"a data set ({', '.join(DATASETS)}), a folder of images (class labels from sub-folder names), a folder "
+        "written by datasets' save_to_disk, parquet file(s), or a Hugging Face Hub dataset id",
+        metavar="NAME|PATH|HUB_ID",
+    )
+    data_dir: str = option("data", "for a named data set: torchvision layout, or a folder with the IDX (.gz) files")
+    image_size: int | None = option(None, "your images: scale and centre-crop to SxS (default: their own size)",
+                                    metavar="S")  # fmt: skip
+    channels: int | None = option(None, "your images: 1 (grey) or 3 (RGB) (default: 3 if any is in colour)",
+                                  metavar="C")  # fmt: skip
+    test_fraction: float = option(0.1, "your images: the share held out for testing when there is no test split")
+    strict_data: bool = option(False, "your images: refuse the data if a file is unreadable (default: skip it)")
+    image_column: str | None = option(None, "a Hugging Face dataset's image column (default: detected)", metavar="NAME")
+    label_column: str | None = option(None, "a Hugging Face dataset's label column (default: detected)", metavar="NAME")
+    split: str = option("train", "a Hugging Face dataset's split to train on")
+    test_split: str | None = option(None, "a Hugging Face dataset's test split (default: 'test' when there is one)",
+                                    metavar="NAME")  # fmt: skip
     output_dir: str = option("runs/vae", "where the model folder (and its checkpoints) is written")
     hidden_dim: int = option(400, "hidden layer width")
     latent_dim: int = option(20, "latent dimensions")
     base_channels: int = option(32, "ConvVAE width: channels of its first convolution")
     res_blocks: int = option(0, "ConvVAE depth: residual blocks at each resolution (0: the plain ConvVAE)")
+    num_downsamples: int | None = option(
+        None,
+        "ConvVAE: stride-2 convolutions (default: halve while the side stays even and >= 4; 28 -> 7x7)",
+        metavar="N",
+    )
     likelihood: str = option("bernoulli", "the decoder's p(x|z)", choices=LIKELIHOODS)
     gaussian_std: float = option(0.1, "the Gaussian decoder's std")
     learn_std: bool = option(False, "learn the Gaussian decoder's std")
@@ -59,6 +80,7 @@ class TrainConfig:
     free_bits: float = option(0.0, "KL floor per latent dimension, nats")
     kl_warmup: float = option(0.0, "epochs over which the KL weight ramps from 0 to beta")
     binarize: bool = option(False, "dynamic binarization of the training images")
+    conditional: bool = option(False, "a conditional VAE: q(z|x, y) and p(x|z, y) given the class labels")
     seed: int = option(0, "random seed")
     resume: bool = option(False, "continue from the latest checkpoint in --output-dir")
     mixed_precision: str = option("no", "autocast precision of the training steps", choices=PRECISIONS)
@@ -83,13 +105,23 @@ class TrainConfig:
     def check(self) -> None:
         """Every option in range, and the output folder usable, before any data is read; ValueError names each."""
         problems = []
-        for name in ("model", "dataset", "likelihood", "lr_schedule", "mixed_precision", "report_to"):
+        for name in ("model", "likelihood", "lr_schedule", "mixed_precision", "report_to"):
             choices = self.__dataclass_fields__[name].metadata["choices"]
             if getattr(self, name) not in choices:
                 problems.append(f"{self.flag(name)} must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
         for name in ("epochs", "batch_size", "hidden_dim", "latent_dim", "base_channels", "log_every", "iw_samples"):
             if getattr(self, name) < 1:
                 problems.append(f"{self.flag(name)} must be >= 1, got {getattr(self, name)}")
+        if self.image_size is not None and not 1 <= self.image_size <= MAX_SIDE:
+            problems.append(f"--image-size must be in [1, {MAX_SIDE}], got {self.image_size}")
+        if self.channels not in (None, 1, 3):
+            problems.append(f"--channels must be 1 or 3, got {self.channels}")
+        if not 0 < self.test_fraction < 1:
+            problems.append(f"--test-fraction must be between 0 and 1, got {self.test_fraction}")
+        if self.num_downsamples is not None and (self.num_downsamples < 1 or self.model != "conv"):
+            problems.append(f"--num-downsamples must be >= 1 and is for --model conv only, got {self.num_downsamples}")
+        if not self.dataset:
+            problems.append("--dataset must name a data set, a folder or a Hub dataset id")
         if self.max_train_images is not None and self.max_train_images < 1:
             problems.append(
                 f"--max-train-images must be >= 1 (or left out for all images), got {self.max_train_images}"

@@ -103,7 +103,31 @@ class ImageShape:
         return value
 
 
-Rule = Int | Float | Bool | Choice | ImageShape
+@dataclass(frozen=True)
+class Names:
+    """A list of at most ``max_items`` strings of at most ``max_chars`` characters each, or null."""
+
+    max_items: int
+    max_chars: int = 200
+
+    def check(self, name: str, value: Any) -> list[str] | None:
+        if value is None:
+            return None
+        ok = (
+            type(value) is list
+            and len(value) <= self.max_items
+            and all(type(v) is str and 0 < len(v) <= self.max_chars for v in value)
+        )
+        if not ok:
+            got = f"a list of {len(value)}" if type(value) is list else type_name(value)
+            raise FieldError(
+                f"{name} must be null or a list of at most {self.max_items} names of 1 to {self.max_chars} "
+                f"characters, got {got}"
+            )
+        return value
+
+
+Rule = Int | Float | Bool | Choice | ImageShape | Names
 
 
 def check_fields(rules: Mapping[str, Rule], config: Mapping[str, Any]) -> dict[str, Any]:

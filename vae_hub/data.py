@@ -1,4 +1,4 @@
-"""Image data sets through torchvision, decoded once and held in memory as float tensors in [0, 1].
+"""Image data sets through torchvision, decoded once and held in memory as uint8 tensors (``to_unit`` per batch).
 
 Offline, ``data_dir`` may hold torchvision's own layout (``<data_dir>/<ClassName>/raw/...``) or a plain folder with
 the four IDX files, compressed (``*.gz``, as Debian's ``dataset-fashion-mnist`` installs them) or not. Compressed or
@@ -57,6 +57,11 @@ def fixed_binarization(images: Tensor) -> Tensor:
     return torch.bernoulli(images, generator=generator)
 
 
+def to_unit(images: Tensor) -> Tensor:
+    """uint8 pixels to float32 in [0, 1] (a float tensor is returned as it is)."""
+    return images if images.is_floating_point() else images.float().div_(255)
+
+
 def default_cache_dir() -> Path:
     return Path(os.environ.get("VAE_HUB_CACHE", "~/.cache/vae-hub")).expanduser() / "datasets"
 
@@ -67,10 +72,11 @@ class DataNotFoundError(FileNotFoundError):
 
 @dataclass
 class ImageData:
-    """A data set split held in memory: ``images`` (N, C, H, W) float32 in [0, 1], ``labels`` (N,)."""
+    """A data set split held in memory: ``images`` (N, C, H, W) uint8, ``labels`` (N,) class indices (-1: none)."""
 
     images: Tensor
     labels: Tensor
+    class_names: list[str] | None = None
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -159,6 +165,5 @@ def load_dataset(
     data = torch.as_tensor(dataset.data)
     # MNIST family: (N, H, W) uint8; CIFAR: (N, H, W, C) uint8
     data = data[:, None] if data.ndim == 3 else data.permute(0, 3, 1, 2)
-    images = data.contiguous().float().div_(255)
     labels = torch.as_tensor(dataset.targets, dtype=torch.long)
-    return ImageData(images, labels)
+    return ImageData(data.contiguous(), labels, [str(c) for c in dataset.classes])

@@ -20,6 +20,7 @@ def evaluate(
     model: BaseVAE,
     images: Tensor,
     *,
+    labels: Tensor | None = None,
     k: int = 0,
     batch_size: int = 500,
     seed: int = 0,
@@ -33,6 +34,7 @@ def evaluate(
     samples. ``active_units`` counts dimensions with Var_x(E_q[z_d]) > 0.01. For a Bernoulli likelihood,
     ``bernoulli_floor`` is the summed binary entropy of the pixels: no decoder's reconstruction term, hence no
     NLL, goes below it on grey-level data (it is 0 for binary data). Bits per dimension divide nats by D ln 2.
+    A conditional model is evaluated given the images' ``labels``: its NLL is -log p(x|y).
     """
     was_training = model.training
     model.eval()
@@ -43,8 +45,10 @@ def evaluate(
     if k > 0:
         batch_size = iwae_batch_size(k, batch_size)
     batches = images.split(batch_size)
-    for x in tqdm(batches, desc=desc, disable=not progress, unit="batch", leave=False):
-        out = elbo(model, x, generator=generator)
+    label_batches = labels.split(batch_size) if model.conditional and labels is not None else [None] * len(batches)
+    for x, y in tqdm(zip(batches, label_batches, strict=True), total=len(batches), desc=desc, disable=not progress,
+                     unit="batch", leave=False):  # fmt: skip
+        out = elbo(model, x, generator=generator, labels=y)
         sums["loss"] += float(out.total_sum)
         sums["recon"] += float(out.recon_sum)
         sums["kl"] += float(out.kl_sum)
@@ -54,7 +58,8 @@ def evaluate(
             flat = x.flatten(1).to(out.logits.dtype)
             sums["floor"] += float(F.binary_cross_entropy(flat, flat, reduction="sum"))
         if k > 0:
-            sums["nll"] -= float(importance_sampled_log_likelihood(model, x, k=k, generator=generator).sum())
+            log_px = importance_sampled_log_likelihood(model, x, k=k, generator=generator, labels=y)
+            sums["nll"] -= float(log_px.sum())
     model.train(was_training)
     n = images.shape[0]
     variance = torch.cat(means).var(dim=0, correction=0)

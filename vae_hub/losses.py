@@ -101,18 +101,19 @@ def elbo(
     beta: float = 1.0,
     free_bits: float = 0.0,
     generator: torch.Generator | None = None,
+    labels: Tensor | None = None,
 ) -> ELBOOutput:
     """One-sample ELBO of ``model`` (a vae-hub model, or a DDP wrapper of one) on ``x`` with its parts.
 
     ``beta`` weights the KL term (beta-VAE). ``free_bits`` (nats) is a floor on the batch-mean KL of each
     latent dimension (Kingma et al., 2016): dimensions below it get no gradient pushing them to the prior,
-    which keeps the encoder from collapsing onto the prior.
+    which keeps the encoder from collapsing onto the prior. A conditional model takes the class ``labels``.
     """
     if beta < 0 or not math.isfinite(beta):
         raise ValueError(f"beta must be a finite number >= 0, got {beta}")
     if free_bits < 0 or not math.isfinite(free_bits):
         raise ValueError(f"free_bits must be a finite number >= 0 (nats per latent dimension), got {free_bits}")
-    logits, mu, logvar = model(x, generator=generator, return_logits=True)  # through any wrapper (DDP)
+    logits, mu, logvar = model(x, generator=generator, return_logits=True, labels=labels)  # through any wrapper
     core = getattr(model, "module", model)
     recon = core.reconstruction_nll(logits.flatten(1), x.flatten(1).to(logits))
     kl_per_dim = gaussian_kl(mu, logvar)
@@ -122,14 +123,16 @@ def elbo(
     return ELBOOutput(loss, recon + kl, recon, kl, kl_per_dim, logits, mu, logvar)
 
 
-def iwae(model: nn.Module, x: Tensor, k: int, *, generator: torch.Generator | None = None) -> ELBOOutput:
+def iwae(
+    model: nn.Module, x: Tensor, k: int, *, generator: torch.Generator | None = None, labels: Tensor | None = None
+) -> ELBOOutput:
     """The importance-weighted bound (IWAE, Burda et al., 2016) of ``model`` on ``x``, with k samples per image.
 
     log p(x) >= L_k(x) = E[ log (1/k) sum_i w_i ],  w_i = p(x|z_i) p(z_i) / q(z_i|x),  z_i ~ q(z|x).
     L_1 is the ELBO and L_k tightens as k grows. ``loss`` is -sum L_k (what IWAE training minimises; it has no KL
     weight); ``total``, ``recon`` and ``kl`` are the ELBO's parts on the first of the k samples, for logging.
     """
-    logits, mu, logvar, z = model(x, generator=generator, return_logits=True, samples=k)  # through any wrapper
+    logits, mu, logvar, z = model(x, generator=generator, return_logits=True, samples=k, labels=labels)
     core = getattr(model, "module", model)
     recon = core.reconstruction_nll(logits.flatten(2), x.flatten(1).to(logits))  # (k, B): -log p(x|z_i)
     log_w = -recon + standard_normal_log_prob(z) - diagonal_normal_log_prob(z, mu, logvar)  # (k, B)

@@ -40,6 +40,7 @@ def importance_sampled_log_likelihood(
     *,
     max_decoded: int = 16384,
     generator: torch.Generator | None = None,
+    labels: Any = None,
 ) -> Tensor:
     """Estimate log p(x) per image with k importance samples from q(z|x) (the IWAE bound, Burda et al. 2016).
 
@@ -50,7 +51,8 @@ def importance_sampled_log_likelihood(
     check_positive_int("k", k)
     check_positive_int("max_decoded", max_decoded)
     native = model.check_input(x)
-    mu, logvar = model._encode(native)
+    y = model.check_labels(labels, native.shape[0])  # a conditional model: log p(x|y)
+    mu, logvar = model._encode(native, y)
     target = native.flatten(1)  # (B, D)
     batch = mu.shape[0]
     chunk = max(1, min(k, max_decoded // batch))
@@ -61,7 +63,8 @@ def importance_sampled_log_likelihood(
         c = min(chunk, k - done)
         eps = torch.randn((c, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
         z = mu + std * eps  # (c, B, L)
-        logits = model._decode_logits(z.reshape(c * batch, -1)).reshape(c, batch, -1)
+        yc = y.repeat(c) if y is not None else None
+        logits = model._decode_logits(z.reshape(c * batch, -1), yc).reshape(c, batch, -1)
         log_px_z = -model.reconstruction_nll(logits, target)  # (c, B)
         log_w = log_px_z + standard_normal_log_prob(z) - diagonal_normal_log_prob(z, mu, logvar)
         total = torch.logaddexp(total, torch.logsumexp(log_w, dim=0))
@@ -88,15 +91,17 @@ class PosteriorEstimate:
 
 @torch.no_grad()
 def posterior_estimate(
-    model: BaseVAE, x: Tensor, samples: int = 64, generator: torch.Generator | None = None
+    model: BaseVAE, x: Tensor, samples: int = 64, generator: torch.Generator | None = None, labels: Any = None
 ) -> PosteriorEstimate:
     """Encode ``x`` once, draw ``samples`` codes per image, decode them: the ELBO and the decoded draws."""
     check_positive_int("samples", samples)
     native = model.check_input(x)
-    mu, logvar = model._encode(native)
+    y = model.check_labels(labels, native.shape[0])
+    mu, logvar = model._encode(native, y)
     eps = torch.randn((samples, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
     z = mu + torch.exp(0.5 * logvar) * eps  # (S, B, L)
-    logits = model._decode_logits(z.reshape(-1, model.latent_dim)).reshape(samples, mu.shape[0], -1)
+    y = y.repeat(samples) if y is not None else None
+    logits = model._decode_logits(z.reshape(-1, model.latent_dim), y).reshape(samples, mu.shape[0], -1)
     recon = model.reconstruction_nll(logits, native.flatten(1)).mean(0)
     images = torch.sigmoid(logits).reshape(samples, mu.shape[0], *model.image_shape)
     return PosteriorEstimate(recon, gaussian_kl(mu, logvar), images)

@@ -13,9 +13,10 @@ import torch
 from torch import Tensor
 
 from .base import BaseVAE
-from .card import model_card
+from .card import DataFacts, model_card
 from .config import TrainConfig
 from .data import DATASETS
+from .data_sources import Splits
 from .evaluation import evaluate
 from .fileio import atomic_write
 from .plots import save_reconstructions, save_samples, save_training_curves
@@ -44,6 +45,7 @@ def hyperparameters(config: TrainConfig, model: BaseVAE, n_train: int, world: in
         "training images": f"{n_train:,}",
         "seed": config.seed,
         "mixed precision": config.mixed_precision,
+        **({"conditional on": f"{model.num_classes} classes"} if model.conditional else {}),
     }
 
 
@@ -65,6 +67,21 @@ def hardware(model: BaseVAE) -> str:
     return f"{cpu} ({os.cpu_count()} logical CPUs, {torch.get_num_threads()} threads), PyTorch {torch.__version__}"
 
 
+def data_facts(data: Splits) -> DataFacts:
+    """The card's data lines: the named data set's, or your images' (their source, number, size and test split)."""
+    if data.name in DATASETS and data.hub_id == DATASETS[data.name].hub_id:
+        return DataFacts.named(data.name)
+    c, h, w = data.train.images.shape[1:]
+    n = len(data.train) + len(data.test)
+    display = data.hub_id or f"{data.display_name} ({n:,} images)"
+    classes = f", {len(data.class_names)} classes" if data.class_names else ""
+    note = (
+        f"{display}: {n:,} images at {c}x{h}x{w}{classes}; {len(data.train):,} to train on; test images: "
+        f"{data.split_note}." + (f" Left out: {data.skipped}." if data.skipped else "")
+    )
+    return DataFacts(data.name, display, data.hub_id, note)
+
+
 def write_model_folder(
     config: TrainConfig,
     model: BaseVAE,
@@ -73,13 +90,27 @@ def write_model_folder(
     train_seconds: float,
     n_train: int,
     world: int,
+    data: Splits,
+    test_labels: Tensor | None = None,
 ) -> dict[str, Any]:
     """Evaluate, then write ``config.output_dir`` as a Hub model repo (and push it, if asked); returns the metrics."""
     out_dir = Path(config.output_dir)
-    test = evaluate(model, test_images, k=config.eval_k, seed=config.seed, progress=config.progress, desc="final eval")
+    test = evaluate(
+        model, test_images, labels=test_labels, k=config.eval_k, seed=config.seed, progress=config.progress,
+        desc="final eval",
+    )  # fmt: skip
     metrics = {
         "dataset": config.dataset,
         "split": "test",
+        "data": {
+            "name": data.name,
+            "hub_id": data.hub_id,
+            "test_split": data.split_note,
+            "train_images": len(data.train),
+            "test_images": len(data.test),
+            "image_shape": list(data.train.images.shape[1:]),
+            "class_names": data.class_names,
+        },  # fmt: skip
         "test": test,
         "history": history,
         "train_seconds": round(train_seconds, 2),
@@ -89,17 +120,17 @@ def write_model_folder(
     model.save_pretrained(out_dir)  # config.json + model.safetensors (README.md is written below)
     atomic_write(out_dir / "metrics.json", lambda p: p.write_text(json.dumps(metrics, indent=2) + "\n"))
     save_samples(model, out_dir / "samples.png", seed=config.seed)
-    save_reconstructions(model, test_images, out_dir / "reconstructions.png")
+    save_reconstructions(model, test_images, out_dir / "reconstructions.png", labels=test_labels)
     if history:
         save_training_curves(history, out_dir / "training_curves.png")
     limitations = list(config.extra_limitations)
-    full = DATASETS[config.dataset].train_size
+    full = data.train_size
     if n_train < full:
         limitations.insert(0, f"Trained on {n_train:,} images, not the full {full:,}-image training split.")
     card = model_card(
         model,
         test,
-        dataset=config.dataset,
+        data=data_facts(data),
         hyperparameters=hyperparameters(config, model, n_train, world),
         repo_id=config.push_to_hub,
         model_name=config.model_name,

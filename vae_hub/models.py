@@ -25,7 +25,9 @@ class VariationalAutoencoder(BaseVAE):
     """The seed's VAE: an MLP encoder with ``fc_mu`` / ``fc_logvar`` heads and an MLP decoder ending in a sigmoid.
 
     ``VariationalAutoencoder(784, 400, 20)`` is the classic MNIST model. ``image_shape`` defaults to a square
-    single-channel image when ``input_dim`` is a square (784 -> 1x28x28).
+    single-channel image when ``input_dim`` is a square (784 -> 1x28x28). With ``num_classes`` > 0 it is a
+    conditional VAE (Sohn et al., 2015): the one-hot label joins the features before the heads and z before the
+    decoder.
     """
 
     flat_input = True
@@ -44,6 +46,8 @@ class VariationalAutoencoder(BaseVAE):
         likelihood: str = "bernoulli",
         gaussian_std: float = 0.1,
         learn_std: bool = False,
+        num_classes: int = 0,
+        class_names: Sequence[str] | None = None,
     ) -> None:
         super().__init__()
         check_positive_int("input_dim", input_dim)
@@ -51,23 +55,20 @@ class VariationalAutoencoder(BaseVAE):
         shape = infer_image_shape(input_dim) if image_shape is None else tuple(image_shape)
         if math.prod(shape) != input_dim:
             raise ValueError(f"image_shape {shape} holds {math.prod(shape)} values but input_dim is {input_dim}")
-        self._setup(shape, latent_dim, likelihood, gaussian_std, learn_std)
+        self._setup(shape, latent_dim, likelihood, gaussian_std, learn_std, num_classes, class_names)
+        k = self.num_classes  # a conditional model appends the one-hot label to the heads' and decoder's inputs
         # Shared encoder backbone
         self.encoder_backbone = nn.Sequential(nn.Linear(input_dim, hidden_dim), nn.ReLU())
         # Encoder heads for mean and log-variance
-        self.fc_mu = nn.Linear(hidden_dim, latent_dim)
-        self.fc_logvar = nn.Linear(hidden_dim, latent_dim)
+        self.fc_mu = nn.Linear(hidden_dim + k, latent_dim)
+        self.fc_logvar = nn.Linear(hidden_dim + k, latent_dim)
         # Decoder
         self.decoder = nn.Sequential(
-            nn.Linear(latent_dim, hidden_dim),
+            nn.Linear(latent_dim + k, hidden_dim),
             nn.ReLU(),
             nn.Linear(hidden_dim, input_dim),
             nn.Sigmoid(),  # Restricts reconstruction values to [0, 1]
         )
-
-    def _encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        h = self.encoder_backbone(x)
-        return self.fc_mu(h), self.fc_logvar(h)
 
 
 class ResidualBlock(nn.Module):
@@ -90,7 +91,7 @@ class ConvVAE(BaseVAE):
     channels from ``base_channels``; a ``hidden_dim`` layer feeds the ``fc_mu`` / ``fc_logvar`` heads. The decoder
     mirrors it with transposed convolutions and ends in a sigmoid. H and W must be divisible by 2**num_downsamples.
     ``res_blocks`` residual blocks (:class:`ResidualBlock`) follow each downsampling and precede each upsampling:
-    a deeper model at the same widths; 0 is the plain ConvVAE.
+    a deeper model at the same widths; 0 is the plain ConvVAE. ``num_classes`` > 0 makes it a conditional VAE.
     """
 
     config_rules: ClassVar[dict[str, Rule]] = BaseVAE.config_rules | {
@@ -111,9 +112,12 @@ class ConvVAE(BaseVAE):
         gaussian_std: float = 0.1,
         learn_std: bool = False,
         res_blocks: int = 0,
+        num_classes: int = 0,
+        class_names: Sequence[str] | None = None,
     ) -> None:
         super().__init__()
-        self._setup(image_shape, latent_dim, likelihood, gaussian_std, learn_std)
+        self._setup(image_shape, latent_dim, likelihood, gaussian_std, learn_std, num_classes, class_names)
+        k = self.num_classes
         check_positive_int("base_channels", base_channels)
         check_positive_int("hidden_dim", hidden_dim)
         check_positive_int("num_downsamples", num_downsamples)
@@ -135,11 +139,11 @@ class ConvVAE(BaseVAE):
             encoder += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.ReLU()]
             encoder += [ResidualBlock(c_out) for _ in range(res_blocks)]
         self.encoder_backbone = nn.Sequential(*encoder, nn.Flatten(), nn.Linear(features, hidden_dim), nn.ReLU())
-        self.fc_mu = nn.Linear(hidden_dim, latent_dim)
-        self.fc_logvar = nn.Linear(hidden_dim, latent_dim)
+        self.fc_mu = nn.Linear(hidden_dim + k, latent_dim)
+        self.fc_logvar = nn.Linear(hidden_dim + k, latent_dim)
 
         decoder: list[nn.Module] = [
-            nn.Linear(latent_dim, hidden_dim),
+            nn.Linear(latent_dim + k, hidden_dim),
             nn.ReLU(),
             nn.Linear(hidden_dim, features),
             nn.ReLU(),
@@ -151,7 +155,3 @@ class ConvVAE(BaseVAE):
             decoder += [nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1), nn.ReLU()]
         decoder[-1] = nn.Sigmoid()  # the last layer outputs pixel means in [0, 1]
         self.decoder = nn.Sequential(*decoder)
-
-    def _encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        h = self.encoder_backbone(x)
-        return self.fc_mu(h), self.fc_logvar(h)

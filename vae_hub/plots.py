@@ -12,6 +12,8 @@ from torch import Tensor
 from .base import BaseVAE
 from .images import save_grid
 
+PER_CLASS = 8  # samples in each class's row of a conditional model's samples.png
+
 
 def save_samples(
     model: BaseVAE,
@@ -21,15 +23,24 @@ def save_samples(
     seed: int = 0,
     padding: int = 2,
 ) -> None:
-    """A square grid of ``n`` images decoded from the prior N(0, temperature^2 I)."""
-    images = model.sample(n, temperature, generator=torch.Generator(device=model.device).manual_seed(seed))
+    """A square grid of ``n`` images decoded from the prior N(0, temperature^2 I).
+
+    For a conditional model: one row of ``PER_CLASS`` samples for each class, in class order.
+    """
+    generator = torch.Generator(device=model.device).manual_seed(seed)
+    if model.conditional:
+        labels = torch.arange(model.num_classes).repeat_interleave(PER_CLASS)
+        images = model.sample(len(labels), temperature, generator=generator, labels=labels)
+        save_grid(images, path, nrow=PER_CLASS, padding=padding)
+        return
+    images = model.sample(n, temperature, generator=generator)
     save_grid(images, path, padding=padding)
 
 
-def save_reconstructions(model: BaseVAE, images: Tensor, path: Path, n: int = 8) -> None:
-    """Two rows: ``n`` originals above their reconstructions."""
+def save_reconstructions(model: BaseVAE, images: Tensor, path: Path, n: int = 8, labels: Tensor | None = None) -> None:
+    """Two rows: ``n`` originals above their reconstructions (given their ``labels``, for a conditional model)."""
     x = images[:n]
-    recon = model.reconstruct(x)
+    recon = model.reconstruct(x, labels=labels[:n] if model.conditional else None)
     save_grid(torch.cat([x.cpu(), recon.float().cpu()]), path, nrow=x.shape[0])
 
 

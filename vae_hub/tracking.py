@@ -30,21 +30,28 @@ def figures(stats: dict[str, Any]) -> dict[str, float]:
 
 
 @torch.no_grad()
-def pictures(model: BaseVAE, test_images: Tensor) -> dict[str, Tensor]:
-    """Samples from the same prior draws every epoch, and reconstructions of the first test images: (N, C, H, W)."""
+def pictures(model: BaseVAE, test_images: Tensor, test_labels: Tensor | None = None) -> dict[str, Tensor]:
+    """Samples from the same prior draws every epoch, and reconstructions of the first test images: (N, C, H, W).
+
+    A conditional model's samples cycle through the classes; its reconstructions use the test labels.
+    """
     z = torch.randn(PICTURES, model.latent_dim, generator=torch.Generator().manual_seed(0)).to(model.device)
     x = test_images[:PICTURES].to(model.device)
-    samples = model.to_images(model.decode(z)).float().clamp(0, 1).cpu()
-    recon = model.to_images(model.reconstruct(model.check_input(x))).float().clamp(0, 1).cpu()
+    cycle = torch.arange(PICTURES) % model.num_classes if model.conditional else None
+    recon_labels = test_labels[:PICTURES] if model.conditional and test_labels is not None else None
+    samples = model.to_images(model.decode(z, cycle)).float().clamp(0, 1).cpu()
+    recon = model.to_images(model.reconstruct(model.check_input(x), recon_labels)).float().clamp(0, 1).cpu()
     return {"samples": samples, "reconstructions": recon}
 
 
-def log_epoch(accel: Accelerator, model: BaseVAE, test_images: Tensor, stats: dict[str, Any]) -> None:
+def log_epoch(
+    accel: Accelerator, model: BaseVAE, test_images: Tensor, stats: dict[str, Any], test_labels: Tensor | None = None
+) -> None:
     """Log an epoch's figures, and its pictures to the trackers that take images."""
     step = int(stats["epoch"])
     accel.log(figures(stats), step=step)
     images = None
     for tracker in accel.trackers:
         if hasattr(tracker, "log_images"):
-            images = images if images is not None else pictures(model, test_images)
+            images = images if images is not None else pictures(model, test_images, test_labels)
             tracker.log_images(images, step=step)

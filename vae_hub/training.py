@@ -1,6 +1,6 @@
 """Training on Hugging Face Accelerate: the same loop on a CPU, one GPU, or many processes.
 
-The data set is held in memory as one tensor; each step indexes a batch out of it (no per-sample transform).
+The data set is held in memory as one uint8 tensor; each step indexes a batch out of it and scales it to [0, 1].
 After every epoch an atomic checkpoint (safetensors + JSON) is written; ``resume=True`` continues from the latest one
 with the same final weights as an uninterrupted run. At the end ``model_folder`` writes the output folder.
 """
@@ -22,8 +22,10 @@ from tqdm.auto import tqdm
 from . import checkpoint
 from .base import BaseVAE
 from .config import TrainConfig
-from .data import fixed_binarization, load_dataset
+from .data import fixed_binarization, to_unit
+from .data_sources import Splits, load_splits
 from .evaluation import evaluate
+from .image_files import DataError
 from .losses import elbo, iwae, kl_warmup
 from .model_folder import write_model_folder
 from .models import ConvVAE, VariationalAutoencoder
@@ -46,15 +48,29 @@ def diverged(loss: float | str, epoch: int, step: int, ckpt_dir: Path) -> Traini
     )
 
 
-def build_model(config: TrainConfig, image_shape: tuple[int, int, int]) -> BaseVAE:
+def auto_downsamples(side: int) -> int:
+    """How many times to halve an image side: while it stays even and at least 4 (28 -> 7: 2; 64 -> 4: 4), >= 1."""
+    n = 0
+    while side % 2 == 0 and side // 2 >= 4:
+        side, n = side // 2, n + 1
+    return max(n, 1)
+
+
+def build_model(
+    config: TrainConfig, image_shape: tuple[int, int, int], class_names: list[str] | None = None
+) -> BaseVAE:
+    """The model ``config`` asks for; ``class_names`` make it conditional when ``config.conditional``."""
     likelihood = dict(likelihood=config.likelihood, gaussian_std=config.gaussian_std, learn_std=config.learn_std)
+    if config.conditional:
+        likelihood |= dict(num_classes=len(class_names or []), class_names=class_names)
     if config.model == "mlp":
         return VariationalAutoencoder(
             math.prod(image_shape), config.hidden_dim, config.latent_dim, image_shape=image_shape, **likelihood
         )
     return ConvVAE(
         image_shape, latent_dim=config.latent_dim, base_channels=config.base_channels, hidden_dim=config.hidden_dim,
-        res_blocks=config.res_blocks, **likelihood,
+        res_blocks=config.res_blocks, num_downsamples=config.num_downsamples or auto_downsamples(min(image_shape[1:])),
+        **likelihood,
     )  # fmt: skip
 
 
@@ -64,6 +80,17 @@ def adam(params: list[torch.nn.Parameter], lr: float) -> torch.optim.Adam:
         return torch.optim.Adam(params, lr=lr, fused=True)
     except (RuntimeError, TypeError, ValueError):  # older torch, or a device without a fused Adam
         return torch.optim.Adam(params, lr=lr)
+
+
+def check_labels(data: Splits) -> None:
+    """--conditional needs a class for every image."""
+    unlabelled = int((data.train.labels < 0).sum()) + int((data.test.labels < 0).sum())
+    if not data.class_names or unlabelled:
+        raise DataError(
+            f"--conditional needs a class label for every image, but {data.name} has "
+            + (f"{unlabelled:,} image(s) without one" if data.class_names else "no labels")
+            + ": put each class's images in a sub-folder named after it, or name the dataset's --label-column"
+        )
 
 
 def epoch_order(n: int, seed: int, epoch: int, rank: int, world: int) -> Tensor:
@@ -88,16 +115,19 @@ class Trainer:
         set_seed(config.seed, device_specific=True)
         self.ckpt_dir = Path(config.output_dir) / CHECKPOINTS
 
-        data_kwargs = dict(download=config.download, cache_dir=config.cache_dir)
-        with accel.main_process_first():  # one process unpacks / downloads, the others then read
-            train_set = load_dataset(config.dataset, config.data_dir, train=True, **data_kwargs)
-            test_set = load_dataset(config.dataset, config.data_dir, train=False, **data_kwargs)
-        self.train_images = train_set.images[: config.max_train_images].to(accel.device)
-        self.test_images = test_set.images.to(accel.device)
+        with accel.main_process_first():  # one process unpacks / downloads / decodes, the others then read
+            self.data = load_splits(config)
+        self.train_images = self.data.train.images[: config.max_train_images].to(accel.device)  # uint8
+        self.test_images = to_unit(self.data.test.images.to(accel.device))
+        self.train_labels = self.data.train.labels[: config.max_train_images].to(accel.device)
+        self.test_labels = self.data.test.labels.to(accel.device)
+        if config.conditional:
+            check_labels(self.data)
         if config.binarize:
             self.test_images = fixed_binarization(self.test_images)
 
-        self.model = build_model(config, tuple(train_set.images.shape[1:])).to(accel.device)
+        image_shape = tuple(self.train_images.shape[1:])
+        self.model = build_model(config, image_shape, self.data.class_names).to(accel.device)
         self.optimizer = adam(list(self.model.parameters()), config.lr)
         self.steps_per_epoch = math.ceil(len(self.train_images) // self.world / config.batch_size)
         self.total_steps = self.steps_per_epoch * config.epochs
@@ -152,8 +182,9 @@ class Trainer:
             final = accel.unwrap_model(self.ddp_model).eval()
             n_train = len(self.train_images)
             metrics = write_model_folder(
-                config, final, self.test_images, self.history, time.perf_counter() - start, n_train, self.world
-            )
+                config, final, self.test_images, self.history, time.perf_counter() - start, n_train, self.world,
+                self.data, self.test_labels,
+            )  # fmt: skip
         accel.wait_for_everyone()
         accel.end_training()
         return metrics
@@ -173,15 +204,16 @@ class Trainer:
             dynamic_ncols=True,
         )
         for i, idx in enumerate(bar):
-            x = self.train_images[idx]
+            x = to_unit(self.train_images[idx])
+            y = self.train_labels[idx] if config.conditional else None
             if config.binarize:
                 x = torch.bernoulli(x)
             beta = kl_warmup(epoch * self.steps_per_epoch + i, self.warmup_steps, config.beta)
             with accel.autocast():
                 if config.iw_samples > 1:
-                    out = iwae(self.ddp_model, x, config.iw_samples)
+                    out = iwae(self.ddp_model, x, config.iw_samples, labels=y)
                 else:
-                    out = elbo(self.ddp_model, x, beta=beta, free_bits=config.free_bits)
+                    out = elbo(self.ddp_model, x, beta=beta, free_bits=config.free_bits, labels=y)
             self.optimizer.zero_grad(set_to_none=True)
             accel.backward(out.loss)
             self.optimizer.step()
@@ -213,7 +245,7 @@ class Trainer:
             "lr": self.scheduler.get_last_lr()[0],
         }
         if self.main:
-            test = evaluate(accel.unwrap_model(self.ddp_model), self.test_images, seed=epoch)
+            test = evaluate(accel.unwrap_model(self.ddp_model), self.test_images, labels=self.test_labels, seed=epoch)
             stats |= {
                 "test_loss": test["loss"],
                 "test_recon": test["recon"],
@@ -224,7 +256,7 @@ class Trainer:
             }
             self.history.append(stats)
             if config.report_to != "none":
-                log_epoch(accel, accel.unwrap_model(self.ddp_model), self.test_images, stats)
+                log_epoch(accel, accel.unwrap_model(self.ddp_model), self.test_images, stats, self.test_labels)
             accel.print(
                 f"epoch {epoch + 1}: train loss {stats['train_loss']:.2f} "
                 f"(recon {stats['train_recon']:.2f}, KL {stats['train_kl']:.2f}) | "

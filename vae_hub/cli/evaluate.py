@@ -13,7 +13,7 @@ import time
 import torch
 
 from ..base import from_pretrained
-from ..data import DATASETS, DataNotFoundError, fixed_binarization, load_dataset
+from ..data import DATASETS, DataNotFoundError, fixed_binarization, load_dataset, to_unit
 from ..errors import CheckpointError
 from ..evaluation import evaluate, format_table
 from .options import error
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         model = from_pretrained(args.model, map_location=args.device)
         images = load_dataset(args.dataset, args.data_dir, train=False, download=args.download).images
-        images = images[: args.max_images].to(args.device)
+        images = to_unit(images[: args.max_images].to(args.device))
         if tuple(images.shape[1:]) != model.image_shape:
             raise ValueError(
                 f"{args.dataset} images are {tuple(images.shape[1:])} but the model expects {model.image_shape}"

@@ -24,7 +24,7 @@ from safetensors.torch import load_model
 
 from ...base import from_pretrained
 from ...config import TrainConfig
-from ...data import DataNotFoundError, load_dataset, torchvision_root
+from ...data import DataNotFoundError, load_dataset, to_unit, torchvision_root
 from ...losses import vae_loss_fn
 from ...metrics import importance_sampled_log_likelihood, iwae_batch_size
 from ...models import ConvVAE, VariationalAutoencoder
@@ -199,7 +199,7 @@ def iwae(models: str, data_dir: str | None, k: int, smoke: bool) -> dict[str, An
     model = from_pretrained(Path(models) / NLL_MODEL)
     with tempfile.TemporaryDirectory(prefix="vae-hub-bench-") as tmp:
         root, source = data_source(data_dir, Path(tmp), smoke)
-        images = load_dataset(DATASET, root, train=False, download=False).images
+        images = to_unit(load_dataset(DATASET, root, train=False, download=False).images)
     if smoke:
         images = images[:64]
     batch = iwae_batch_size(k, batch_size=len(images))

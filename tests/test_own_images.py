@@ -1,0 +1,173 @@
+"""vae-hub train on your own images: image folders and Hugging Face datasets on disk, and each bad-data message."""
+
+import json
+
+import pytest
+import torch
+from image_folders import add_bad_files, write_folder, write_parquet, write_save_to_disk
+from PIL import Image
+
+import vae_hub
+from vae_hub.cli import main
+
+pytest.importorskip("datasets")
+
+
+def train(tmp_path, dataset, *extra, out="run"):
+    """Train a tiny model for one epoch; returns (exit code, output folder)."""
+    out_dir = tmp_path / out
+    args = [
+        "train", "--dataset", str(dataset), "--output-dir", str(out_dir), "--cache-dir", str(tmp_path / "cache"),
+        "--no-progress", "--hidden-dim", "16", "--latent-dim", "2", "--batch-size", "8", "--epochs", "1",
+        "--eval-k", "4", *extra,
+    ]  # fmt: skip
+    return main(args), out_dir
+
+
+def metrics_of(out_dir):
+    return json.loads((out_dir / "metrics.json").read_text())
+
+
+def test_a_grey_folder_with_class_subfolders_trains_and_skips_the_bad_files(tmp_path, capsys):
+    root = write_folder(tmp_path / "shapes", grey=True)
+    add_bad_files(root, "circle")
+    code, out = train(tmp_path, root)
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "skipped 2 file(s)" in printed and "broken.png" in printed and "notes.txt" in printed
+    data = metrics_of(out)["data"]
+    assert data["class_names"] == ["circle", "square"]
+    assert data["train_images"] + data["test_images"] == 20 and data["test_images"] == 2  # 10% held out
+    assert data["image_shape"] == [1, 28, 28]
+    card = (out / "README.md").read_text()
+    assert "shapes (20 images)" in card and "1x28x28, 2 classes" in card and "held out" in card
+    assert "broken.png" in card  # what was left out is on the card
+    model = vae_hub.from_pretrained(out)
+    assert model.image_shape == (1, 28, 28) and model.sample(2).shape == (2, 1, 28, 28)
+
+
+def test_an_rgb_folder_of_mixed_sizes_and_formats_is_resized_for_a_convvae(tmp_path):
+    root = write_folder(
+        tmp_path / "photos", labelled=False, sizes=((40, 30), (32, 32), (20, 24)), formats=("png", "jpg", "webp", "bmp")
+    )
+    code, out = train(tmp_path, root, "--model", "conv", "--image-size", "16")
+    assert code == 0
+    data = metrics_of(out)["data"]
+    assert data["image_shape"] == [3, 16, 16] and data["class_names"] is None
+    model = vae_hub.from_pretrained(out)
+    assert type(model).__name__ == "ConvVAE" and model.image_shape == (3, 16, 16)
+    assert model.reconstruct(torch.rand(1, 3, 16, 16)).shape == (1, 3, 16, 16)
+
+
+def test_channels_can_be_forced_and_a_second_run_reads_the_cache(tmp_path, capsys):
+    root = write_folder(tmp_path / "shapes", per_class=6)
+    assert train(tmp_path, root, "--channels", "1")[0] == 0
+    assert "decoded images from the cache" not in capsys.readouterr().out
+    code, out = train(tmp_path, root, "--channels", "1", out="again")
+    assert code == 0 and "decoded images from the cache" in capsys.readouterr().out
+    assert metrics_of(out)["data"]["image_shape"] == [1, 28, 28]
+    (root / "circle" / "circle_000.png").unlink()  # the folder changed: decoded afresh
+    train(tmp_path, root, "--channels", "1", out="third")
+    assert "decoded images from the cache" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("setup", "extra", "expected"),
+    [
+        ("mixed sizes", [], "not all square and of one size (2 size(s): 28x28"),
+        ("mixed sizes", [], "pass --image-size S"),
+        ("bad files", ["--strict-data"], "--strict-data: skipped 1 file(s)"),
+        ("empty", [], "no images in"),
+        ("only broken", [], "none of the 1 file(s)"),
+        ("tiny memory", [], "in memory (as uint8), above the limit of 1.0 KB"),
+        ("one image", [], "cannot be split into training and test images"),
+    ],
+)
+def test_bad_folders_give_a_clear_message(tmp_path, capsys, monkeypatch, setup, extra, expected):
+    root = tmp_path / "data"
+    root.mkdir()
+    if setup == "mixed sizes":
+        write_folder(root, sizes=((28, 28), (32, 20)))
+    elif setup == "bad files":
+        write_folder(root, per_class=3)
+        (root / "circle" / "notes.txt").write_text("hello")
+    elif setup == "only broken":
+        (root / "a.png").write_bytes(b"garbage")
+    elif setup == "tiny memory":
+        write_folder(root, per_class=10)
+        monkeypatch.setenv("VAE_HUB_MAX_DATA_MB", str(1 / 1024))
+    elif setup == "one image":
+        write_folder(root, per_class=1, classes=("circle",))
+    code, out = train(tmp_path, root, *extra)
+    assert code == 2
+    assert expected in capsys.readouterr().err
+    assert not out.exists() or not (out / "model.safetensors").exists()
+
+
+def test_a_save_to_disk_dataset_uses_its_test_split_and_class_names(tmp_path):
+    path = write_save_to_disk(tmp_path / "shapes_ds")
+    code, out = train(tmp_path, path, "--model", "conv")
+    assert code == 0
+    data = metrics_of(out)["data"]
+    assert data["class_names"] == ["circle", "square"]
+    assert (data["train_images"], data["test_images"]) == (24, 8) and "'test' split" in data["test_split"]
+    model = vae_hub.from_pretrained(out)
+    assert model.image_shape == (3, 16, 16)
+
+
+def test_a_parquet_file_with_other_column_names(tmp_path):
+    path = write_parquet(tmp_path / "shapes.parquet")
+    code, out = train(tmp_path, path, "--label-column", "kind", "--test-fraction", "0.2")
+    assert code == 0
+    data = metrics_of(out)["data"]
+    assert data["class_names"] == ["0", "1"] and data["test_images"] == 6  # the image column was detected
+    assert vae_hub.from_pretrained(out).image_shape == (3, 16, 16)
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (["--image-column", "photo"], "--image-column 'photo' is not a column of the dataset; its columns are"),
+        (["--split", "validation"], "--split 'validation' is not a split of"),
+        (["--test-split", "dev"], "--test-split 'dev' is not a split of"),
+    ],
+)
+def test_bad_dataset_options_name_what_exists(tmp_path, capsys, extra, expected):
+    path = write_save_to_disk(tmp_path / "shapes_ds", n_train=4, n_test=2)
+    code, _ = train(tmp_path, path, *extra)
+    assert code == 2
+    err = capsys.readouterr().err
+    assert expected in err and ("['image', 'label']" in err or "['train', 'test']" in err)
+
+
+def test_a_hub_dataset_id_offline_says_what_to_use_instead(tmp_path, capsys):
+    code, _ = train(tmp_path, "someone/pictures", "--no-download")
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "'someone/pictures'" in err and "--no-download" in err
+
+
+def test_named_data_sets_refuse_image_size(tmp_path, capsys):
+    code, _ = train(tmp_path, "mnist", "--image-size", "32", "--no-download")
+    assert code == 2 and "--image-size and --channels are for your own images" in capsys.readouterr().err
+
+
+def test_a_conditional_model_from_a_labelled_folder_samples_the_class_asked_for(tmp_path):
+    root = write_folder(tmp_path / "shapes", per_class=8, classes=("circle", "square", "triangle"))
+    code, out = train(tmp_path, root, "--conditional", "--model", "conv", "--image-size", "16")
+    assert code == 0
+    model = vae_hub.from_pretrained(out)
+    assert model.conditional and model.class_names == ["circle", "square", "triangle"]
+    assert model.sample(4, labels="square").shape == (4, 3, 16, 16)
+    card = (out / "README.md").read_text()
+    assert "conditional" in card and "0 `circle`, 1 `square`, 2 `triangle`." in card
+    assert "one row per class (circle, square, triangle" in card
+    samples = Image.open(out / "samples.png")
+    assert samples.height > samples.width / 8 * 3 * 0.9  # three rows of eight
+
+
+def test_conditional_training_without_labels_says_how_to_give_them(tmp_path, capsys):
+    root = write_folder(tmp_path / "loose", labelled=False)
+    code, _ = train(tmp_path, root, "--conditional")
+    assert code == 2
+    assert "--conditional needs a class label for every image, but loose has no labels" in capsys.readouterr().err
