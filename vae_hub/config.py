@@ -75,6 +75,7 @@ class TrainConfig:
     batch_size: int = option(128, "images per step (per process)")
     lr: float = option(1e-3, "Adam's learning rate")
     lr_schedule: str = option("constant", "learning-rate schedule", choices=LR_SCHEDULES)
+    lr_warmup: float = option(0.0, "epochs over which the learning rate ramps up linearly (before the schedule)")
     iw_samples: int = option(1, "importance samples per image: K > 1 trains the IWAE bound, not the ELBO", metavar="K")
     beta: float = option(1.0, "KL weight (beta-VAE)")
     free_bits: float = option(0.0, "KL floor per latent dimension, nats")
@@ -126,7 +127,7 @@ class TrainConfig:
             problems.append(
                 f"--max-train-images must be >= 1 (or left out for all images), got {self.max_train_images}"
             )
-        for name in ("lr", "beta", "free_bits", "kl_warmup", "gaussian_std"):
+        for name in ("lr", "beta", "free_bits", "kl_warmup", "lr_warmup", "gaussian_std"):
             value = getattr(self, name)
             positive = name in ("lr", "gaussian_std")
             if not math.isfinite(value) or value < 0 or (positive and value == 0):

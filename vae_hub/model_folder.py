@@ -36,7 +36,8 @@ def hyperparameters(config: TrainConfig, model: BaseVAE, n_train: int, world: in
         "parameters": f"{sum(p.numel() for p in model.parameters()):,}",
         "likelihood": config.likelihood + (" (dynamically binarized data)" if config.binarize else ""),
         "objective": "ELBO" if config.iw_samples == 1 else f"IWAE bound, {config.iw_samples} importance samples",
-        "optimizer": f"Adam, lr {config.lr:g}, {config.lr_schedule} schedule",
+        "optimizer": f"Adam, lr {config.lr:g}, {config.lr_schedule} schedule"
+        + (f", {config.lr_warmup:g} epochs of warm-up" if config.lr_warmup else ""),
         "batch size": f"{config.batch_size} x {world} process(es)",
         "epochs": config.epochs,
         "beta": config.beta,

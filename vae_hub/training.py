@@ -93,6 +93,17 @@ def check_labels(data: Splits) -> None:
         )
 
 
+def lr_factor(step: int, total: int, warmup: int, schedule: str) -> float:
+    """The learning rate's multiplier at ``step``: a linear ramp over ``warmup`` steps, then constant or a cosine
+    decay to 0 at ``total`` (SGDR's half cosine, Loshchilov & Hutter, 2017)."""
+    if step < warmup:
+        return (step + 1) / warmup
+    if schedule == "constant":
+        return 1.0
+    done = min(step - warmup, total - warmup) / max(total - warmup, 1)
+    return 0.5 * (1 + math.cos(math.pi * done))
+
+
 def epoch_order(n: int, seed: int, epoch: int, rank: int, world: int) -> Tensor:
     """This process's share of a permutation that depends only on (seed, epoch): equal shares for every process."""
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
@@ -136,9 +147,8 @@ class Trainer:
         self.start_epoch, self.history = 0, []
 
     def lr_factor(self, step: int) -> float:
-        if self.config.lr_schedule == "constant":
-            return 1.0
-        return 0.5 * (1 + math.cos(math.pi * min(step, self.total_steps) / self.total_steps))
+        warmup = round(self.config.lr_warmup * self.steps_per_epoch)
+        return lr_factor(step, self.total_steps, warmup, self.config.lr_schedule)
 
     def resume(self) -> None:
         """Restore model, optimizer, scheduler, RNG and history from the latest checkpoint, if any."""
