@@ -11,8 +11,8 @@ from pathlib import Path
 from vae_hub import space
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
-MODELS = {name: MODELS_DIR / name for name in ("conv-fashion-mnist", "mlp-fashion-mnist", "conv-mnist-5k",
-                                               "mlp-2d-fashion-mnist")}  # fmt: skip
+MODELS = {name: MODELS_DIR / name for name in ("conv-fashion-mnist", "mlp-fashion-mnist", "cmlp-fashion-mnist",
+                                               "conv-mnist-5k", "mlp-2d-fashion-mnist")}  # fmt: skip
 CSS = space.CSS
 
 

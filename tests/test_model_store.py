@@ -93,3 +93,23 @@ def test_the_space_limit_comes_from_the_environment(folders, monkeypatch):
         ModelStore(folders).get("a")
     monkeypatch.delenv("VAE_HUB_MAX_MODEL_MB")
     assert ModelStore(folders).max_model_bytes == 256 * 2**20
+
+
+def test_card_pictures_are_inlined_only_when_they_are_pngs_beside_the_card(folders):
+    import io
+
+    from PIL import Image
+
+    folder = folders["a"]
+    buffer = io.BytesIO()
+    Image.new("L", (4, 4)).save(buffer, format="PNG")
+    (folder / "samples.png").write_bytes(buffer.getvalue())
+    (folder / "fake.png").write_text("not a png")
+    (folder.parent / "outside.png").write_bytes(buffer.getvalue())
+    (folder / "README.md").write_text(
+        "# card\n\nSamples:\n\n![Samples](samples.png)\n\n![Fake](fake.png)\n\n![Out](../outside.png)\n\n"
+        "![Remote](https://example.com/x.png)\n"
+    )
+    card = ModelStore({"m": folder}).get("m").card
+    assert card.count("](data:image/png;base64,") == 1 and "![Samples](data:image/png;base64," in card
+    assert "fake.png" not in card and "outside.png" not in card and "example.com" not in card

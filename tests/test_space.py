@@ -12,6 +12,8 @@ import pytest
 from helpers import SPACE, free_port, import_app, launch
 from PIL import Image
 
+from vae_hub.space.features import MAX_SLIDERS
+
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
@@ -187,10 +189,47 @@ def test_load_model_switches_and_shows_the_2d_manifold(client):
     assert name == "mlp-2d-fashion-mnist" and "2-D latent space" in summary
     assert pixels(latent_map).shape == (15 * 28, 15 * 28) and "2-D latent space" in caption
     assert metrics["latent_dim"] == 2 and "nll" in metrics and "## " in card
+    assert metrics["nll"] == round(metrics["nll"], 2) and metrics["nll_bits_per_dim"] == round(
+        metrics["nll_bits_per_dim"], 4
+    )
+    assert card.count("](data:image/png;base64,") == 3  # samples, reconstructions, training curves: shown inline
+    assert "samples.png" not in card
     assert z == "0.00, 0.00"
     assert pixels(client.predict("mlp-2d-fashion-mnist", "0.5, -1", api_name="/decode")).shape == (28, 28)
     conv = client.predict(MODEL, api_name="/load_model")
     assert conv[0] == MODEL and pixels(conv[6]).shape == (8 * TILE + 2, 9 * TILE + 2), "a traversal of 8 dims"
+
+
+COND = "cmlp-fashion-mnist"  # the conditional model: one class per request
+
+
+def test_a_conditional_model_draws_the_class_asked_for(client, tmp_path):
+    view = client.predict(COND, api_name="/load_model")
+    assert view[0] == COND and "conditional" in view[2]
+    label, class_a, class_b, ends = view[8 + MAX_SLIDERS : 12 + MAX_SLIDERS]
+    assert (label, class_a, class_b, ends) == ("every class", "T-shirt/top", "Ankle boot", "seeds")
+    assert all(v in (None, "") for v in view[12 + MAX_SLIDERS :])  # the previous model's outputs are cleared
+    sneakers = pixels(client.predict(COND, 8, 1.0, 0, "Sneaker", api_name="/generate"))
+    bags = pixels(client.predict(COND, 8, 1.0, 0, "Bag", api_name="/generate"))
+    assert sneakers.shape == bags.shape == (TILE + 2, 8 * TILE + 2) and not np.array_equal(sneakers, bags)
+    mixed = pixels(client.predict(COND, 10, 1.0, 0, api_name="/generate"))  # every class in turn
+    assert mixed.shape == (2 * TILE + 2, 8 * TILE + 2)
+    strip = client.predict(COND, "classes", None, None, 3, 2, "slerp", 6, "every class", "Sneaker", "Ankle boot",
+                           api_name="/interpolate")  # fmt: skip
+    assert pixels(strip).shape == (TILE + 2, 6 * TILE + 2)
+    boot = str(SPACE.parent / "vae_hub" / "space" / "examples" / "fashion-ankle-boot.png")
+    seen, recon, posterior, text, chart = client.predict(COND, None, handle_file(boot), 0, api_name="/reconstruct")
+    assert "Read as **" in text and "the class under which its ELBO is highest" in text
+    as_bag = client.predict(COND, None, handle_file(boot), 0, "Bag", api_name="/reconstruct")
+    assert "Read as" not in as_bag[3] and not np.array_equal(pixels(recon), pixels(as_bag[1]))
+    assert pixels(client.predict(COND, ", ".join(["0"] * 20), "Trouser", api_name="/decode")).shape == (28, 28)
+    with pytest.raises(AppError, match="class must be one of T-shirt/top, Trouser"):
+        client.predict(COND, 4, 1.0, 0, "Cow", api_name="/generate")
+    with pytest.raises(AppError, match="is not a conditional model: leave the class empty"):
+        client.predict(MODEL, 4, 1.0, 0, "Sneaker", api_name="/generate")
+    with pytest.raises(AppError, match="Between: "):
+        client.predict(MODEL, "classes", None, None, 1, 2, "slerp", 5, api_name="/interpolate")
+    client.predict(MODEL, api_name="/load_model")  # back to the default model for the other tests
 
 
 # --- bad input -----------------------------------------------------------------------------------------------
@@ -337,3 +376,19 @@ def test_space_files():
         assert key in front
     # the Space is deployed with `vae-hub space deploy`, which writes its own requirements (tests/test_space_deploy.py)
     assert not (SPACE / "requirements.txt").exists(), "a requirements.txt here would be uploaded by hand and break"
+
+
+def test_typed_z_moves_the_sliders_and_collapsed_dimensions_are_shown():
+    from vae_hub.space.features import COLLAPSED_KL, Features, latent_map
+    from vae_hub.space.model_store import ModelStore
+
+    features = Features(ModelStore(import_app().MODELS))
+    loaded = features.store.get(MODEL)
+    dims = loaded.dims_by_kl()
+    z = [0.0] * 16
+    z[dims[0]], z[dims[1]] = 1.5, -9.0
+    values = features.sliders_for(MODEL, ", ".join(map(str, z)))
+    assert len(values) == MAX_SLIDERS and values[:3] == [1.5, -3.0, 0.0]  # clipped to the sliders' range
+    assert loaded.kl_per_dim[dims[-1]] < COLLAPSED_KL  # the bundled ConvVAE has collapsed dimensions
+    _, caption = latent_map(loaded)
+    assert f"z{dims[-1]} (KL 0.00)" in caption and "the last row is one" in caption

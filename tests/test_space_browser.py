@@ -136,5 +136,18 @@ def test_generate_draw_reconstruct_interpolate_explore(page, shots):
     page.screenshot(path=str(shots / "bad-model.png"))
     assert page.get_by_label("Model in use").input_value() == "mlp-2d-fashion-mnist"
 
-    for name in ("generate", "reconstruct", "interpolate", "explore"):
+    # The conditional model: a class picker appears; one class is generated
+    page.get_by_label("Bundled models").click()
+    page.get_by_role("option", name="cmlp-fashion-mnist").click()
+    page.get_by_text("cmlp-fashion-mnist: VariationalAutoencoder").wait_for()
+    open_tab(page, "Generate")
+    old = page.locator("#samples img").first.get_attribute("src")
+    page.get_by_label("Class (a conditional model)").click()
+    page.get_by_role("option", name="Sneaker", exact=True).click()
+    page.get_by_role("button", name="Generate", exact=True).click()
+    wait_for_new_image(page, "samples", old)
+    page.screenshot(path=str(shots / "generate-class.png"), full_page=True)
+    assert page.get_by_label("Class (a conditional model)").input_value() == "Sneaker"
+
+    for name in ("generate", "reconstruct", "interpolate", "explore", "generate-class"):
         assert (shots / f"{name}.png").stat().st_size > 10_000

@@ -14,7 +14,18 @@ import torch
 
 from . import gradio_patches
 from .components import clear_errors
-from .features import MAX_SAMPLES, MAX_SEED, MAX_SLIDERS, MAX_STEPS, SLIDER_RANGE, Features, decode_one, format_latent
+from .features import (
+    ANY_CLASS,
+    COLLAPSED_KL,
+    MAX_SAMPLES,
+    MAX_SEED,
+    MAX_SLIDERS,
+    MAX_STEPS,
+    SLIDER_RANGE,
+    Features,
+    decode_one,
+    format_latent,
+)  # fmt: skip
 from .features import latent_map as draw_latent_map
 from .inputs import user_errors
 from .model_store import LoadedModel, ModelStore
@@ -61,6 +72,10 @@ class ModelView:
     """Everything on the page that depends on the model in use."""
 
     current: gr.Textbox
+    label: gr.Dropdown
+    class_a: gr.Dropdown
+    class_b: gr.Dropdown
+    ends: gr.Radio
     summary: gr.Markdown
     z_text: gr.Textbox
     decoded: gr.Image
@@ -69,22 +84,30 @@ class ModelView:
     sliders: list[gr.Slider]
     metrics: gr.JSON
     card: gr.Markdown
+    stale: list[Any]  # the outputs of Generate, Reconstruct and Interpolate: cleared when the model changes
 
     def components(self) -> list[Any]:
         """In the order /load_model returns them."""
         return [self.current, self.summary, self.card, self.metrics, self.z_text, self.decoded, self.latent_map,
-                self.map_caption, *self.sliders]  # fmt: skip
+                self.map_caption, *self.sliders, self.label, self.class_a, self.class_b, self.ends,
+                *self.stale]  # fmt: skip
 
     def show(self, loaded: LoadedModel) -> dict[Any, Any]:
         """The new value of each component for ``loaded``."""
         dims = loaded.dims_by_kl()[:MAX_SLIDERS]
         sliders = {s: gr.update(visible=False, value=0.0) for s in self.sliders}
         for slider, d in zip(self.sliders, dims, strict=False):
-            sliders[slider] = gr.update(visible=True, value=0.0, label=f"z{d}  (KL {loaded.kl_per_dim[d]:.2f} nats)")
+            kl = loaded.kl_per_dim[d]
+            note = ", collapsed: changes nothing" if kl < COLLAPSED_KL else ""
+            sliders[slider] = gr.update(visible=True, value=0.0, label=f"z{d}  (KL {kl:.2f} nats{note})")
+        model = loaded.model
+        first = 0 if model.conditional else None
         with torch.inference_mode():
-            map_image, map_caption = draw_latent_map(loaded)
-            origin = decode_one(loaded, torch.zeros(1, loaded.model.latent_dim))
-        metrics = {k: v for k, v in loaded.metrics.get("test", {}).items() if k != "kl_per_dim"}
+            map_image, map_caption = draw_latent_map(loaded, first)
+            origin = decode_one(loaded, torch.zeros(1, model.latent_dim), first)
+        names = model.class_names if model.conditional else []
+        ends = ["seeds", "images", "classes"] if model.conditional else ["seeds", "images"]
+        metrics = {k: rounded(k, v) for k, v in loaded.metrics.get("test", {}).items() if k != "kl_per_dim"}
         return {
             self.current: loaded.name,
             self.summary: loaded.summary(),
@@ -95,22 +118,40 @@ class ModelView:
             **sliders,
             self.metrics: metrics,
             self.card: loaded.card or "_This model has no card._",
+            self.label: gr.update(choices=[ANY_CLASS, *names], value=ANY_CLASS, visible=model.conditional),
+            self.class_a: gr.update(choices=names, value=names[0] if names else None),
+            self.class_b: gr.update(choices=names, value=names[-1] if names else None),
+            self.ends: gr.update(choices=ends, value="seeds"),
+            **{c: "" if isinstance(c, gr.Markdown) else None for c in self.stale},
         }
 
 
+def rounded(key: str, value: Any) -> Any:
+    """A metric as people read it: nats to 2 decimals, bits per dimension to 4."""
+    if isinstance(value, float):
+        return round(value, 4 if "bits" in key else 2)
+    return value
+
+
 # --- the tabs ----------------------------------------------------------------------------------------------------
-def generate_tab(features: Features, current: gr.Textbox) -> None:
-    gr.Markdown("Draw z from the prior N(0, T²I) and decode it. Lower temperature: cleaner, less varied images.")
+def generate_tab(features: Features, current: gr.Textbox, label: gr.Dropdown) -> list[Any]:
+    """Returns its outputs."""
+    gr.Markdown(
+        "Draw z from the prior N(0, T²I) and decode it. Lower temperature: cleaner, less varied images. "
+        "A conditional model draws the class chosen under *Class* (every class: each in turn)."
+    )
     with gr.Row():
         n = gr.Slider(1, MAX_SAMPLES, 16, step=1, label="Number of samples")
         temperature = gr.Slider(0.0, 2.0, 1.0, step=0.05, label="Temperature")
         seed = seed_box(0, "Seed")
     button = gr.Button("Generate", variant="primary")
     samples = pixels("samples", "Samples from the prior", height=420)
-    button.click(features.generate, [current, n, temperature, seed], samples, api_name="generate")
+    button.click(features.generate, [current, n, temperature, seed, label], samples, api_name="generate")
+    return [samples]
 
 
-def reconstruct_tab(features: Features, current: gr.Textbox) -> None:
+def reconstruct_tab(features: Features, current: gr.Textbox, label: gr.Dropdown) -> list[Any]:
+    """Returns its outputs."""
     gr.Markdown(
         "Draw (pick the brush first) or upload a picture. It is converted the way the training images look "
         "(grey, light on dark, centred), encoded to q(z|x) and decoded. The reconstruction decodes the "
@@ -139,17 +180,27 @@ def reconstruct_tab(features: Features, current: gr.Textbox) -> None:
     kl_chart = gr.BarPlot(
         x="dimension", y="KL (nats)", sort="-y", label="KL per latent dimension for this input, most used first"
     )
-    inputs, outputs = [current, drawing, upload, seed], [seen, recon, posterior, elbo_text, kl_chart]
+    inputs, outputs = [current, drawing, upload, seed, label], [seen, recon, posterior, elbo_text, kl_chart]
     button.click(features.reconstruct, inputs, outputs, api_name="reconstruct")
     examples.load_input_event.then(features.reconstruct, inputs, outputs, api_visibility="private")
+    return outputs
 
 
-def interpolate_tab(features: Features, current: gr.Textbox) -> None:
-    gr.Markdown("Walk in a straight line (lerp) or along a great circle (slerp) between two latent codes.")
+def interpolate_tab(
+    features: Features, current: gr.Textbox, label: gr.Dropdown
+) -> tuple[gr.Dropdown, gr.Dropdown, gr.Radio, gr.Image]:
+    """Returns the components that depend on the model: the class pickers, the choice of ends, the output."""
+    gr.Markdown(
+        "Walk in a straight line (lerp) or along a great circle (slerp) between two latent codes; a conditional "
+        "model can also keep z fixed and move from one class to another."
+    )
     ends = gr.Radio(["seeds", "images"], value="seeds", label="Between")
-    with gr.Row():
+    with gr.Row(visible=False) as class_row:
+        class_a = gr.Dropdown([], label="Class A (at the z drawn with Seed A)")
+        class_b = gr.Dropdown([], label="Class B")
+    with gr.Row() as seed_row:
         seed_a, seed_b = seed_box(1, "Seed A"), seed_box(2, "Seed B")
-    with gr.Row():
+    with gr.Row(visible=False) as drawing_row:
         drawing_a, drawing_b = (
             gr.Sketchpad(label=f"Image {end} (draw or upload)", sources=("upload",), type="numpy", height=300)
             for end in "AB"
@@ -166,14 +217,29 @@ def interpolate_tab(features: Features, current: gr.Textbox) -> None:
         steps = gr.Slider(2, MAX_STEPS, 10, step=1, label="Steps")
     button = gr.Button("Interpolate", variant="primary")
     strip = pixels("strip", "Interpolation", height=150)
-    inputs = [current, ends, drawing_a, drawing_b, seed_a, seed_b, method, steps]
+
+    def show_inputs(chosen: str) -> dict[Any, Any]:
+        """Only the inputs of the chosen ends: two seeds, two pictures, or one seed and two classes."""
+        return {
+            seed_row: gr.update(visible=chosen in ("seeds", "classes")),
+            seed_b: gr.update(visible=chosen == "seeds"),
+            drawing_row: gr.update(visible=chosen == "images"),
+            class_row: gr.update(visible=chosen == "classes"),
+        }
+
+    ends.change(show_inputs, ends, [seed_row, seed_b, drawing_row, class_row], api_visibility="private")
+    inputs = [current, ends, drawing_a, drawing_b, seed_a, seed_b, method, steps, label, class_a, class_b]
     button.click(features.interpolate, inputs, strip, api_name="interpolate")
     examples.load_input_event.then(features.interpolate, inputs, strip, api_visibility="private")
+    return class_a, class_b, ends, strip
 
 
-def explore_tab(features: Features, current: gr.Textbox) -> tuple[Any, ...]:
+def explore_tab(features: Features, current: gr.Textbox, label: gr.Dropdown) -> tuple[Any, ...]:
     """Sliders over the most used latent dimensions; returns the components that depend on the model."""
-    gr.Markdown("Move a latent dimension and decode live. Sliders are ordered by how much the model uses them.")
+    gr.Markdown(
+        "Move a latent dimension and decode live, or type z and press Enter. Sliders are ordered by how much the "
+        "model uses them (KL to the prior); collapsed dimensions are marked."
+    )
     with gr.Row():
         with gr.Column():
             sliders = [gr.Slider(-SLIDER_RANGE, SLIDER_RANGE, 0.0, step=0.1, label=f"z{i}") for i in range(MAX_SLIDERS)]
@@ -182,9 +248,11 @@ def explore_tab(features: Features, current: gr.Textbox) -> tuple[Any, ...]:
             decoded = pixels("decoded", "Decoded", height=280)
     map_caption = gr.Markdown(label="Latent space caption")
     latent_map = pixels("latent-map", "Latent space", height=520)
-    z_text.submit(features.decode, [current, z_text], decoded, api_name="decode")
+    z_text.submit(features.decode, [current, z_text, label], decoded, api_name="decode").success(
+        features.sliders_for, [current, z_text], sliders, api_visibility="private"
+    )
     gr.on(
-        [s.release for s in sliders], features.explore, [current, *sliders], [z_text, decoded],
+        [s.release for s in sliders], features.explore, [current, label, *sliders], [z_text, decoded],
         api_visibility="private", trigger_mode="always_last",
     )  # fmt: skip
     return sliders, z_text, decoded, latent_map, map_caption
@@ -214,19 +282,24 @@ def build_demo(
             picker = gr.Dropdown(list(models), value=default if default in models else None, label="Bundled models")
             repo = gr.Textbox(label="...or any vae-hub model: a Hub repo id or a local folder", placeholder="user/name")
             load_button = gr.Button("Load", scale=0)
-        current = gr.Textbox(default, label="Model in use", interactive=False)
+        with gr.Row(equal_height=True):
+            current = gr.Textbox(default, label="Model in use", interactive=False)
+            label = gr.Dropdown([ANY_CLASS], value=ANY_CLASS, label="Class (a conditional model)", visible=False)
         summary = gr.Markdown(start.summary(), label="Summary")
         with gr.Tab("Generate"):
-            generate_tab(features, current)
+            stale = generate_tab(features, current, label)
         with gr.Tab("Reconstruct"):
-            reconstruct_tab(features, current)
+            stale += reconstruct_tab(features, current, label)
         with gr.Tab("Interpolate"):
-            interpolate_tab(features, current)
+            class_a, class_b, ends, strip = interpolate_tab(features, current, label)
         with gr.Tab("Explore"):
-            sliders, z_text, decoded, latent_map, map_caption = explore_tab(features, current)
+            sliders, z_text, decoded, latent_map, map_caption = explore_tab(features, current, label)
         with gr.Tab("Model card"):
             metrics, card = card_tab()
-        view = ModelView(current, summary, z_text, decoded, latent_map, map_caption, sliders, metrics, card)
+        view = ModelView(
+            current, label, class_a, class_b, ends, summary, z_text, decoded, latent_map, map_caption, sliders,
+            metrics, card, [*stale, strip],
+        )  # fmt: skip
 
         @user_errors
         def load_model(name: Any) -> dict[Any, Any]:
@@ -237,7 +310,10 @@ def build_demo(
 
             Returns:
                 The model's name, its summary, card and test metrics, then the page's Explore tab for it: z at the
-                origin, its decoding, the latent map with its caption, and one slider per most used latent dimension.
+                origin, its decoding, the latent map with its caption, and one slider per most used latent dimension;
+                then, for a conditional model, the class picker and the two classes of Interpolate, and the ends
+                Interpolate offers (seeds, images, and classes for a conditional model); last, the outputs of
+                Generate, Reconstruct and Interpolate, cleared (they showed the previous model).
             """
             return view.show(features.model(name))
 

@@ -8,9 +8,11 @@ in bytes of weights.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -82,10 +84,38 @@ class LoadedModel:
         return ", ".join(parts)
 
 
-def card_text(card: str) -> str:
-    """The card without its YAML header and without pictures (their files are not served)."""
+PICTURE = re.compile(r"^\s*!\[([^\]]*)\]\(([\w.-]+\.png)\)\s*$")  # ![caption](samples.png): a file beside the card
+MAX_PICTURE_BYTES = 2 * 2**20
+MAX_PICTURES = 8
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def card_text(card: str, source: str | Path | None = None) -> str:
+    """The card without its YAML header; its pictures inlined (as data URIs) from the model's folder or repo.
+
+    A picture that is not a PNG file beside the card (at most ``MAX_PICTURES`` of at most 2 MB) is left out.
+    """
     text = ModelCard(card, ignore_metadata_errors=True).text if card else ""
-    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("![")).strip()
+    lines, shown = [], 0
+    for line in text.splitlines():
+        match = PICTURE.match(line)
+        if not line.lstrip().startswith("!["):
+            lines.append(line)
+        elif match and source is not None and shown < MAX_PICTURES:
+            data = read_picture(source, match.group(2))
+            if data:
+                lines.append(f"![{match.group(1)}](data:image/png;base64,{base64.b64encode(data).decode()})")
+                shown += 1
+    return "\n".join(lines).strip()
+
+
+def read_picture(source: str | Path, filename: str) -> bytes:
+    """A PNG file of a model folder or repo (b'' when it has none, or it is too large or not a PNG)."""
+    try:
+        data = resolve_file(source, filename, max_bytes=MAX_PICTURE_BYTES).read_bytes()
+    except (CheckpointError, OSError):
+        return b""
+    return data if data.startswith(PNG_SIGNATURE) and len(data) <= MAX_PICTURE_BYTES else b""
 
 
 def find_models(names: list[str]) -> dict[str, str | Path]:
@@ -108,9 +138,10 @@ def find_models(names: list[str]) -> dict[str, str | Path]:
 def prior_kl_per_dim(model: BaseVAE, n: int = 512) -> list[float]:
     """KL per latent dimension of the model's own prior samples, re-encoded: a stand-in when no metrics ship."""
     generator = torch.Generator().manual_seed(0)
+    labels = torch.arange(n) % model.num_classes if model.conditional else None
     with torch.inference_mode():
-        images = model.sample(n, generator=generator)
-        return [round(float(v), 5) for v in kl_per_dimension(model, images)]
+        images = model.sample(n, generator=generator, labels=labels)
+        return [round(float(v), 5) for v in kl_per_dimension(model, images, labels=labels)]
 
 
 class ModelStore:
@@ -208,7 +239,7 @@ class ModelStore:
         kl = metrics.get("test", {}).get("kl_per_dim")
         if not (isinstance(kl, list) and len(kl) == model.latent_dim):
             kl = prior_kl_per_dim(model)
-        loaded = LoadedModel(name, model, card_text(card), metrics, [float(v) for v in kl])
+        loaded = LoadedModel(name, model, card_text(card, source), metrics, [float(v) for v in kl])
         log.info("loaded model %s (%s) in %.2f s", shown, size_text(loaded.nbytes), time.perf_counter() - start)
         return loaded
 
