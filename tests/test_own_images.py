@@ -42,6 +42,8 @@ def test_a_grey_folder_with_class_subfolders_trains_and_skips_the_bad_files(tmp_
     card = (out / "README.md").read_text()
     assert "shapes (20 images)" in card and "1x28x28, 2 classes" in card and "held out" in card
     assert "broken.png" in card  # what was left out is on the card
+    assert "name: shapes (20 images)" in card and "type: shapes" in card  # the model-index dataset entry
+    assert "datasets:" not in card.split("---")[1]  # no Hub dataset to link to
     model = vae_hub.from_pretrained(out)
     assert model.image_shape == (1, 28, 28) and model.sample(2).shape == (2, 1, 28, 28)
 
@@ -171,3 +173,14 @@ def test_conditional_training_without_labels_says_how_to_give_them(tmp_path, cap
     code, _ = train(tmp_path, root, "--conditional")
     assert code == 2
     assert "--conditional needs a class label for every image, but loose has no labels" in capsys.readouterr().err
+
+
+def test_the_convvae_depth_follows_the_image_size():
+    from vae_hub.config import TrainConfig
+    from vae_hub.training import build_model
+
+    config = TrainConfig(model="conv")
+    depths = {side: build_model(config, (3, side, side)).feature_shape[1:] for side in (28, 32, 64, 128)}
+    assert depths == {28: (7, 7), 32: (4, 4), 64: (4, 4), 128: (4, 4)}
+    config.num_downsamples = 3
+    assert build_model(config, (3, 64, 64)).feature_shape == (128, 8, 8)

@@ -23,13 +23,17 @@ def iwae_batch_size(k: int, batch_size: int = 500) -> int:
     return max(1, min(batch_size, IWAE_IMAGE_SAMPLES // k))
 
 
-def iter_batches(data: Data, batch_size: int = 500) -> Iterator[Tensor]:
-    """Batches of images from a tensor (N, ...) or an iterable of tensors or ``(x, label)`` pairs."""
+def iter_batches(data: Data, batch_size: int = 500, labels: Tensor | None = None) -> Iterator[tuple[Tensor, Any]]:
+    """``(x, y)`` batches from a tensor (N, ...) with optional ``labels`` (N,), or an iterable of tensors or
+    ``(x, label)`` pairs; y is None where there are no labels."""
     if isinstance(data, Tensor):
-        yield from data.split(batch_size)
+        if labels is None:
+            yield from ((x, None) for x in data.split(batch_size))
+        else:
+            yield from zip(data.split(batch_size), labels.split(batch_size), strict=True)
         return
     for batch in data:
-        yield batch[0] if isinstance(batch, (tuple, list)) else batch
+        yield (batch[0], batch[1]) if isinstance(batch, (tuple, list)) else (batch, None)
 
 
 @torch.no_grad()
@@ -108,26 +112,36 @@ def posterior_estimate(
 
 
 @torch.no_grad()
-def posterior_mean_variance(model: BaseVAE, data: Data, batch_size: int = 500) -> Tensor:
+def posterior_mean_variance(model: BaseVAE, data: Data, batch_size: int = 500, labels: Tensor | None = None) -> Tensor:
     """Var_x(E_q[z_d]) for each latent dimension d over the data: (latent_dim,)."""
-    means = torch.cat([model.encode(x)[0] for x in iter_batches(data, batch_size)])
+    batches = iter_batches(data, batch_size, labels)
+    means = torch.cat([model.encode(x, y if model.conditional else None)[0] for x, y in batches])
     return means.var(dim=0, correction=0)
 
 
-def active_units(model: BaseVAE, data: Data, threshold: float = ACTIVE_UNIT_THRESHOLD, batch_size: int = 500) -> int:
+def active_units(
+    model: BaseVAE,
+    data: Data,
+    threshold: float = ACTIVE_UNIT_THRESHOLD,
+    batch_size: int = 500,
+    labels: Tensor | None = None,
+) -> int:
     """Number of active latent units (Burda et al. 2016): dimensions with Var_x(E_q[z_d]) > ``threshold``.
 
     Few active units is the signature of posterior collapse: the decoder ignores the other dimensions.
     """
-    return int((posterior_mean_variance(model, data, batch_size) > threshold).sum())
+    return int((posterior_mean_variance(model, data, batch_size, labels) > threshold).sum())
 
 
 @torch.no_grad()
-def kl_per_dimension(model: BaseVAE, data: Data, batch_size: int = 500) -> Tensor:
-    """Mean KL(q(z_d|x) || N(0, 1)) over the data for each latent dimension d: (latent_dim,), in nats."""
+def kl_per_dimension(model: BaseVAE, data: Data, batch_size: int = 500, labels: Tensor | None = None) -> Tensor:
+    """Mean KL(q(z_d|x) || N(0, 1)) over the data for each latent dimension d: (latent_dim,), in nats.
+
+    A conditional model needs the images' ``labels`` (or ``(x, label)`` batches).
+    """
     total, count = None, 0
-    for x in iter_batches(data, batch_size):
-        mu, logvar = model.encode(x)
+    for x, y in iter_batches(data, batch_size, labels):
+        mu, logvar = model.encode(x, y if model.conditional else None)
         kl = gaussian_kl(mu, logvar).sum(0)
         total = kl if total is None else total + kl
         count += mu.shape[0]
