@@ -147,7 +147,7 @@ def test_view_api_gives_defaults_and_a_description_for_each_endpoint(client):
     assert required == {"/generate": set(), "/reconstruct": set(), "/interpolate": set(), "/decode": {"z_text"},
                         "/load_model": {"name"}}  # fmt: skip
     generate = {p["parameter_name"]: p["parameter_default"] for p in endpoints["/generate"]["parameters"]}
-    assert generate == {"model_name": MODEL, "n": 16, "temperature": 1.0, "seed": 0}
+    assert generate == {"model_name": MODEL, "n": 16, "temperature": 1.0, "seed": 0, "label": "every class"}
     for name, ep in endpoints.items():
         assert len(ep["description"]) > 30, f"{name} has no description"
 
@@ -175,7 +175,7 @@ def test_the_endpoints_are_mcp_tools_that_return_images():
     assert {"generate", "reconstruct", "interpolate", "decode", "load_model"} <= set(tools)
     generate = tools["generate"]
     assert "prior" in generate.description and "PNG grid" in generate.description
-    assert set(generate.inputSchema["properties"]) == {"model_name", "n", "temperature", "seed"}
+    assert set(generate.inputSchema["properties"]) == {"model_name", "n", "temperature", "seed", "label"}
     assert "1 to 64" in generate.inputSchema["properties"]["n"]["description"]
     (image,) = [c for c in content if c.type == "image"]
     assert image.mimeType == "image/png"
@@ -189,9 +189,7 @@ def test_load_model_switches_and_shows_the_2d_manifold(client):
     assert name == "mlp-2d-fashion-mnist" and "2-D latent space" in summary
     assert pixels(latent_map).shape == (15 * 28, 15 * 28) and "2-D latent space" in caption
     assert metrics["latent_dim"] == 2 and "nll" in metrics and "## " in card
-    assert metrics["nll"] == round(metrics["nll"], 2) and metrics["nll_bits_per_dim"] == round(
-        metrics["nll_bits_per_dim"], 4
-    )
+    assert metrics["nll"] == round(metrics["nll"], 2) and metrics["loss"] == round(metrics["loss"], 2)
     assert card.count("](data:image/png;base64,") == 3  # samples, reconstructions, training curves: shown inline
     assert "samples.png" not in card
     assert z == "0.00, 0.00"
@@ -206,14 +204,15 @@ COND = "cmlp-fashion-mnist"  # the conditional model: one class per request
 def test_a_conditional_model_draws_the_class_asked_for(client, tmp_path):
     view = client.predict(COND, api_name="/load_model")
     assert view[0] == COND and "conditional" in view[2]
-    label, class_a, class_b, ends = view[8 + MAX_SLIDERS : 12 + MAX_SLIDERS]
-    assert (label, class_a, class_b, ends) == ("every class", "T-shirt/top", "Ankle boot", "seeds")
-    assert all(v in (None, "") for v in view[12 + MAX_SLIDERS :])  # the previous model's outputs are cleared
+    label, class_a, class_b = (u["value"] for u in view[8 + MAX_SLIDERS : 11 + MAX_SLIDERS])
+    assert (label, class_a, class_b) == ("every class", "T-shirt/top", "Ankle boot")
+    assert view[8 + MAX_SLIDERS]["visible"] and "Sneaker" in str(view[8 + MAX_SLIDERS]["choices"])
+    assert all(v in (None, "") for v in view[11 + MAX_SLIDERS :])  # the previous model's outputs are cleared
     sneakers = pixels(client.predict(COND, 8, 1.0, 0, "Sneaker", api_name="/generate"))
     bags = pixels(client.predict(COND, 8, 1.0, 0, "Bag", api_name="/generate"))
-    assert sneakers.shape == bags.shape == (TILE + 2, 8 * TILE + 2) and not np.array_equal(sneakers, bags)
-    mixed = pixels(client.predict(COND, 10, 1.0, 0, api_name="/generate"))  # every class in turn
-    assert mixed.shape == (2 * TILE + 2, 8 * TILE + 2)
+    assert sneakers.shape == bags.shape == (3 * TILE + 2, 3 * TILE + 2) and not np.array_equal(sneakers, bags)
+    mixed = pixels(client.predict(COND, 16, 1.0, 0, api_name="/generate"))  # every class in turn
+    assert mixed.shape == (4 * TILE + 2, 4 * TILE + 2)
     strip = client.predict(COND, "classes", None, None, 3, 2, "slerp", 6, "every class", "Sneaker", "Ankle boot",
                            api_name="/interpolate")  # fmt: skip
     assert pixels(strip).shape == (TILE + 2, 6 * TILE + 2)
@@ -227,7 +226,7 @@ def test_a_conditional_model_draws_the_class_asked_for(client, tmp_path):
         client.predict(COND, 4, 1.0, 0, "Cow", api_name="/generate")
     with pytest.raises(AppError, match="is not a conditional model: leave the class empty"):
         client.predict(MODEL, 4, 1.0, 0, "Sneaker", api_name="/generate")
-    with pytest.raises(AppError, match="Between: "):
+    with pytest.raises(AppError, match="Between: 'classes' needs a conditional model"):
         client.predict(MODEL, "classes", None, None, 1, 2, "slerp", 5, api_name="/interpolate")
     client.predict(MODEL, api_name="/load_model")  # back to the default model for the other tests
 

@@ -75,7 +75,6 @@ class ModelView:
     label: gr.Dropdown
     class_a: gr.Dropdown
     class_b: gr.Dropdown
-    ends: gr.Radio
     summary: gr.Markdown
     z_text: gr.Textbox
     decoded: gr.Image
@@ -89,7 +88,7 @@ class ModelView:
     def components(self) -> list[Any]:
         """In the order /load_model returns them."""
         return [self.current, self.summary, self.card, self.metrics, self.z_text, self.decoded, self.latent_map,
-                self.map_caption, *self.sliders, self.label, self.class_a, self.class_b, self.ends,
+                self.map_caption, *self.sliders, self.label, self.class_a, self.class_b,
                 *self.stale]  # fmt: skip
 
     def show(self, loaded: LoadedModel) -> dict[Any, Any]:
@@ -106,7 +105,6 @@ class ModelView:
             map_image, map_caption = draw_latent_map(loaded, first)
             origin = decode_one(loaded, torch.zeros(1, model.latent_dim), first)
         names = model.class_names if model.conditional else []
-        ends = ["seeds", "images", "classes"] if model.conditional else ["seeds", "images"]
         metrics = {k: rounded(k, v) for k, v in loaded.metrics.get("test", {}).items() if k != "kl_per_dim"}
         return {
             self.current: loaded.name,
@@ -119,9 +117,8 @@ class ModelView:
             self.metrics: metrics,
             self.card: loaded.card or "_This model has no card._",
             self.label: gr.update(choices=[ANY_CLASS, *names], value=ANY_CLASS, visible=model.conditional),
-            self.class_a: gr.update(choices=names, value=names[0] if names else None),
-            self.class_b: gr.update(choices=names, value=names[-1] if names else None),
-            self.ends: gr.update(choices=ends, value="seeds"),
+            self.class_a: gr.update(choices=names or [""], value=names[0] if names else ""),
+            self.class_b: gr.update(choices=names or [""], value=names[-1] if names else ""),
             **{c: "" if isinstance(c, gr.Markdown) else None for c in self.stale},
         }
 
@@ -188,16 +185,16 @@ def reconstruct_tab(features: Features, current: gr.Textbox, label: gr.Dropdown)
 
 def interpolate_tab(
     features: Features, current: gr.Textbox, label: gr.Dropdown
-) -> tuple[gr.Dropdown, gr.Dropdown, gr.Radio, gr.Image]:
-    """Returns the components that depend on the model: the class pickers, the choice of ends, the output."""
+) -> tuple[gr.Dropdown, gr.Dropdown, gr.Image]:
+    """Returns the components that depend on the model: the class pickers and the output."""
     gr.Markdown(
         "Walk in a straight line (lerp) or along a great circle (slerp) between two latent codes; a conditional "
         "model can also keep z fixed and move from one class to another."
     )
-    ends = gr.Radio(["seeds", "images"], value="seeds", label="Between")
+    ends = gr.Radio(["seeds", "images", "classes"], value="seeds", label="Between", info="classes: conditional models")
     with gr.Row(visible=False) as class_row:
-        class_a = gr.Dropdown([], label="Class A (at the z drawn with Seed A)")
-        class_b = gr.Dropdown([], label="Class B")
+        class_a = gr.Dropdown([""], value="", label="Class A (at the z drawn with Seed A)", allow_custom_value=True)
+        class_b = gr.Dropdown([""], value="", label="Class B", allow_custom_value=True)
     with gr.Row() as seed_row:
         seed_a, seed_b = seed_box(1, "Seed A"), seed_box(2, "Seed B")
     with gr.Row(visible=False) as drawing_row:
@@ -231,7 +228,7 @@ def interpolate_tab(
     inputs = [current, ends, drawing_a, drawing_b, seed_a, seed_b, method, steps, label, class_a, class_b]
     button.click(features.interpolate, inputs, strip, api_name="interpolate")
     examples.load_input_event.then(features.interpolate, inputs, strip, api_visibility="private")
-    return class_a, class_b, ends, strip
+    return class_a, class_b, strip
 
 
 def explore_tab(features: Features, current: gr.Textbox, label: gr.Dropdown) -> tuple[Any, ...]:
@@ -284,20 +281,23 @@ def build_demo(
             load_button = gr.Button("Load", scale=0)
         with gr.Row(equal_height=True):
             current = gr.Textbox(default, label="Model in use", interactive=False)
-            label = gr.Dropdown([ANY_CLASS], value=ANY_CLASS, label="Class (a conditional model)", visible=False)
+            label = gr.Dropdown(
+                [ANY_CLASS], value=ANY_CLASS, label="Class (a conditional model)", visible=False,
+                allow_custom_value=True,  # checked by the features, with a message naming the classes
+            )  # fmt: skip
         summary = gr.Markdown(start.summary(), label="Summary")
         with gr.Tab("Generate"):
             stale = generate_tab(features, current, label)
         with gr.Tab("Reconstruct"):
             stale += reconstruct_tab(features, current, label)
         with gr.Tab("Interpolate"):
-            class_a, class_b, ends, strip = interpolate_tab(features, current, label)
+            class_a, class_b, strip = interpolate_tab(features, current, label)
         with gr.Tab("Explore"):
             sliders, z_text, decoded, latent_map, map_caption = explore_tab(features, current, label)
         with gr.Tab("Model card"):
             metrics, card = card_tab()
         view = ModelView(
-            current, label, class_a, class_b, ends, summary, z_text, decoded, latent_map, map_caption, sliders,
+            current, label, class_a, class_b, summary, z_text, decoded, latent_map, map_caption, sliders,
             metrics, card, [*stale, strip],
         )  # fmt: skip
 
@@ -311,8 +311,7 @@ def build_demo(
             Returns:
                 The model's name, its summary, card and test metrics, then the page's Explore tab for it: z at the
                 origin, its decoding, the latent map with its caption, and one slider per most used latent dimension;
-                then, for a conditional model, the class picker and the two classes of Interpolate, and the ends
-                Interpolate offers (seeds, images, and classes for a conditional model); last, the outputs of
+                then, for a conditional model, the class picker and the two classes of Interpolate; last, the outputs of
                 Generate, Reconstruct and Interpolate, cleared (they showed the previous model).
             """
             return view.show(features.model(name))
@@ -325,7 +324,12 @@ def build_demo(
             .success(load_model, chosen, outputs, api_name="load_model")  # fmt: skip
         picker.input(features.check_picked, picker, chosen, api_visibility="private")\
             .success(load_model, chosen, outputs, api_visibility="private")  # fmt: skip
-        demo.load(load_model, current, outputs, api_visibility="private")
+
+        def first_view(name: Any) -> dict[Any, Any]:
+            """The page as it opens: like /load_model, but without clearing outputs (a click may beat it)."""
+            return {c: v for c, v in load_model(name).items() if c not in view.stale}
+
+        demo.load(first_view, current, outputs[: -len(view.stale)], api_visibility="private")
     endpoints: dict[int, set[str]] = {}
     for fn in demo.fns.values():
         for block in fn.inputs:

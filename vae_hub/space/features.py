@@ -213,7 +213,9 @@ class Features:
         """
         loaded = self.model(model_name)
         model = loaded.model
-        ends = as_choice(ends, "ends", ("seeds", "images", "classes") if model.conditional else ("seeds", "images"))
+        ends = as_choice(ends, "ends", ("seeds", "images", "classes"))
+        if ends == "classes" and not model.conditional:
+            raise Rejected(f"Between: 'classes' needs a conditional model, and {loaded.name} is not one")
         method = as_choice(method, "method", ("slerp", "lerp"))
         steps = as_int(steps, "steps", 2, MAX_STEPS)
         if ends == "classes":
