@@ -18,9 +18,8 @@ train() {  # name, then train.py flags
     "space/models/$name/"
 }
 
-train conv-fashion-mnist --model conv --latent-dim 16 --hidden-dim 256 --res-blocks 1 --dataset fashion-mnist \
-  --data-dir "$FMNIST" --epochs 60 --lr-schedule cosine --mixed-precision bf16 --eval-k 1000 \
-  --model-name "vae-hub ConvVAE (residual), Fashion-MNIST"
+train conv-fashion-mnist --model conv --latent-dim 16 --hidden-dim 256 --dataset fashion-mnist --data-dir "$FMNIST" \
+  --epochs 80 --lr-schedule cosine --eval-k 1000 --model-name "vae-hub ConvVAE, Fashion-MNIST"
 train mlp-fashion-mnist --model mlp --hidden-dim 400 --latent-dim 20 --dataset fashion-mnist --data-dir "$FMNIST" \
   --epochs 10 --eval-k 1000 --model-name "The seed's MLP VAE (784-400-20), Fashion-MNIST"
 train cmlp-fashion-mnist --model mlp --hidden-dim 400 --latent-dim 20 --conditional --dataset fashion-mnist \
