@@ -215,8 +215,7 @@ def hold_out(data: ImageData, fraction: float, seed: int) -> tuple[ImageData, Im
         raise DataError(f"{n} image(s) cannot be split into training and test images; add images")
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     test_idx, train_idx = order[:n_test].sort().values, order[n_test:].sort().values
-    pick = lambda idx: ImageData(data.images[idx], data.labels[idx], data.class_names)  # noqa: E731
-    return pick(train_idx), pick(test_idx)
+    return tuple(ImageData(data.images[i], data.labels[i], data.class_names) for i in (train_idx, test_idx))
 
 
 def check_memory(n: int, channels: int, size: int) -> None:

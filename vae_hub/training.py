@@ -82,7 +82,7 @@ def adam(params: list[torch.nn.Parameter], lr: float) -> torch.optim.Adam:
         return torch.optim.Adam(params, lr=lr)
 
 
-def check_labels(data: Splits) -> None:
+def require_labels(data: Splits) -> None:
     """--conditional needs a class for every image."""
     unlabelled = int((data.train.labels < 0).sum()) + int((data.test.labels < 0).sum())
     if not data.class_names or unlabelled:
@@ -133,7 +133,7 @@ class Trainer:
         self.train_labels = self.data.train.labels[: config.max_train_images].to(accel.device)
         self.test_labels = self.data.test.labels.to(accel.device)
         if config.conditional:
-            check_labels(self.data)
+            require_labels(self.data)
         if config.binarize:
             self.test_images = fixed_binarization(self.test_images)
 
