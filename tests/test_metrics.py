@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from vae_hub import (
+    ConvVAE,
     VariationalAutoencoder,
     active_units,
     elbo,
@@ -15,6 +16,7 @@ from vae_hub import (
     posterior_estimate,
     posterior_mean_variance,
 )
+from vae_hub.evaluation import evaluate
 
 
 @pytest.fixture
@@ -124,3 +126,22 @@ def test_the_bernoulli_floor_is_the_images_own_entropy_and_bounds_the_reconstruc
     assert result["recon"] >= result["bernoulli_floor"] and result["nll"] >= result["bernoulli_floor"]
     assert result["nll_bits_per_dim"] == pytest.approx(result["nll"] / (784 * math.log(2)))
     assert evaluate(model, half.round(), k=0)["bernoulli_floor"] == 0  # binary images: no floor
+
+
+@pytest.mark.parametrize("kind", ["mlp", "conv"])
+def test_bf16_decoding_moves_the_nll_by_hundredths(kind: str) -> None:
+    torch.manual_seed(0)
+    conv = ConvVAE(latent_dim=8, base_channels=8, hidden_dim=32)
+    model = VariationalAutoencoder(784, 64, 8) if kind == "mlp" else conv
+    x = torch.rand(16, 1, 28, 28)
+    full = evaluate(model, x, k=64, seed=0, precision="fp32")
+    half = evaluate(model, x, k=64, seed=0, precision="bf16")
+    assert half["nll_precision"] == "bf16" and full["nll_precision"] == "fp32"
+    assert half["nll"] == pytest.approx(full["nll"], abs=0.1)  # same z draws: only the decoder's rounding differs
+    assert half["loss"] == full["loss"]  # the ELBO itself stays in fp32
+    assert all(p.is_contiguous() for p in model.parameters())  # the caller's model keeps its layout (a copy ran)
+
+
+def test_unknown_precision_is_refused() -> None:
+    with pytest.raises(ValueError, match="precision must be one of fp32, bf16"):
+        evaluate(VariationalAutoencoder(784, 16, 2), torch.rand(2, 784), k=4, precision="fp16")

@@ -87,6 +87,9 @@ class TrainConfig:
     mixed_precision: str = option("no", "autocast precision of the training steps", choices=PRECISIONS)
     cpu: bool = option(False, "train on the CPU even if a GPU is present")
     eval_k: int = option(1000, "importance samples for the final NLL (0: skip)")
+    eval_precision: str = option(
+        "auto", "the final NLL's decoder precision (auto: bf16 when training in bf16)", choices=("auto", "fp32", "bf16")
+    )
     max_train_images: int | None = option(None, "train on the first N images only", metavar="N")
     log_every: int = option(25, "steps between loss checks / progress-bar updates")
     download: bool = option(True, "never try to download data", flag="--no-download")
@@ -99,6 +102,13 @@ class TrainConfig:
     report_to: str = option("none", "log each epoch's figures and pictures (OUTPUT_DIR/logs)", choices=TRACKERS)
     extra_limitations: list[str] = option([], "a line for the card's limitations (repeatable)", flag="--limitation")
 
+    @property
+    def nll_precision(self) -> str:
+        """The decoder precision of the final NLL: ``--eval-precision``, with auto following the training's."""
+        if self.eval_precision == "auto":
+            return "bf16" if self.mixed_precision == "bf16" else "fp32"
+        return self.eval_precision
+
     def flag(self, name: str) -> str:
         """The command-line flag of field ``name``."""
         return flag_name(self.__dataclass_fields__[name])
@@ -106,7 +116,7 @@ class TrainConfig:
     def check(self) -> None:
         """Every option in range, and the output folder usable, before any data is read; ValueError names each."""
         problems = []
-        for name in ("model", "likelihood", "lr_schedule", "mixed_precision", "report_to"):
+        for name in ("model", "likelihood", "lr_schedule", "mixed_precision", "report_to", "eval_precision"):
             choices = self.__dataclass_fields__[name].metadata["choices"]
             if getattr(self, name) not in choices:
                 problems.append(f"{self.flag(name)} must be one of {', '.join(choices)}, got {getattr(self, name)!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any
 
@@ -12,7 +13,7 @@ from tqdm.auto import tqdm
 
 from .base import BaseVAE
 from .losses import elbo
-from .metrics import ACTIVE_UNIT_THRESHOLD, importance_sampled_log_likelihood, iwae_batch_size
+from .metrics import ACTIVE_UNIT_THRESHOLD, EVAL_PRECISIONS, importance_sampled_log_likelihood, iwae_batch_size
 
 
 @torch.no_grad()
@@ -26,6 +27,7 @@ def evaluate(
     seed: int = 0,
     progress: bool = False,
     desc: str = "evaluate",
+    precision: str = "fp32",
 ) -> dict[str, Any]:
     """Per-image means over ``images`` (N, C, H, W), in nats.
 
@@ -35,9 +37,16 @@ def evaluate(
     ``bernoulli_floor`` is the summed binary entropy of the pixels: no decoder's reconstruction term, hence no
     NLL, goes below it on grey-level data (it is 0 for binary data). Bits per dimension divide nats by D ln 2.
     A conditional model is evaluated given the images' ``labels``: its NLL is -log p(x|y).
+    ``precision="bf16"`` decodes the NLL's importance samples in bfloat16 (see
+    :func:`~vae_hub.metrics.importance_sampled_log_likelihood`), a convolutional model in channels-last layout.
     """
+    if precision not in EVAL_PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(EVAL_PRECISIONS)}, got {precision!r}")
     was_training = model.training
     model.eval()
+    nll_model = model
+    if precision == "bf16" and any(isinstance(m, torch.nn.modules.conv._ConvNd) for m in model.modules()):
+        nll_model = copy.deepcopy(model).to(memory_format=torch.channels_last)  # oneDNN's fast bf16 layout
     generator = torch.Generator(device=model.device).manual_seed(seed)
     sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "nll": 0.0, "floor": 0.0}
     kl_per_dim = torch.zeros(model.latent_dim, device=model.device, dtype=torch.float64)
@@ -58,7 +67,9 @@ def evaluate(
             flat = x.flatten(1).to(out.logits.dtype)
             sums["floor"] += float(F.binary_cross_entropy(flat, flat, reduction="sum"))
         if k > 0:
-            log_px = importance_sampled_log_likelihood(model, x, k=k, generator=generator, labels=y)
+            log_px = importance_sampled_log_likelihood(
+                nll_model, x, k=k, generator=generator, labels=y, precision=precision
+            )
             sums["nll"] -= float(log_px.sum())
     model.train(was_training)
     n = images.shape[0]
@@ -80,6 +91,7 @@ def evaluate(
     if k > 0:
         result["nll"] = sums["nll"] / n
         result["nll_k"] = k
+        result["nll_precision"] = precision
         result["nll_bits_per_dim"] = result["nll"] / (dims * math.log(2))
     return result
 

@@ -98,7 +98,7 @@ def write_model_folder(
     out_dir = Path(config.output_dir)
     test = evaluate(
         model, test_images, labels=test_labels, k=config.eval_k, seed=config.seed, progress=config.progress,
-        desc="final eval",
+        desc="final eval", precision=config.nll_precision,
     )  # fmt: skip
     metrics = {
         "dataset": config.dataset,

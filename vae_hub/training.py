@@ -145,6 +145,7 @@ class Trainer:
         self.warmup_steps = round(config.kl_warmup * self.steps_per_epoch)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self.lr_factor)
         self.start_epoch, self.history = 0, []
+        self.resumed_seconds = 0.0  # training time before a --resume
 
     def lr_factor(self, step: int) -> float:
         warmup = round(self.config.lr_warmup * self.steps_per_epoch)
@@ -158,7 +159,7 @@ class Trainer:
             accel.print(f"--resume: no checkpoint in {self.ckpt_dir}, starting from scratch")
             return
         state = checkpoint.load(latest, self.model, self.optimizer, self.rank, map_location=str(accel.device))
-        ignored = {"resume", "progress", "push_to_hub", "private", "lr", "report_to"}
+        ignored = {"resume", "progress", "push_to_hub", "private", "lr", "report_to", "eval_k", "eval_precision"}
         changed = sorted(k for k, v in asdict(config).items() if k not in ignored and state["config"].get(k) != v)
         if changed:
             accel.print(f"warning: resuming with settings that differ from the checkpoint's: {changed}")
@@ -170,6 +171,7 @@ class Trainer:
                 group["initial_lr"] = config.lr
                 group["lr"] = config.lr * self.lr_factor(self.scheduler.last_epoch)
         self.start_epoch, self.history = state["epoch"], state["history"]
+        self.resumed_seconds = self.history[-1]["seconds"] if self.history else 0.0  # the card counts every part
         accel.print(f"resumed from {latest} (epoch {self.start_epoch} of {config.epochs} done)")
 
     def run(self) -> dict[str, Any]:
@@ -181,7 +183,7 @@ class Trainer:
         self.ddp_model, self.optimizer = accel.prepare(self.model, self.optimizer)
         if config.report_to != "none":
             accel.init_trackers(Path(config.output_dir).resolve().name, config=tracker_config(config))
-        start = time.perf_counter()
+        start = time.perf_counter() - self.resumed_seconds
         for epoch in range(self.start_epoch, config.epochs):
             epoch_start = time.perf_counter()
             sums = self.train_epoch(epoch)

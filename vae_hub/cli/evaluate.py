@@ -16,6 +16,7 @@ from ..base import from_pretrained
 from ..data import DATASETS, DataNotFoundError, fixed_binarization, load_dataset, to_unit
 from ..errors import CheckpointError
 from ..evaluation import evaluate, format_table
+from ..metrics import EVAL_PRECISIONS
 from .options import error
 
 
@@ -24,6 +25,12 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", choices=list(DATASETS), required=True, help="whose test split to evaluate on")
     p.add_argument("--data-dir", default="data", help="where the data set is (as for vae-hub train)")
     p.add_argument("--k", type=int, default=1000, help="importance samples for the NLL (0: skip; 5000 fits in memory)")
+    p.add_argument(
+        "--precision",
+        choices=EVAL_PRECISIONS,
+        default="fp32",
+        help="the NLL's decoder: bf16 is ~2x faster on CPUs with native bf16, within hundredths of a nat",
+    )
     p.add_argument("--batch-size", type=int, default=500, help="images per batch")
     p.add_argument("--max-images", type=int, default=None, help="evaluate on the first N test images only")
     p.add_argument("--binarize", action="store_true", help="evaluate on a fixed binarization (models trained so)")
@@ -49,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
         if args.binarize:
             images = fixed_binarization(images)
         start = time.perf_counter()
-        metrics = evaluate(model, images, k=args.k, batch_size=args.batch_size, seed=args.seed, progress=args.progress)
+        metrics = evaluate(model, images, k=args.k, batch_size=args.batch_size, seed=args.seed, progress=args.progress,
+                           precision=args.precision)  # fmt: skip
     except (CheckpointError, DataNotFoundError, ValueError) as e:
         error(str(e))
         return 2
