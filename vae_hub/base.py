@@ -63,6 +63,7 @@ class BaseVAE(
         "learn_std": Bool(),
         "num_classes": Int(0, MAX_CLASSES),
         "class_names": Names(MAX_CLASSES),
+        "deterministic": Bool(),
     }
     """The type and range of each ``__init__`` argument, checked before a model from outside is built."""
 
@@ -79,8 +80,14 @@ class BaseVAE(
         learn_std: bool,
         num_classes: int = 0,
         class_names: Sequence[str] | None = None,
+        deterministic: bool = False,
     ) -> None:
-        """Record the shapes, the classes and the decoder likelihood; subclasses call this first in ``__init__``."""
+        """Record the shapes, the classes and the decoder likelihood; subclasses call this first in ``__init__``.
+
+        ``deterministic=True`` makes the seed's *traditional autoencoder*: z = encoder(x) (the mean head), no
+        sampling and no KL term in training; its log-variance head is kept but unused, so it shares the VAE's
+        architecture, API and files.
+        """
         self._image_shape = check_image_shape(image_shape)
         self._latent_dim = check_positive_int("latent_dim", latent_dim)
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
@@ -88,6 +95,9 @@ class BaseVAE(
         if class_names is not None and len(class_names) != num_classes:
             raise ValueError(f"class_names has {len(class_names)} names but num_classes is {num_classes}")
         self.num_classes = num_classes
+        if not isinstance(deterministic, bool):
+            raise ValueError(f"deterministic must be true or false, got {deterministic!r}")
+        self.deterministic = deterministic
         self.class_names = list(class_names) if class_names is not None else [str(i) for i in range(num_classes)]
         if likelihood not in LIKELIHOODS:
             raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
@@ -251,7 +261,12 @@ class BaseVAE(
         return self._encode(x, self.check_labels(labels, x.shape[0]))
 
     def reparameterize(self, mu: Tensor, logvar: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """z = mu + sigma * eps with eps ~ N(0, I): the sample is differentiable in mu and logvar."""
+        """z = mu + sigma * eps with eps ~ N(0, I): the sample is differentiable in mu and logvar.
+
+        A deterministic autoencoder returns ``mu`` itself.
+        """
+        if self.deterministic:
+            return mu
         std = torch.exp(0.5 * logvar)
         if generator is None:
             eps = torch.randn_like(std)

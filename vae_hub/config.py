@@ -82,6 +82,9 @@ class TrainConfig:
     kl_warmup: float = option(0.0, "epochs over which the KL weight ramps from 0 to beta")
     binarize: bool = option(False, "dynamic binarization of the training images")
     conditional: bool = option(False, "a conditional VAE: q(z|x, y) and p(x|z, y) given the class labels")
+    autoencoder: bool = option(
+        False, "train a plain deterministic autoencoder (z = encoder(x), no KL): the VAE's foil, to compare with"
+    )
     seed: int = option(0, "random seed")
     resume: bool = option(False, "continue from the latest checkpoint in --output-dir")
     mixed_precision: str = option("no", "autocast precision of the training steps", choices=PRECISIONS)
@@ -148,6 +151,11 @@ class TrainConfig:
             problems.append(
                 f"--iw-samples {self.iw_samples} trains the IWAE bound, which has no KL term to weight: "
                 "leave --beta at 1 and --free-bits and --kl-warmup at 0"
+            )
+        if self.autoencoder and (self.beta != 1 or self.free_bits or self.kl_warmup or self.iw_samples > 1):
+            problems.append(
+                "--autoencoder has no KL term and no q(z|x) to sample: leave --beta at 1, --free-bits and "
+                "--kl-warmup at 0 and --iw-samples at 1"
             )
         if self.res_blocks < 0 or (self.res_blocks and self.model != "conv"):
             problems.append(f"--res-blocks must be >= 0 and is for --model conv only, got {self.res_blocks}")

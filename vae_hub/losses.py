@@ -108,6 +108,7 @@ def elbo(
     ``beta`` weights the KL term (beta-VAE). ``free_bits`` (nats) is a floor on the batch-mean KL of each
     latent dimension (Kingma et al., 2016): dimensions below it get no gradient pushing them to the prior,
     which keeps the encoder from collapsing onto the prior. A conditional model takes the class ``labels``.
+    A deterministic autoencoder has no KL term (z = mu): its loss is the reconstruction term alone.
     """
     if beta < 0 or not math.isfinite(beta):
         raise ValueError(f"beta must be a finite number >= 0, got {beta}")
@@ -116,7 +117,7 @@ def elbo(
     logits, mu, logvar = model(x, generator=generator, return_logits=True, labels=labels)  # through any wrapper
     core = getattr(model, "module", model)
     recon = core.reconstruction_nll(logits.flatten(1), x.flatten(1).to(logits))
-    kl_per_dim = gaussian_kl(mu, logvar)
+    kl_per_dim = torch.zeros_like(mu) if getattr(core, "deterministic", False) else gaussian_kl(mu, logvar)
     kl = kl_per_dim.sum(-1)
     kl_term = torch.clamp(kl_per_dim.mean(0), min=free_bits).sum() * x.shape[0] if free_bits > 0 else kl.sum()
     loss = recon.sum() + beta * kl_term
@@ -132,8 +133,10 @@ def iwae(
     L_1 is the ELBO and L_k tightens as k grows. ``loss`` is -sum L_k (what IWAE training minimises; it has no KL
     weight); ``total``, ``recon`` and ``kl`` are the ELBO's parts on the first of the k samples, for logging.
     """
-    logits, mu, logvar, z = model(x, generator=generator, return_logits=True, samples=k, labels=labels)
     core = getattr(model, "module", model)
+    if getattr(core, "deterministic", False):
+        raise ValueError("the IWAE bound needs a VAE: a deterministic autoencoder has no q(z|x) to sample from")
+    logits, mu, logvar, z = model(x, generator=generator, return_logits=True, samples=k, labels=labels)
     recon = core.reconstruction_nll(logits.flatten(2), x.flatten(1).to(logits))  # (k, B): -log p(x|z_i)
     log_w = -recon + standard_normal_log_prob(z) - diagonal_normal_log_prob(z, mu, logvar)  # (k, B)
     bound = torch.logsumexp(log_w, dim=0) - math.log(k)  # (B,)

@@ -35,7 +35,11 @@ def hyperparameters(config: TrainConfig, model: BaseVAE, n_train: int, world: in
         "architecture": arch,
         "parameters": f"{sum(p.numel() for p in model.parameters()):,}",
         "likelihood": config.likelihood + (" (dynamically binarized data)" if config.binarize else ""),
-        "objective": "ELBO" if config.iw_samples == 1 else f"IWAE bound, {config.iw_samples} importance samples",
+        "objective": "reconstruction only: a deterministic autoencoder (no KL, not a VAE)"
+        if config.autoencoder
+        else "ELBO"
+        if config.iw_samples == 1
+        else f"IWAE bound, {config.iw_samples} importance samples",
         "optimizer": f"Adam, lr {config.lr:g}, {config.lr_schedule} schedule"
         + (f", {config.lr_warmup:g} epochs of warm-up" if config.lr_warmup else ""),
         "batch size": f"{config.batch_size} x {world} process(es)",

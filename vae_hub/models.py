@@ -48,6 +48,7 @@ class VariationalAutoencoder(BaseVAE):
         learn_std: bool = False,
         num_classes: int = 0,
         class_names: Sequence[str] | None = None,
+        deterministic: bool = False,
     ) -> None:
         super().__init__()
         check_positive_int("input_dim", input_dim)
@@ -55,7 +56,7 @@ class VariationalAutoencoder(BaseVAE):
         shape = infer_image_shape(input_dim) if image_shape is None else tuple(image_shape)
         if math.prod(shape) != input_dim:
             raise ValueError(f"image_shape {shape} holds {math.prod(shape)} values but input_dim is {input_dim}")
-        self._setup(shape, latent_dim, likelihood, gaussian_std, learn_std, num_classes, class_names)
+        self._setup(shape, latent_dim, likelihood, gaussian_std, learn_std, num_classes, class_names, deterministic)
         k = self.num_classes  # a conditional model appends the one-hot label to the heads' and decoder's inputs
         # Shared encoder backbone
         self.encoder_backbone = nn.Sequential(nn.Linear(input_dim, hidden_dim), nn.ReLU())
@@ -114,9 +115,12 @@ class ConvVAE(BaseVAE):
         res_blocks: int = 0,
         num_classes: int = 0,
         class_names: Sequence[str] | None = None,
+        deterministic: bool = False,
     ) -> None:
         super().__init__()
-        self._setup(image_shape, latent_dim, likelihood, gaussian_std, learn_std, num_classes, class_names)
+        self._setup(
+            image_shape, latent_dim, likelihood, gaussian_std, learn_std, num_classes, class_names, deterministic
+        )
         k = self.num_classes
         check_positive_int("base_channels", base_channels)
         check_positive_int("hidden_dim", hidden_dim)

@@ -61,6 +61,8 @@ def build_model(
 ) -> BaseVAE:
     """The model ``config`` asks for; ``class_names`` make it conditional when ``config.conditional``."""
     likelihood = dict(likelihood=config.likelihood, gaussian_std=config.gaussian_std, learn_std=config.learn_std)
+    if config.autoencoder:
+        likelihood |= dict(deterministic=True)
     if config.conditional:
         likelihood |= dict(num_classes=len(class_names or []), class_names=class_names)
     if config.model == "mlp":
