@@ -3,7 +3,7 @@
 Hugging Face Spaces runs this file; locally, ``python space/app.py`` (port from GRADIO_SERVER_PORT, default 7860;
 host 127.0.0.1 unless GRADIO_SERVER_NAME says otherwise). The page itself is ``vae_hub.space``; this file only
 names the bundled models. Every feature is also an API endpoint for ``gradio_client``: /generate, /reconstruct,
-/interpolate, /decode and /load_model.
+/interpolate, /decode, /load_model, /latent_map, /decode_point, /compare, /collapse and /train_live.
 """
 
 from pathlib import Path
@@ -13,11 +13,19 @@ from vae_hub import space
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 MODELS = {name: MODELS_DIR / name for name in ("conv-fashion-mnist", "mlp-fashion-mnist", "cmlp-fashion-mnist",
                                                "conv-mnist-5k", "mlp-2d-fashion-mnist")}  # fmt: skip
+LAB = space.LabModels(  # the twins of the lab's tabs: loadable by name, not in the list
+    autoencoder=("ae-2d-fashion-mnist", MODELS_DIR / "ae-2d-fashion-mnist"),
+    vae=("mlp-2d-fashion-mnist", MODELS_DIR / "mlp-2d-fashion-mnist"),
+    betas={
+        beta: (f"beta-{beta}-fashion-mnist", MODELS_DIR / f"beta-{beta}-fashion-mnist")
+        for beta in ("0.1", "1", "4", "16")
+    },
+)
 CSS = space.CSS
 
 
 def build_demo():  # -> gr.Blocks (gradio is imported by vae_hub.space)
-    return space.build_demo(MODELS)
+    return space.build_demo(MODELS, lab=LAB)
 
 
 if __name__ == "__main__":

@@ -217,7 +217,7 @@ def test_a_conditional_model_draws_the_class_asked_for(client, tmp_path):
                            api_name="/interpolate")  # fmt: skip
     assert pixels(strip).shape == (TILE + 2, 6 * TILE + 2)
     boot = str(SPACE.parent / "vae_hub" / "space" / "examples" / "fashion-ankle-boot.png")
-    seen, recon, posterior, text, chart = client.predict(COND, None, handle_file(boot), 0, api_name="/reconstruct")
+    seen, recon, posterior, text, chart, _ = client.predict(COND, None, handle_file(boot), 0, api_name="/reconstruct")
     assert "Read as **" in text and "the class under which its ELBO is highest" in text
     as_bag = client.predict(COND, None, handle_file(boot), 0, "Bag", api_name="/reconstruct")
     assert "Read as" not in as_bag[3] and not np.array_equal(pixels(recon), pixels(as_bag[1]))

@@ -314,6 +314,15 @@ class BaseVAE(
             return bernoulli_nll(logits, x)
         return gaussian_nll(torch.sigmoid(logits), x, self.log_std)
 
+    def observe(self, means: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """A draw x ~ p(x|z) from the decoder's ``means``: Bernoulli pixels (0 or 1) for a Bernoulli decoder, the
+        mean plus Gaussian noise of the decoder's std (clipped to [0, 1]) for a Gaussian one. The mean is what the
+        page and the reconstructions show: the average of such draws, hence its blur."""
+        if self.likelihood == "bernoulli":
+            return torch.bernoulli(means.clamp(0, 1), generator=generator)
+        noise = torch.randn(means.shape, generator=generator, device=means.device, dtype=means.dtype)
+        return (means + noise * self.log_std.exp()).clamp(0, 1)
+
     # --- using a trained model ------------------------------------------------------------------------------
     @torch.no_grad()
     def sample(

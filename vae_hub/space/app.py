@@ -28,6 +28,9 @@ from .features import (
 )  # fmt: skip
 from .features import latent_map as draw_latent_map
 from .inputs import user_errors
+from .lab import Lab
+from .lab_tabs import collapse_tab, compare_tab, latent_tab, live_tab
+from .live import LiveTraining
 from .model_store import LoadedModel, ModelStore
 
 CONCURRENCY = int(os.environ.get("VAE_HUB_CONCURRENCY", "2"))
@@ -151,8 +154,7 @@ def reconstruct_tab(features: Features, current: gr.Textbox, label: gr.Dropdown)
     """Returns its outputs."""
     gr.Markdown(
         "Draw (pick the brush first) or upload a picture. It is converted the way the training images look "
-        "(grey, light on dark, centred), encoded to q(z|x) and decoded. The reconstruction decodes the "
-        "posterior mean: the blur is what a pixel-wise likelihood averages over."
+        "(grey, light on dark, centred), encoded to q(z|x) and decoded."
     )
     with gr.Row():
         drawing = gr.Sketchpad(
@@ -171,13 +173,22 @@ def reconstruct_tab(features: Features, current: gr.Textbox, label: gr.Dropdown)
         button = gr.Button("Reconstruct", variant="primary")
     with gr.Row():
         seen = pixels("seen", "Input as the model sees it", height=224)
-        recon = pixels("recon", "Reconstruction (posterior mean)", height=224)
-    posterior = pixels("posterior", "Decoded samples z ~ q(z|x)", height=150)
+        recon = pixels("recon", "Reconstruction: the mean of p(x|z) at z = E[z|x]", height=224)
+        observed = pixels("observed", "A sample x ~ p(x|z) at the same z", height=224)
+    gr.Markdown(
+        "**Why the blur.** The decoder does not output an image: it outputs, for every pixel *independently*, "
+        "the parameter of p(x|z) (for a Bernoulli model, the probability that the pixel is on). Where the model is "
+        "unsure (the exact edge of a sleeve, a logo, a strap) the best it can do under a pixel-wise likelihood is "
+        "to hedge with an in-between value, and the mean shown as the reconstruction averages all the images it "
+        "finds plausible: blur. A true sample (right) draws every pixel on its own: it is sharp but speckled, "
+        "because nothing ties neighbouring pixels together."
+    )
+    posterior = pixels("posterior", "Decoded samples z ~ q(z|x): each a different plausible reading", height=150)
     elbo_text = gr.Markdown(label="ELBO")
     kl_chart = gr.BarPlot(
         x="dimension", y="KL (nats)", sort="-y", label="KL per latent dimension for this input, most used first"
     )
-    inputs, outputs = [current, drawing, upload, seed, label], [seen, recon, posterior, elbo_text, kl_chart]
+    inputs, outputs = [current, drawing, upload, seed, label], [seen, recon, posterior, elbo_text, kl_chart, observed]
     button.click(features.reconstruct, inputs, outputs, api_name="reconstruct")
     examples.load_input_event.then(features.reconstruct, inputs, outputs, api_visibility="private")
     return outputs
@@ -259,18 +270,40 @@ def card_tab() -> tuple[gr.JSON, gr.Markdown]:
     return gr.JSON(label="Test metrics"), gr.Markdown(label="Model card")
 
 
+@dataclass(frozen=True)
+class LabModels:
+    """The lab's twins (name -> folder or repo id): a 2-D autoencoder and its VAE twin, and VAEs trained with
+    increasing beta (beta as text -> model), in that order."""
+
+    autoencoder: tuple[str, str | Path]
+    vae: tuple[str, str | Path]
+    betas: dict[str, tuple[str, str | Path]]
+
+    def sources(self) -> dict[str, str | Path]:
+        return dict([self.autoencoder, self.vae, *self.betas.values()])
+
+
 # --- the page ----------------------------------------------------------------------------------------------------
 def build_demo(
-    models: dict[str, str | Path], default: str | None = None, delete_cache: tuple[int, int] = DELETE_CACHE
+    models: dict[str, str | Path],
+    default: str | None = None,
+    delete_cache: tuple[int, int] = DELETE_CACHE,
+    lab: LabModels | None = None,
 ) -> gr.Blocks:
     """The Space for ``models`` (name -> model folder or Hub repo id); ``default`` is shown first.
 
-    ``delete_cache``: every ``[0]`` seconds, output files older than ``[1]`` seconds are deleted.
+    ``delete_cache``: every ``[0]`` seconds, output files older than ``[1]`` seconds are deleted. ``lab`` adds
+    the Autoencoder vs VAE and Posterior collapse tabs over its twin models (loadable by name, not in the list).
     """
     gradio_patches.apply()
     if not models:
         raise ValueError("the Space needs at least one model")
-    features = Features(ModelStore(models))
+    store = ModelStore({**(lab.sources() if lab else {}), **models})
+    features = Features(store)
+    lab_features = Lab(
+        features, lab.autoencoder[0] if lab else "", lab.vae[0] if lab else "",
+        {beta: name for beta, (name, _) in lab.betas.items()} if lab else {},
+    )  # fmt: skip
     default = default or os.environ.get("VAE_HUB_MODEL") or next(iter(models))
     start = features.store.get(default)  # fails loudly at start-up if the default model cannot be loaded
     with gr.Blocks(title="vae-hub: Variational Autoencoders", delete_cache=delete_cache) as demo:
@@ -294,11 +327,20 @@ def build_demo(
             class_a, class_b, strip = interpolate_tab(features, current, label)
         with gr.Tab("Explore"):
             sliders, z_text, decoded, latent_map, map_caption = explore_tab(features, current, label)
+        with gr.Tab("Latent space") as tab:
+            space_map, space_caption = latent_tab(lab_features, tab, current, label)
+        if lab:
+            with gr.Tab("Autoencoder vs VAE") as tab:
+                compare_tab(lab_features, tab)
+            with gr.Tab("Posterior collapse") as tab:
+                collapse_tab(lab_features, tab)
+        with gr.Tab("Train one live"):
+            trained, trained_name = live_tab(LiveTraining(store))
         with gr.Tab("Model card"):
             metrics, card = card_tab()
         view = ModelView(
             current, label, class_a, class_b, summary, z_text, decoded, latent_map, map_caption, sliders,
-            metrics, card, [*stale, strip],
+            metrics, card, [*stale, strip, space_map, space_caption],
         )  # fmt: skip
 
         @user_errors
@@ -330,6 +372,9 @@ def build_demo(
             return {c: v for c, v in load_model(name).items() if c not in view.stale}
 
         demo.load(first_view, current, outputs[: -len(view.stale)], api_visibility="private")
+        # a model trained in the page becomes the model in use
+        trained.success(features.check_picked, trained_name, chosen, api_visibility="private")\
+            .success(load_model, chosen, outputs, api_visibility="private")  # fmt: skip
     endpoints: dict[int, set[str]] = {}
     for fn in demo.fns.values():
         for block in fn.inputs:

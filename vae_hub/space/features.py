@@ -140,7 +140,7 @@ class Features:
     @user_errors
     def reconstruct(
         self, model_name: str, drawing: Any = None, upload: Any = None, seed: float = 0, label: str = ANY_CLASS
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str, pd.DataFrame]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str, pd.DataFrame, np.ndarray]:
         """Reconstruct an image: encode it to q(z|x), decode the posterior mean and samples, and give its ELBO.
 
         Args:
@@ -153,7 +153,9 @@ class Features:
 
         Returns:
             The input as the model sees it, its reconstruction (PNG), 8 decoded draws z ~ q(z|x) (PNG), the ELBO
-            in nats with its reconstruction and KL parts (Markdown), and the KL of each latent dimension (nats).
+            in nats with its reconstruction and KL parts (Markdown), the KL of each latent dimension (nats), and
+            a draw x ~ p(x|z) at the posterior mean (PNG): the pixels the likelihood says, of which the
+            reconstruction is the average.
         """
         loaded = self.model(model_name)
         seed = as_int(seed, "seed", 0, MAX_SEED)
@@ -175,7 +177,8 @@ class Features:
         kl_dims = estimate.kl_per_dim[0].tolist()
         chart = pd.DataFrame({"dimension": [f"z{d}" for d in range(len(kl_dims))], "KL (nats)": kl_dims})
         posterior = image_grid(estimate.samples[:POSTERIOR_SAMPLES, 0], nrow=POSTERIOR_SAMPLES)
-        return to_uint8(x[0]), to_uint8(recon[0]), posterior, text, chart
+        observed = model.observe(recon[:1], generator=seeded(seed))
+        return to_uint8(x[0]), to_uint8(recon[0]), posterior, text, chart, to_uint8(observed[0])
 
     @user_errors
     def interpolate(

@@ -51,6 +51,7 @@ class LoadedModel:
     card: str = ""
     metrics: dict[str, Any] = field(default_factory=dict)
     kl_per_dim: list[float] = field(default_factory=list)
+    extras: dict[str, Any] = field(default_factory=dict, repr=False)  # what the lab computes once per model
 
     @property
     def dataset(self) -> str | None:
@@ -168,6 +169,7 @@ class ModelStore:
         self.max_cached_bytes = max_cached_bytes
         self.max_model_bytes = max_model_bytes or _space_max_model_bytes()
         self._cache: OrderedDict[str, LoadedModel] = OrderedDict()
+        self._trained: OrderedDict[str, LoadedModel] = OrderedDict()  # trained in the page: kept in memory only
         self._loading: dict[str, Future[LoadedModel]] = {}
         self._lock = threading.Lock()
 
@@ -180,6 +182,8 @@ class ModelStore:
             raise ModelLoadError("no model given: pick a bundled model or enter a Hub repo id such as user/name")
         name = name.strip()
         with self._lock:
+            if name in self._trained:
+                return self._trained[name]
             if name in self._cache:
                 self._cache.move_to_end(name)
                 return self._cache[name]
@@ -203,6 +207,14 @@ class ModelStore:
             self._keep(name, loaded)
         pending.set_result(loaded)
         return loaded
+
+    def add_trained(self, loaded: LoadedModel, max_kept: int = 8) -> None:
+        """Serve a model trained in the page under ``loaded.name`` (the oldest beyond ``max_kept`` are forgotten)."""
+        loaded.model.eval().requires_grad_(False)
+        with self._lock:
+            self._trained[loaded.name] = loaded
+            while len(self._trained) > max_kept:
+                self._trained.popitem(last=False)
 
     def cached_names(self) -> list[str]:
         """Names of the models in memory, the least recently used first."""

@@ -1,0 +1,260 @@
+"""The Space's lab: the seed's claims made visible. A latent map of any model, an autoencoder beside its VAE twin
+(gaps vs. a complete latent space), and beta twins sliding into posterior collapse. Layout lives in ``lab_tabs.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+
+from ..base import lerp
+from ..images import image_grid, to_uint8
+from ..latent_space import Gaps, Projection, fitted_gaussian_draws, gaps, nearest_distances, posterior_means, projection
+from ..metrics import kl_per_dimension
+from .features import COLLAPSED_KL, MAX_SEED, Features, fixed_class, seeded
+from .inputs import Rejected, as_choice, as_float, as_int, user_errors
+from .lab_data import SOURCES, lab_images
+from .latent_plot import View, draw_map, view_for
+from .model_store import LoadedModel
+
+GAP_DRAWS = 2000  # prior draws behind each model's gap figure (seed 0)
+SHOWN_DRAWS = 16
+PATH_STEPS = 12
+RECON_IMAGES = 8
+
+
+@dataclass(frozen=True)
+class MapData:
+    """A model's latent map: the bundled test images' posterior means on a plane, and the plane's view."""
+
+    dataset: str
+    codes: Tensor  # (N, latent_dim)
+    points: Tensor  # (N, 2)
+    labels: Tensor
+    class_names: list[str]
+    plane: Projection
+    view: View
+
+    @property
+    def axis_names(self) -> tuple[str, str]:
+        return ("z0", "z1") if self.plane.kind.startswith("the 2-D") else ("first principal direction", "second")
+
+
+def map_data(loaded: LoadedModel) -> MapData:
+    """The bundled test images of the model's data set, encoded once per model (cached on ``loaded``)."""
+    if "map" in loaded.extras:
+        return loaded.extras["map"]
+    model, dataset = loaded.model, loaded.dataset
+    if dataset not in SOURCES or model.image_shape != (1, 28, 28):
+        known = " or ".join(SOURCES.values())
+        raise Rejected(
+            f"the latent map draws bundled {known} test images, and {loaded.name} was trained on "
+            f"{dataset or 'unknown data'} at {'x'.join(map(str, model.image_shape))}: no map for it"
+        )
+    sample = lab_images(dataset, "test")
+    with torch.inference_mode():
+        codes = posterior_means(model, sample.unit(), sample.labels)
+    plane = projection(codes)
+    points = plane.to_plane(codes)
+    data = MapData(dataset, codes, points, sample.labels, sample.class_names, plane,
+                   view_for(points, plane.origin))  # fmt: skip
+    loaded.extras["map"] = data
+    return data
+
+
+def map_caption(loaded: LoadedModel, data: MapData) -> str:
+    kind = data.plane.kind
+    share = "" if kind.startswith("the 2-D") else f" (the plane holds {data.plane.explained:.0%} of their variance)"
+    return (
+        f"{len(data.points):,} {SOURCES[data.dataset]} test images, each at its posterior mean E[z|x], on {kind}"
+        f"{share}. Dashed: the prior N(0, I) at 1, 2 and 3 sigma. Click the map (or type coordinates) to decode "
+        "that point."
+    )
+
+
+def gap_figures(loaded: LoadedModel) -> tuple[Gaps, Tensor]:
+    """The model's gap figure over GAP_DRAWS draws, and the training codes it was measured against (cached)."""
+    if "gaps" in loaded.extras:
+        return loaded.extras["gaps"]
+    train = lab_images("fashion-mnist", "train")
+    with torch.inference_mode():
+        codes = posterior_means(loaded.model, train.unit(), train.labels)
+    draws = stand_in_prior(loaded, codes, torch.randn(GAP_DRAWS, codes.shape[1], generator=seeded(0)))
+    loaded.extras["gaps"] = (gaps(codes, draws), codes)
+    return loaded.extras["gaps"]
+
+
+def stand_in_prior(loaded: LoadedModel, codes: Tensor, eps: Tensor) -> Tensor:
+    """Random points of a latent space: the prior for a VAE; for an autoencoder, which has none, the Gaussian
+    fitted to its codes."""
+    return fitted_gaussian_draws(codes, eps) if loaded.model.deterministic else eps
+
+
+def decode_grid(loaded: LoadedModel, z: Tensor, nrow: int, label: int | None = None) -> np.ndarray:
+    model = loaded.model
+    with torch.inference_mode():
+        return image_grid(model.to_images(model.decode(z, label)), nrow=nrow)
+
+
+class Lab:
+    """The lab's features over the page's :class:`Features` (its models), with the twin models it compares."""
+
+    def __init__(self, features: Features, autoencoder: str, vae: str, betas: dict[str, str]) -> None:
+        self.features = features
+        self.autoencoder, self.vae, self.betas = autoencoder, vae, betas
+
+    # --- Latent space -----------------------------------------------------------------------------------------
+    @user_errors
+    def latent_map(self, model_name: str, drawing: Any = None, upload: Any = None) -> tuple[np.ndarray, str]:
+        """The latent space of a model: its bundled test images at their posterior means, coloured by class.
+
+        Args:
+            model_name: a model trained on Fashion-MNIST or MNIST (28x28 grey): a bundled name or a Hub repo id.
+            drawing: optional Sketchpad drawing to mark on the map (encoded like Reconstruct's input).
+            upload: optional image file to mark instead.
+
+        Returns:
+            The map (PNG) and a caption saying what is drawn (for latents above 2-D: a PCA plane of the means).
+        """
+        loaded = self.features.model(model_name)
+        data = map_data(loaded)
+        marks, caption = [], map_caption(loaded, data)
+        if drawing is not None or upload is not None:
+            x = self.features.picture(loaded, drawing, upload, "drawing")
+            y = fixed_class(loaded, None)
+            with torch.inference_mode():
+                mu = loaded.model.encode(x, y)[0]
+            px, py = data.plane.to_plane(mu)[0].tolist()
+            marks.append((px, py, "your drawing"))
+            caption += f" The star is your drawing, at ({px:.2f}, {py:.2f})."
+        title = f"{loaded.name}:\nposterior means of {SOURCES[data.dataset]} test images"
+        image = draw_map(data.points, data.labels, data.class_names, data.view, data.plane.origin, title=title,
+                         axis_names=data.axis_names, marks=marks)  # fmt: skip
+        return image, caption
+
+    @user_errors
+    def decode_point(self, model_name: str, x: float, y: float, label: str = "") -> np.ndarray:
+        """Decode a point of the latent map's plane.
+
+        Args:
+            model_name: the model (as for /latent_map).
+            x: the point's first coordinate on the map, -50 to 50.
+            y: its second coordinate.
+            label: a conditional model's class to decode with (default its first class).
+
+        Returns:
+            The decoded image (PNG).
+        """
+        loaded = self.features.model(model_name)
+        data = map_data(loaded)
+        p = torch.tensor([[as_float(x, "x", -50, 50), as_float(y, "y", -50, 50)]])
+        z = data.plane.to_latent(p)
+        with torch.inference_mode():
+            return to_uint8(loaded.model.to_images(loaded.model.decode(z, fixed_class(loaded, label)))[0])
+
+    def clicked(self, model_name: str, px: float, py: float) -> tuple[float, float]:
+        """Plane coordinates of a click on the map picture."""
+        data = map_data(self.features.model(model_name))
+        x, y = data.view.from_pixel(px, py)
+        return round(x, 3), round(y, 3)
+
+    # --- Autoencoder vs VAE -----------------------------------------------------------------------------------
+    @user_errors
+    def compare(self, seed: float = 0, class_a: str = "Trouser", class_b: str = "Bag") -> tuple[Any, ...]:
+        """A plain autoencoder beside its VAE twin (same data, architecture and training; 2-D latents).
+
+        Args:
+            seed: random seed of the 16 random points decoded by each model, 0 to 2^31 - 1.
+            class_a: the Fashion-MNIST class of the interpolation's first image.
+            class_b: the class of its last image.
+
+        Returns:
+            For the autoencoder then the VAE: its latent map with the path drawn on it (PNG), its 16 random points
+            decoded (PNG), the path decoded (PNG); then a Markdown table of the gap figures.
+        """
+        seed = as_int(seed, "seed", 0, MAX_SEED)
+        names = lab_images("fashion-mnist", "test").class_names
+        a = names.index(as_choice(class_a, "class A", tuple(names)))
+        b = names.index(as_choice(class_b, "class B", tuple(names)))
+        eps = torch.randn(SHOWN_DRAWS, 2, generator=seeded(seed))
+        outputs, rows = [], []
+        for name in (self.autoencoder, self.vae):
+            loaded = self.features.model(name)
+            data = map_data(loaded)
+            found, train_codes = gap_figures(loaded)
+            ends = torch.stack([data.codes[(data.labels == c).nonzero()[0, 0]] for c in (a, b)])
+            path = lerp(ends[:1], ends[1:], torch.linspace(0, 1, PATH_STEPS))[0]
+            in_gap = nearest_distances(path, train_codes) > found.threshold
+            points = data.plane.to_plane(path)
+            marks = [(*points[0].tolist(), names[a]), (*points[-1].tolist(), names[b])]
+            marks += [(px, py, "") for (px, py), gap in zip(points[1:-1].tolist(), in_gap[1:-1], strict=True) if gap]
+            kind = "autoencoder" if loaded.model.deterministic else "VAE"
+            title = f"{kind} ({name}):\ntest images' codes; stars: the path's points in a gap"
+            outputs += [
+                draw_map(
+                    data.points,
+                    data.labels,
+                    data.class_names,
+                    data.view,
+                    data.plane.origin,
+                    title=title,
+                    axis_names=data.axis_names,
+                    marks=marks,
+                ),  # fmt: skip
+                decode_grid(loaded, stand_in_prior(loaded, train_codes, eps), nrow=8),
+                decode_grid(loaded, path, nrow=PATH_STEPS),
+            ]
+            rows.append(
+                f"| {kind} | {found.fraction:.1%} | {found.median_draw / found.median_code:.1f} | "
+                f"{int(in_gap.sum())} of {PATH_STEPS} |"
+            )
+        text = (
+            "| model | random points in a gap | typical distance to the nearest code (in code spacings) | "
+            "path steps in a gap |\n|---|---|---|---|\n" + "\n".join(rows) + "\n\n"
+            f"A point is *in a gap* when it is farther from every encoded training image than 95% of the encoded "
+            f"images are from their nearest neighbour ({GAP_DRAWS:,} random points; the VAE's come from its prior "
+            "N(0, I); the autoencoder has no prior, so its come from the Gaussian fitted to its codes, the fairest "
+            "stand-in). Without the KL term nothing asks the autoencoder's codes to fill a known region, so its "
+            "classes sit in separate islands and random points fall between them and decode to blends or "
+            "nonsense; the VAE's KL term packs the codes into N(0, I), so its latent space is **complete** (random "
+            "points decode to clothes) and **continuous** (the path changes gradually)."
+        )
+        return (*outputs, text)
+
+    # --- Posterior collapse -----------------------------------------------------------------------------------
+    @user_errors
+    def collapse(self, seed: float = 0) -> tuple[Any, ...]:
+        """The beta twins (the same VAE trained with the KL term weighted by beta), from low to high beta.
+
+        Args:
+            seed: random seed of the prior samples, 0 to 2^31 - 1.
+
+        Returns:
+            For each beta: a Markdown summary (active units, KL, reconstruction), reconstructions of the same
+            test images (originals on top, PNG), prior samples (PNG) and the KL of each latent dimension.
+        """
+        seed = as_int(seed, "seed", 0, MAX_SEED)
+        sample = lab_images("fashion-mnist", "test")
+        x = sample.unit()[:RECON_IMAGES]
+        outputs: list[Any] = []
+        for beta, name in self.betas.items():
+            loaded = self.features.model(name)
+            model, test = loaded.model, loaded.metrics.get("test", {})
+            with torch.inference_mode():
+                recon = model.reconstruct(x)
+                samples = model.sample(RECON_IMAGES, generator=seeded(seed))
+            kl = test.get("kl_per_dim") or kl_per_dimension(model, sample.unit()[:500]).tolist()
+            active = sum(v >= COLLAPSED_KL for v in kl)
+            summary = (
+                f"**beta = {beta}**: {active} of {model.latent_dim} dimensions carry information; KL "
+                f"{sum(kl):.1f} nats, reconstruction term {test.get('recon', float('nan')):.1f} nats"
+            )
+            chart = pd.DataFrame({"dimension": [f"z{d}" for d in range(len(kl))], "KL (nats)": kl})
+            outputs += [summary, image_grid(torch.cat([x, recon]), nrow=RECON_IMAGES),
+                        image_grid(samples, nrow=RECON_IMAGES), chart]  # fmt: skip
+        return tuple(outputs)
