@@ -13,14 +13,7 @@ from vae_hub import space
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 MODELS = {name: MODELS_DIR / name for name in ("conv-fashion-mnist", "mlp-fashion-mnist", "cmlp-fashion-mnist",
                                                "conv-mnist-5k", "mlp-2d-fashion-mnist")}  # fmt: skip
-LAB = space.LabModels(  # the twins of the lab's tabs: loadable by name, not in the list
-    autoencoder=("ae-2d-fashion-mnist", MODELS_DIR / "ae-2d-fashion-mnist"),
-    vae=("mlp-2d-fashion-mnist", MODELS_DIR / "mlp-2d-fashion-mnist"),
-    betas={
-        beta: (f"beta-{beta}-fashion-mnist", MODELS_DIR / f"beta-{beta}-fashion-mnist")
-        for beta in ("0.1", "1", "4", "16")
-    },
-)
+LAB = space.read_lab(MODELS_DIR)  # models/lab.json: the twins of the lab's tabs
 CSS = space.CSS
 
 

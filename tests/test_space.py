@@ -391,3 +391,59 @@ def test_typed_z_moves_the_sliders_and_collapsed_dimensions_are_shown():
     assert loaded.kl_per_dim[dims[-1]] < COLLAPSED_KL  # the bundled ConvVAE has collapsed dimensions
     _, caption = latent_map(loaded)
     assert f"z{dims[-1]} (KL 0.00)" in caption and "the last row is one" in caption
+
+
+# --- the lab -------------------------------------------------------------------------------------------------
+MAP_SHAPE = (520, 600, 3)  # vae_hub.space.latent_plot: HEIGHT_PX x WIDTH_PX
+
+
+def test_the_latent_map_marks_a_drawing_and_decodes_a_clicked_point(client, tmp_path):
+    the_map, caption = client.predict(MODEL, api_name="/latent_map")
+    assert pixels(the_map).shape == MAP_SHAPE and "PCA of the 16-D means" in caption and "2,000" in caption
+    flat, caption = client.predict("mlp-2d-fashion-mnist", api_name="/latent_map")
+    assert "the 2-D latent space itself" in caption
+    marked, caption = client.predict(MODEL, drawing(write_png(tmp_path / "s.png", stroke())), api_name="/latent_map")
+    assert "The star is your drawing, at (" in caption
+    assert not np.array_equal(pixels(marked), pixels(the_map))
+    near = pixels(client.predict(MODEL, 0.0, 0.0, api_name="/decode_point"))
+    far = pixels(client.predict(MODEL, 3.0, -2.0, api_name="/decode_point"))
+    assert near.shape == (28, 28) and not np.array_equal(near, far)
+    digits, caption = client.predict("conv-mnist-5k", api_name="/latent_map")
+    assert "1,000 MNIST test images" in caption
+
+
+def test_the_autoencoder_has_gaps_where_its_vae_twin_has_none(client):
+    *pictures, table = client.predict(0, "Trouser", "Bag", api_name="/compare")
+    assert len(pictures) == 6
+    assert pixels(pictures[0]).shape == MAP_SHAPE and pixels(pictures[1]).shape == (2 * TILE + 2, 8 * TILE + 2)
+    rows = {line.split("|")[1].strip(): line.split("|")[2:] for line in table.splitlines() if line.startswith("| ")}
+    ae, vae = (float(rows[kind][0].strip().rstrip("%")) for kind in ("autoencoder", "VAE"))
+    assert ae > vae + 10, f"random points in a gap: autoencoder {ae}%, VAE {vae}%"
+    with pytest.raises(AppError, match="class A must be one of"):
+        client.predict(0, "Jacket", "Bag", api_name="/compare")
+
+
+def test_posterior_collapse_grows_with_beta(client):
+    outputs = client.predict(0, api_name="/collapse")
+    summaries = outputs[0::4]
+    assert len(outputs) == 16 and all("beta = " in s for s in summaries)
+    active = [int(s.split("**: ")[1].split(" of ")[0]) for s in summaries]
+    assert active == sorted(active, reverse=True) and active[0] > active[-1], active
+
+
+def test_train_one_live_then_use_and_download_it(client, tmp_path):
+    import zipfile
+
+    from vae_hub import from_pretrained
+
+    job = client.submit(2, 1.0, 1, "bernoulli", 5, api_name="/train_live")
+    status, curve, the_map, zipped, name = job.result(timeout=120)
+    assert name.startswith("trained-") and "**Done" in status and "now the model in use" in status
+    assert pixels(the_map).shape == MAP_SHAPE and len(curve["data"]) >= 1
+    with zipfile.ZipFile(zipped) as archive:
+        archive.extractall(tmp_path)
+    assert from_pretrained(tmp_path / name).latent_dim == 2
+    assert client.predict(name, api_name="/load_model")[0] == name  # every tab can use it
+    assert pixels(client.predict(name, 4, 1.0, 0, api_name="/generate")).shape == (2 * TILE + 2, 2 * TILE + 2)
+    with pytest.raises(AppError, match="Likelihood|likelihood"):
+        client.predict(2, 1.0, 1, "poisson", 5, api_name="/train_live")

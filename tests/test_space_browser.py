@@ -150,3 +150,38 @@ def test_generate_draw_reconstruct_interpolate_explore(page, shots):
 
     for name in ("generate", "reconstruct", "interpolate", "explore", "generate-class"):
         assert (shots / f"{name}.png").stat().st_size > 10_000
+
+
+def test_the_lab_tabs(page, shots):
+    """Latent space (click to decode), Autoencoder vs VAE, Posterior collapse, and a live training."""
+    page.get_by_label("Bundled models").click()
+    page.get_by_role("option", name="mlp-2d-fashion-mnist").click()
+    page.get_by_text("mlp-2d-fashion-mnist: VariationalAutoencoder").wait_for()
+    open_tab(page, "Latent space")
+    wait_for_image(page, "latent-space-map")
+    box = page.locator("#latent-space-map img").first.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.25, box["y"] + box["height"] * 0.45)  # on the trousers' side
+    wait_for_image(page, "map-decoded")
+    assert float(page.get_by_label("x (on the map)").input_value()) < 0
+    page.screenshot(path=str(shots / "latent-space.png"), full_page=True)
+
+    open_tab(page, "Autoencoder vs VAE")
+    for elem_id in ("map-aut", "map-vae", "random-aut", "random-vae", "path-aut", "path-vae"):
+        wait_for_image(page, elem_id)
+    page.get_by_text("random points in a gap").wait_for()
+    page.screenshot(path=str(shots / "autoencoder-vs-vae.png"), full_page=True)
+
+    open_tab(page, "Posterior collapse")
+    for tag in ("0_1", "1", "4", "16"):
+        wait_for_image(page, f"collapse-recon-{tag}")
+    page.get_by_text("dimensions carry information").first.wait_for()
+    page.screenshot(path=str(shots / "posterior-collapse.png"), full_page=True)
+
+    open_tab(page, "Train one live")
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.get_by_text("Done", exact=False).first.wait_for(timeout=120_000)
+    wait_for_image(page, "live-map")
+    page.screenshot(path=str(shots / "train-live.png"), full_page=True)
+    assert page.get_by_label("Model in use").input_value().startswith("trained-")
+    for name in ("latent-space", "autoencoder-vs-vae", "posterior-collapse", "train-live"):
+        assert (shots / f"{name}.png").stat().st_size > 10_000

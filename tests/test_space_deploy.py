@@ -174,3 +174,21 @@ def wait_for(url: str, server: subprocess.Popen, log: Path, seconds: float = 180
         except Exception:
             assert time.monotonic() < deadline, f"the Space did not start: {log.read_text()[-3000:]}"
             time.sleep(1)
+
+
+def test_a_folder_with_a_lab_takes_its_twins_and_lab_json_into_the_space(tmp_path, capsys):
+    from vae_hub.space import read_lab
+
+    folder = tmp_path / "models"
+    for name in ("ae", "vae", "b1", "b4"):
+        vae_hub.VariationalAutoencoder(784, 8, 2, deterministic=name == "ae").save_pretrained(folder / name)
+    lab = {"autoencoder": "ae", "vae": "vae", "betas": {"1": "b1", "4": "b4"}}
+    (folder / "lab.json").write_text(json.dumps(lab))
+    out = tmp_path / "space"
+    assert main(["space", "deploy", "alice/lab", "--model", str(folder), "--dry-run", "--folder", str(out)]) == 0
+    copied = read_lab(out / "models")
+    assert copied.autoencoder == ("ae", (out / "models" / "ae").resolve()) and list(copied.betas) == ["1", "4"]
+    assert "lab=space.read_lab(" in (out / "app.py").read_text()
+    (folder / "lab.json").write_text(json.dumps(lab | {"vae": "missing"}))
+    code = main(["space", "deploy", "alice/lab", "--model", str(folder), "--dry-run", "--folder", str(tmp_path / "x")])
+    assert code == 2 and "names 'missing', which is not a model folder" in capsys.readouterr().err

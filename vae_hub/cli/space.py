@@ -26,11 +26,12 @@ def run(args: argparse.Namespace) -> int:
     if importlib.util.find_spec("gradio") is None:
         error("the Space needs Gradio: pip install 'vae-hub[space]'")
         return 2
-    from ..space import build_demo, find_models, launch
+    from ..space import build_demo, find_models, launch, read_lab
     from ..space.model_store import ModelLoadError
 
-    try:
-        demo = build_demo(find_models(args.models))
+    try:  # a folder with a lab.json (like space/models) also gets the lab's comparison tabs
+        labs = [lab for lab in map(read_lab, args.models) if lab is not None]
+        demo = build_demo(find_models(args.models), lab=labs[0] if labs else None)
     except ModelLoadError as e:
         error(str(e))
         return 2

@@ -29,6 +29,7 @@ from .features import (
 from .features import latent_map as draw_latent_map
 from .inputs import user_errors
 from .lab import Lab
+from .lab_models import LabModels
 from .lab_tabs import collapse_tab, compare_tab, latent_tab, live_tab
 from .live import LiveTraining
 from .model_store import LoadedModel, ModelStore
@@ -86,12 +87,13 @@ class ModelView:
     sliders: list[gr.Slider]
     metrics: gr.JSON
     card: gr.Markdown
+    draw_hint: gr.Markdown
     stale: list[Any]  # the outputs of Generate, Reconstruct and Interpolate: cleared when the model changes
 
     def components(self) -> list[Any]:
         """In the order /load_model returns them."""
         return [self.current, self.summary, self.card, self.metrics, self.z_text, self.decoded, self.latent_map,
-                self.map_caption, *self.sliders, self.label, self.class_a, self.class_b,
+                self.map_caption, *self.sliders, self.label, self.class_a, self.class_b, self.draw_hint,
                 *self.stale]  # fmt: skip
 
     def show(self, loaded: LoadedModel) -> dict[Any, Any]:
@@ -119,11 +121,28 @@ class ModelView:
             **sliders,
             self.metrics: metrics,
             self.card: loaded.card or "_This model has no card._",
+            self.draw_hint: draw_hint(loaded),
             self.label: gr.update(choices=[ANY_CLASS, *names], value=ANY_CLASS, visible=model.conditional),
             self.class_a: gr.update(choices=names or [""], value=names[0] if names else ""),
             self.class_b: gr.update(choices=names or [""], value=names[-1] if names else ""),
             **{c: "" if isinstance(c, gr.Markdown) else None for c in self.stale},
         }
+
+
+DIGIT_MODEL = "conv-mnist-5k"
+
+
+def draw_hint(loaded: LoadedModel) -> str:
+    """What to draw for the model in use: a model reconstructs what it was trained on (a 7 becomes a garment)."""
+    dataset = loaded.dataset
+    if dataset == "fashion-mnist":
+        return (f"**{loaded.name} knows clothes**: draw a T-shirt, trousers, a bag or a shoe (a digit comes back as "
+                f"the garment it looks most like). For digits, pick **{DIGIT_MODEL}** above.")  # fmt: skip
+    if dataset in ("mnist", "kmnist"):
+        what = "digits" if dataset == "mnist" else "Japanese characters"
+        return f"**{loaded.name} knows handwritten {what}**: draw one."
+    what = f"on {dataset}" if dataset else "on pictures this page does not know"
+    return f"**{loaded.name} was trained {what}**: draw or upload something like its training images."
 
 
 def rounded(key: str, value: Any) -> Any:
@@ -150,12 +169,15 @@ def generate_tab(features: Features, current: gr.Textbox, label: gr.Dropdown) ->
     return [samples]
 
 
-def reconstruct_tab(features: Features, current: gr.Textbox, label: gr.Dropdown) -> list[Any]:
-    """Returns its outputs."""
+def reconstruct_tab(
+    features: Features, current: gr.Textbox, label: gr.Dropdown, hint: str
+) -> tuple[list[Any], gr.Markdown]:
+    """Returns its outputs and the hint on what to draw (it follows the model in use)."""
     gr.Markdown(
         "Draw (pick the brush first) or upload a picture. It is converted the way the training images look "
         "(grey, light on dark, centred), encoded to q(z|x) and decoded."
     )
+    draw = gr.Markdown(hint)
     with gr.Row():
         drawing = gr.Sketchpad(
             elem_id="canvas",
@@ -191,7 +213,7 @@ def reconstruct_tab(features: Features, current: gr.Textbox, label: gr.Dropdown)
     inputs, outputs = [current, drawing, upload, seed, label], [seen, recon, posterior, elbo_text, kl_chart, observed]
     button.click(features.reconstruct, inputs, outputs, api_name="reconstruct")
     examples.load_input_event.then(features.reconstruct, inputs, outputs, api_visibility="private")
-    return outputs
+    return outputs, draw
 
 
 def interpolate_tab(
@@ -210,7 +232,14 @@ def interpolate_tab(
         seed_a, seed_b = seed_box(1, "Seed A"), seed_box(2, "Seed B")
     with gr.Row(visible=False) as drawing_row:
         drawing_a, drawing_b = (
-            gr.Sketchpad(label=f"Image {end} (draw or upload)", sources=("upload",), type="numpy", height=300)
+            gr.Sketchpad(
+                label=f"Image {end} (draw, or upload with the icon below)",
+                canvas_size=(280, 280),
+                fixed_canvas=True,
+                type="numpy",
+                height=340,
+                brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"),
+            )  # fmt: skip
             for end in "AB"
         )
     pairs = [("fashion-ankle-boot", "fashion-sneaker"), ("fashion-bag", "fashion-trouser"),
@@ -270,19 +299,6 @@ def card_tab() -> tuple[gr.JSON, gr.Markdown]:
     return gr.JSON(label="Test metrics"), gr.Markdown(label="Model card")
 
 
-@dataclass(frozen=True)
-class LabModels:
-    """The lab's twins (name -> folder or repo id): a 2-D autoencoder and its VAE twin, and VAEs trained with
-    increasing beta (beta as text -> model), in that order."""
-
-    autoencoder: tuple[str, str | Path]
-    vae: tuple[str, str | Path]
-    betas: dict[str, tuple[str, str | Path]]
-
-    def sources(self) -> dict[str, str | Path]:
-        return dict([self.autoencoder, self.vae, *self.betas.values()])
-
-
 # --- the page ----------------------------------------------------------------------------------------------------
 def build_demo(
     models: dict[str, str | Path],
@@ -298,6 +314,8 @@ def build_demo(
     gradio_patches.apply()
     if not models:
         raise ValueError("the Space needs at least one model")
+    if lab:  # the list offers the ordinary models; the lab's twins load by name
+        models = {name: source for name, source in models.items() if name not in lab.lab_only()}
     store = ModelStore({**(lab.sources() if lab else {}), **models})
     features = Features(store)
     lab_features = Lab(
@@ -322,7 +340,8 @@ def build_demo(
         with gr.Tab("Generate"):
             stale = generate_tab(features, current, label)
         with gr.Tab("Reconstruct"):
-            stale += reconstruct_tab(features, current, label)
+            recon_outputs, hint = reconstruct_tab(features, current, label, draw_hint(start))
+            stale += recon_outputs
         with gr.Tab("Interpolate"):
             class_a, class_b, strip = interpolate_tab(features, current, label)
         with gr.Tab("Explore"):
@@ -340,7 +359,7 @@ def build_demo(
             metrics, card = card_tab()
         view = ModelView(
             current, label, class_a, class_b, summary, z_text, decoded, latent_map, map_caption, sliders,
-            metrics, card, [*stale, strip, space_map, space_caption],
+            metrics, card, hint, [*stale, strip, space_map, space_caption],
         )  # fmt: skip
 
         @user_errors

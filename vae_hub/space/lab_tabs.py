@@ -76,7 +76,13 @@ def compare_tab(lab: Lab, tab: gr.Tab) -> None:
         for kind in ("Autoencoder (no KL)", "VAE (with KL)"):
             with gr.Column():
                 outputs += [
-                    gr.Image(label=f"{kind}: latent map", format="png", interactive=False, height=460),
+                    gr.Image(
+                        label=f"{kind}: latent map",
+                        format="png",
+                        interactive=False,
+                        height=460,
+                        elem_id=f"map-{kind[:3].lower()}",
+                    ),  # fmt: skip
                     pixels(f"random-{kind[:3].lower()}", f"{kind}: 16 random points decoded", height=130),
                     pixels(f"path-{kind[:3].lower()}", f"{kind}: the path between the two images", height=80),
                 ]
@@ -99,13 +105,14 @@ def collapse_tab(lab: Lab, tab: gr.Tab) -> None:
         button = gr.Button("Show", variant="primary")
     outputs: list[Any] = []
     for beta in lab.betas:
+        tag = beta.replace(".", "_")
         with gr.Row(equal_height=True):
             with gr.Column(scale=1):
                 outputs.append(gr.Markdown(f"**beta = {beta}**"))
             with gr.Column(scale=3):
-                outputs.append(pixels(f"collapse-recon-{beta}", "test images (top) and reconstructions", 110))
+                outputs.append(pixels(f"collapse-recon-{tag}", "test images (top) and reconstructions", 110))
             with gr.Column(scale=3):
-                outputs.append(pixels(f"collapse-samples-{beta}", "prior samples", 60))
+                outputs.append(pixels(f"collapse-samples-{tag}", "prior samples", 60))
             with gr.Column(scale=2):
                 outputs.append(chart("KL per dimension"))
     gr.on([button.click, tab.select], lab.collapse, [seed], outputs, api_name="collapse")
@@ -130,7 +137,8 @@ def live_tab(live: LiveTraining) -> tuple[Any, gr.Textbox]:
     status = gr.Markdown()
     with gr.Row():
         curve = gr.LinePlot(x="epoch", y="-ELBO (nats)", label="Loss (-ELBO per image)", height=360)
-        the_map = gr.Image(label="Latent space as it trains", format="png", interactive=False, height=420)
+        the_map = gr.Image(label="Latent space as it trains", format="png", interactive=False, height=420,
+                           elem_id="live-map")  # fmt: skip
     zipped = gr.File(label="The trained model (a save_pretrained folder, zipped)")
     name = gr.Textbox(visible=False, label="Trained model")
     event = start.click(live.train, [latent_dim, beta, epochs, likelihood, budget],

@@ -22,7 +22,8 @@ from ..errors import CheckpointError
 from ..hub import load_model
 from ..limits import max_model_bytes
 from ..model_files import CONFIG_NAME, WEIGHTS_NAME, check_links, looks_like_local_path
-from .model_store import SPACE_MAX_MODEL_MB, find_models
+from .lab_models import LAB_JSON, read_lab
+from .model_store import SPACE_MAX_MODEL_MB, ModelLoadError, find_models
 from .space_card import space_card
 
 MODELS_JSON = "models.json"
@@ -30,13 +31,15 @@ MODEL_FILES = (CONFIG_NAME, WEIGHTS_NAME, "README.md", "metrics.json", "samples.
                "training_curves.png")  # fmt: skip
 MAX_MODELS_JSON_BYTES = 64 * 1024
 
-APP_PY = '''"""A vae-hub Space, written by `vae-hub space deploy`: the page is vae_hub.space, models.json its models."""
+APP_PY = '''"""A vae-hub Space, written by `vae-hub space deploy`: the page is vae_hub.space, models.json its models
+(models/lab.json, when there is one, the twins of the lab's tabs)."""
 
 from pathlib import Path
 
 from vae_hub import space
 
-demo = space.build_demo(space.read_models(Path(__file__).resolve().parent))
+HERE = Path(__file__).resolve().parent
+demo = space.build_demo(space.read_models(HERE), lab=space.read_lab(HERE / "models"))
 
 if __name__ == "__main__":
     space.launch(demo)
@@ -106,6 +109,23 @@ def copy_model(folder: Path, target: Path, name: str) -> None:
             shutil.copyfile(folder / filename, target / filename)
 
 
+def copy_lab(models: list[str], target: Path, copied: set[str]) -> None:
+    """The first ``lab.json`` among the model folders goes with them, if every twin it names was copied."""
+    for source in models:
+        try:
+            lab = read_lab(source) if Path(source).is_dir() else None
+        except ModelLoadError as e:
+            raise SpaceFolderError(str(e)) from None
+        if lab is None:
+            continue
+        missing = sorted(set(lab.sources()) - copied)
+        if missing:
+            raise SpaceFolderError(f"{source}/{LAB_JSON} names models that are not in the Space: {', '.join(missing)}")
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(Path(source) / LAB_JSON, target / LAB_JSON)
+        return
+
+
 def write_space_folder(out: str | Path, space_id: str, models: list[str], title: str | None = None) -> SpaceFolder:
     """Write the Space for ``models`` (folders or repo ids; the first is shown first) into the new folder ``out``."""
     out = Path(out)
@@ -119,6 +139,7 @@ def write_space_folder(out: str | Path, space_id: str, models: list[str], title:
     try:
         for name, folder in copied.items():
             copy_model(folder, out / "models" / name, name)
+        copy_lab(models, out / "models", set(copied))
         entries = {n: {"folder": f"models/{n}"} if n in copied else {"repo": referenced[n]} for n in found}
         (out / MODELS_JSON).write_text(json.dumps(entries, indent=2) + "\n", encoding="utf-8")
         (out / "app.py").write_text(APP_PY, encoding="utf-8")
