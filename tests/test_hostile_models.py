@@ -181,7 +181,9 @@ def cases() -> dict[str, Case]:
         cls = type(make())
         for field in cls.config_rules:
             for label, value in WRONG_VALUES.items():
-                valid = (field == "gaussian_std" and label == "float") or (field == "learn_std" and label == "bool")
+                valid = (field == "gaussian_std" and label == "float") or (
+                    field in ("learn_std", "deterministic") and label == "bool"
+                )
                 if not valid:
                     found[f"{kind} {field} {label}"] = Case(with_config(kind, **{field: value}), rf"{field} must be")
     return found

@@ -168,7 +168,7 @@ def test_the_lab_tabs(page, shots):
     open_tab(page, "Autoencoder vs VAE")
     for elem_id in ("map-aut", "map-vae", "random-aut", "random-vae", "path-aut", "path-vae"):
         wait_for_image(page, elem_id)
-    page.get_by_text("random points in a gap").wait_for()
+    page.get_by_text("draws in a gap").first.wait_for()
     page.screenshot(path=str(shots / "autoencoder-vs-vae.png"), full_page=True)
 
     open_tab(page, "Posterior collapse")

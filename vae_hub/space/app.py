@@ -103,7 +103,8 @@ class ModelView:
         for slider, d in zip(self.sliders, dims, strict=False):
             kl = loaded.kl_per_dim[d]
             note = ", collapsed: changes nothing" if kl < COLLAPSED_KL else ""
-            sliders[slider] = gr.update(visible=True, value=0.0, label=f"z{d}  (KL {kl:.2f} nats{note})")
+            text = f"z{d}  (an autoencoder: no KL)" if loaded.model.deterministic else f"z{d}  (KL {kl:.2f} nats{note})"
+            sliders[slider] = gr.update(visible=True, value=0.0, label=text)
         model = loaded.model
         first = 0 if model.conditional else None
         with torch.inference_mode():

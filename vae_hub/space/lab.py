@@ -77,22 +77,17 @@ def map_caption(loaded: LoadedModel, data: MapData) -> str:
     )
 
 
-def gap_figures(loaded: LoadedModel) -> tuple[Gaps, Tensor]:
-    """The model's gap figure over GAP_DRAWS draws, and the training codes it was measured against (cached)."""
+def gap_figures(loaded: LoadedModel) -> tuple[Gaps, Gaps, Tensor]:
+    """The model's gap figures over GAP_DRAWS draws from N(0, I) and from the Gaussian fitted to its codes, and the
+    training codes they were measured against (cached on ``loaded``)."""
     if "gaps" in loaded.extras:
         return loaded.extras["gaps"]
     train = lab_images("fashion-mnist", "train")
     with torch.inference_mode():
         codes = posterior_means(loaded.model, train.unit(), train.labels)
-    draws = stand_in_prior(loaded, codes, torch.randn(GAP_DRAWS, codes.shape[1], generator=seeded(0)))
-    loaded.extras["gaps"] = (gaps(codes, draws), codes)
+    eps = torch.randn(GAP_DRAWS, codes.shape[1], generator=seeded(0))
+    loaded.extras["gaps"] = (gaps(codes, eps), gaps(codes, fitted_gaussian_draws(codes, eps)), codes)
     return loaded.extras["gaps"]
-
-
-def stand_in_prior(loaded: LoadedModel, codes: Tensor, eps: Tensor) -> Tensor:
-    """Random points of a latent space: the prior for a VAE; for an autoencoder, which has none, the Gaussian
-    fitted to its codes."""
-    return fitted_gaussian_draws(codes, eps) if loaded.model.deterministic else eps
 
 
 def decode_grid(loaded: LoadedModel, z: Tensor, nrow: int, label: int | None = None) -> np.ndarray:
@@ -169,13 +164,13 @@ class Lab:
         """A plain autoencoder beside its VAE twin (same data, architecture and training; 2-D latents).
 
         Args:
-            seed: random seed of the 16 random points decoded by each model, 0 to 2^31 - 1.
+            seed: random seed of the 16 prior draws decoded by each model, 0 to 2^31 - 1.
             class_a: the Fashion-MNIST class of the interpolation's first image.
             class_b: the class of its last image.
 
         Returns:
-            For the autoencoder then the VAE: its latent map with the path drawn on it (PNG), its 16 random points
-            decoded (PNG), the path decoded (PNG); then a Markdown table of the gap figures.
+            For the autoencoder then the VAE: its latent map with the path drawn on it (PNG), the same 16 draws
+            z ~ N(0, I) decoded (PNG), the path decoded (PNG); then a Markdown table of the gap figures.
         """
         seed = as_int(seed, "seed", 0, MAX_SEED)
         names = lab_images("fashion-mnist", "test").class_names
@@ -186,10 +181,10 @@ class Lab:
         for name in (self.autoencoder, self.vae):
             loaded = self.features.model(name)
             data = map_data(loaded)
-            found, train_codes = gap_figures(loaded)
+            prior, fitted, train_codes = gap_figures(loaded)
             ends = torch.stack([data.codes[(data.labels == c).nonzero()[0, 0]] for c in (a, b)])
             path = lerp(ends[:1], ends[1:], torch.linspace(0, 1, PATH_STEPS))[0]
-            in_gap = nearest_distances(path, train_codes) > found.threshold
+            in_gap = nearest_distances(path, train_codes) > prior.threshold
             points = data.plane.to_plane(path)
             marks = [(*points[0].tolist(), names[a]), (*points[-1].tolist(), names[b])]
             marks += [(px, py, "") for (px, py), gap in zip(points[1:-1].tolist(), in_gap[1:-1], strict=True) if gap]
@@ -206,23 +201,25 @@ class Lab:
                     axis_names=data.axis_names,
                     marks=marks,
                 ),  # fmt: skip
-                decode_grid(loaded, stand_in_prior(loaded, train_codes, eps), nrow=8),
+                decode_grid(loaded, eps, nrow=8),  # the same prior draws for both
                 decode_grid(loaded, path, nrow=PATH_STEPS),
             ]
             rows.append(
-                f"| {kind} | {found.fraction:.1%} | {found.median_draw / found.median_code:.1f} | "
-                f"{int(in_gap.sum())} of {PATH_STEPS} |"
+                f"| {kind} | {prior.fraction:.1%} | {prior.median_draw / prior.median_code:.1f} | "
+                f"{fitted.fraction:.1%} | {int(in_gap.sum())} of {PATH_STEPS} |"
             )
         text = (
-            "| model | random points in a gap | typical distance to the nearest code (in code spacings) | "
-            "path steps in a gap |\n|---|---|---|---|\n" + "\n".join(rows) + "\n\n"
-            f"A point is *in a gap* when it is farther from every encoded training image than 95% of the encoded "
-            f"images are from their nearest neighbour ({GAP_DRAWS:,} random points; the VAE's come from its prior "
-            "N(0, I); the autoencoder has no prior, so its come from the Gaussian fitted to its codes, the fairest "
-            "stand-in). Without the KL term nothing asks the autoencoder's codes to fill a known region, so its "
-            "classes sit in separate islands and random points fall between them and decode to blends or "
-            "nonsense; the VAE's KL term packs the codes into N(0, I), so its latent space is **complete** (random "
-            "points decode to clothes) and **continuous** (the path changes gradually)."
+            "| model | N(0, I) draws in a gap | their distance to the nearest code (in code spacings) | draws from a "
+            "Gaussian fitted to its codes, in a gap | path steps in a gap |\n|---|---|---|---|---|\n"
+            + "\n".join(rows)
+            + "\n\n"
+            f"A point is *in a gap* when it is farther from every encoded training image (4,000 of them) than 95% "
+            f"of the encoded images are from their nearest neighbour; {GAP_DRAWS:,} draws. Sampling means drawing z "
+            "from N(0, I) and decoding it. The VAE's KL term pulls its codes onto that prior, so its draws land among "
+            "codes and decode to clothes (**complete**), and a path moves gradually (**continuous**). Nothing asks "
+            "the autoencoder's codes to be anywhere in particular: they spread over their own scale with empty "
+            "space between classes, so N(0, I) draws mostly fall in gaps and decode to blends. Fitting a Gaussian to "
+            "its codes after training (last column) is a repair the autoencoder needs and the VAE does not."
         )
         return (*outputs, text)
 

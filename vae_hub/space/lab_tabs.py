@@ -67,7 +67,7 @@ def compare_tab(lab: Lab, tab: gr.Tab) -> None:
     )
     names = lab_images("fashion-mnist", "test").class_names
     with gr.Row():
-        seed = gr.Number(0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed of the random points")
+        seed = gr.Number(0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed of the prior draws")
         class_a = gr.Dropdown(names, value="Trouser", label="Path from")
         class_b = gr.Dropdown(names, value="Bag", label="to")
         button = gr.Button("Compare", variant="primary")
@@ -83,7 +83,7 @@ def compare_tab(lab: Lab, tab: gr.Tab) -> None:
                         height=460,
                         elem_id=f"map-{kind[:3].lower()}",
                     ),  # fmt: skip
-                    pixels(f"random-{kind[:3].lower()}", f"{kind}: 16 random points decoded", height=130),
+                    pixels(f"random-{kind[:3].lower()}", f"{kind}: the same 16 draws z ~ N(0, I), decoded", height=130),
                     pixels(f"path-{kind[:3].lower()}", f"{kind}: the path between the two images", height=80),
                 ]
     text = gr.Markdown()

@@ -11,8 +11,8 @@ from PIL import Image
 from torch import Tensor
 
 WIDTH_PX, HEIGHT_PX = 600, 520  # the axes sit at a fixed place in the picture, so a click maps back exactly
-BOX_PX = 400  # the square axes box: 55 px from the left, 50 px from the bottom; the legend on its right
-AXES = (55 / WIDTH_PX, 50 / HEIGHT_PX, BOX_PX / WIDTH_PX, BOX_PX / HEIGHT_PX)  # as fractions of the picture
+BOX_PX = 400  # the square axes box: 64 px from the left, 50 px from the bottom; the legend on its right
+AXES = (64 / WIDTH_PX, 50 / HEIGHT_PX, BOX_PX / WIDTH_PX, BOX_PX / HEIGHT_PX)  # as fractions of the picture
 
 
 @dataclass(frozen=True)

@@ -249,7 +249,9 @@ class ModelStore:
             raise ModelLoadError(f"could not load {shown}: {message}") from None
         model.eval().requires_grad_(False)
         kl = metrics.get("test", {}).get("kl_per_dim")
-        if not (isinstance(kl, list) and len(kl) == model.latent_dim):
+        if model.deterministic:  # an autoencoder has no KL: every dimension counts as used
+            kl = [1.0] * model.latent_dim
+        elif not (isinstance(kl, list) and len(kl) == model.latent_dim):
             kl = prior_kl_per_dim(model)
         loaded = LoadedModel(name, model, card_text(card, source), metrics, [float(v) for v in kl])
         log.info("loaded model %s (%s) in %.2f s", shown, size_text(loaded.nbytes), time.perf_counter() - start)
