@@ -193,3 +193,25 @@ def test_iwae_training_reported_to_tensorboard_leaves_event_files_with_the_figur
         assert [step for step, _ in logged] == [1, 2]
         assert [v for _, v in logged] == pytest.approx([h[name] for h in history], rel=1e-5)
     assert {"samples", "reconstructions"} <= {tag.split("/")[0] for tag in images}, images
+
+
+def test_ema_weights_are_what_is_saved_and_a_resume_continues_them_exactly(tmp_path):
+    write_idx(tmp_path / "data", n_train=256, n_test=32)
+    args = ["--batch-size", "32", "--eval-k", "0", "--ema", "0.9"]
+    reference = tmp_path / "reference"
+    result = run_script("train.py", *tiny_train_args(tmp_path / "data", reference, "--epochs", "2", *args))
+    assert result.returncode == 0, result.stderr
+    saved = load_file(reference / "model.safetensors")
+    checkpoint = reference / "checkpoints" / "epoch-0002"
+    raw, ema = load_file(checkpoint / "model.safetensors"), load_file(checkpoint / "ema.safetensors")
+    assert all(torch.equal(saved[k], ema[f"module.{k}"]) for k in saved), "the folder holds the averaged weights"
+    assert not all(torch.equal(saved[k], raw[k]) for k in saved), "...which differ from the last step's"
+
+    out = tmp_path / "resumed"
+    assert run_script("train.py", *tiny_train_args(tmp_path / "data", out, "--epochs", "1", *args)).returncode == 0
+    result = run_script("train.py", *tiny_train_args(tmp_path / "data", out, "--epochs", "2", "--resume", *args))
+    assert result.returncode == 0, result.stderr
+    final = load_file(out / "model.safetensors")
+    assert all(torch.equal(final[k], saved[k]) for k in saved)
+    refused = run_script("train.py", *tiny_train_args(tmp_path / "data", tmp_path / "x", "--ema", "1.5"))
+    assert refused.returncode == 2 and "--ema must be a decay in [0, 1)" in refused.stderr

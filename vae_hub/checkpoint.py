@@ -24,6 +24,7 @@ from .errors import CheckpointError
 from .fileio import atomic_write
 
 LATEST = "latest"
+EMA_FILE = "ema.safetensors"
 
 
 def optimizer_to_flat(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -89,11 +90,13 @@ def save(
     is_main: bool = True,
     barrier: Callable[[], None] = lambda: None,
     keep: int = 1,
+    ema: nn.Module | None = None,
 ) -> Path:
     """Write the checkpoint of ``epoch``; every process calls this (``barrier`` syncs them), the main one commits.
 
     The folder is staged under a temporary name, filled (each process its own RNG state, the main process model,
-    optimizer and ``state``), renamed into place, and ``latest`` is pointed at it; older ones beyond ``keep`` go.
+    optimizer and ``state``, and the moving average of the weights when there is one, ``ema.safetensors``),
+    renamed into place, and ``latest`` is pointed at it; older ones beyond ``keep`` go.
     """
     tmp, final = staging_dir(directory, epoch), directory / f"epoch-{epoch:04d}"
     if is_main:
@@ -107,6 +110,8 @@ def save(
     if is_main:
         weights = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
         save_file(weights, str(tmp / "model.safetensors"))
+        if ema is not None:
+            save_file({k: v.detach().contiguous().cpu() for k, v in ema.state_dict().items()}, str(tmp / EMA_FILE))
         opt_tensors, opt_meta = optimizer_to_flat(optimizer)
         save_file(opt_tensors, str(tmp / "optimizer.safetensors"))
         (tmp / "state.json").write_text(json.dumps({**state, "epoch": epoch, "optimizer": opt_meta}, indent=1))
@@ -129,9 +134,15 @@ def latest(directory: Path) -> Path | None:
 
 
 def load(
-    path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, rank: int, map_location: str = "cpu"
+    path: Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    rank: int,
+    map_location: str = "cpu",
+    ema: nn.Module | None = None,
 ) -> dict[str, Any]:
-    """Restore model, optimizer and this process's RNG from ``path``; returns the saved state.
+    """Restore model, optimizer, the weights' moving average (``ema``, if given) and this process's RNG from
+    ``path``; returns the saved state.
 
     Raises :class:`~vae_hub.errors.CheckpointError` when the checkpoint is incomplete, corrupt or does not fit.
     """
@@ -146,6 +157,10 @@ def load(
         model.load_state_dict(load_file(str(path / "model.safetensors"), device=map_location), strict=True)
         tensors = load_file(str(path / "optimizer.safetensors"), device=map_location)
         optimizer.load_state_dict(optimizer_from_flat(tensors, state["optimizer"]))
+        if ema is not None:
+            if not (path / EMA_FILE).is_file():
+                raise ValueError(f"it has no {EMA_FILE}: it was written without --ema")
+            ema.load_state_dict(load_file(str(path / EMA_FILE), device=map_location), strict=True)
         set_rng_state(load_file(str(rng_file)), json.loads((path / f"rng-{rank}.json").read_text()))
     except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError) as e:
         # RuntimeError: load_state_dict on missing or mis-shaped tensors (another model's checkpoint)

@@ -76,6 +76,9 @@ class TrainConfig:
     lr: float = option(1e-3, "Adam's learning rate")
     lr_schedule: str = option("constant", "learning-rate schedule", choices=LR_SCHEDULES)
     lr_warmup: float = option(0.0, "epochs over which the learning rate ramps up linearly (before the schedule)")
+    ema: float = option(
+        0.0, "decay of an exponential moving average of the weights, evaluated and saved instead (0: off)"
+    )
     iw_samples: int = option(1, "importance samples per image: K > 1 trains the IWAE bound, not the ELBO", metavar="K")
     beta: float = option(1.0, "KL weight (beta-VAE)")
     free_bits: float = option(0.0, "KL floor per latent dimension, nats")
@@ -157,6 +160,8 @@ class TrainConfig:
                 "--autoencoder has no KL term and no q(z|x) to sample: leave --beta at 1, --free-bits and "
                 "--kl-warmup at 0 and --iw-samples at 1"
             )
+        if not (0 <= self.ema < 1):
+            problems.append(f"--ema must be a decay in [0, 1) such as 0.999 (0 turns it off), got {self.ema}")
         if self.res_blocks < 0 or (self.res_blocks and self.model != "conv"):
             problems.append(f"--res-blocks must be >= 0 and is for --model conv only, got {self.res_blocks}")
         if self.eval_k < 0:

@@ -50,6 +50,7 @@ def hyperparameters(config: TrainConfig, model: BaseVAE, n_train: int, world: in
         "training images": f"{n_train:,}",
         "seed": config.seed,
         "mixed precision": config.mixed_precision,
+        **({"weights": f"exponential moving average, decay {config.ema:g}"} if config.ema else {}),
         **({"conditional on": f"{model.num_classes} classes"} if model.conditional else {}),
     }
 
