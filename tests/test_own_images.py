@@ -184,3 +184,25 @@ def test_the_convvae_depth_follows_the_image_size():
     assert depths == {28: (7, 7), 32: (4, 4), 64: (4, 4), 128: (4, 4)}
     config.num_downsamples = 3
     assert build_model(config, (3, 64, 64)).feature_shape == (128, 8, 8)
+
+
+def test_evaluate_rebuilds_the_held_out_test_images_or_takes_any_folder(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    root = write_folder(tmp_path / "shapes", per_class=10, classes=("circle", "square"))
+    code, out = train(tmp_path, root, "--conditional", "--model", "conv", "--image-size", "16")
+    assert code == 0
+    trained = metrics_of(out)
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--k", "4", "--no-progress"]) == 0  # no --dataset: the data it trained on
+    printed = capsys.readouterr().out
+    assert "test images: 2 from" in printed and "a random 10% of the folder shapes" in printed
+    evaluated = json.loads((tmp_path / "eval_shapes.json").read_text())
+    assert evaluated["num_images"] == trained["data"]["test_images"] == 2  # the same held-out images
+    assert evaluated["nll_k"] == 4 and evaluated["loss"] > 0
+    other = write_folder(tmp_path / "other", per_class=5, classes=("circle", "square"))
+    assert main(["evaluate", str(out), "--dataset", str(other), "--test-fraction", "0.5", "--k", "0",
+                 "--no-progress", "--output", str(tmp_path / "o.json")]) == 0  # fmt: skip
+    assert json.loads((tmp_path / "o.json").read_text())["num_images"] == 5
+    capsys.readouterr()
+    assert main(["evaluate", str(tmp_path / "nowhere")]) == 2
+    assert "does not exist" in capsys.readouterr().err

@@ -447,3 +447,29 @@ def test_train_one_live_then_use_and_download_it(client, tmp_path):
     assert pixels(client.predict(name, 4, 1.0, 0, api_name="/generate")).shape == (2 * TILE + 2, 2 * TILE + 2)
     with pytest.raises(AppError, match="Likelihood|likelihood"):
         client.predict(2, 1.0, 1, "poisson", 5, api_name="/train_live")
+
+
+def rss_mb() -> float:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * 4096 / 2**20
+
+
+def test_live_trainings_run_one_at_a_time_and_a_cancelled_one_stops_within_seconds(client):
+    from gradio_client.utils import Status
+
+    before = rss_mb()
+    first = Client(client.src, verbose=False).submit(2, 1.0, 30, "bernoulli", 90, api_name="/train_live")
+    second = Client(client.src, verbose=False).submit(2, 1.0, 1, "bernoulli", 5, api_name="/train_live")
+    deadline = time.time() + 60
+    while first.status().code != Status.ITERATING and time.time() < deadline:
+        time.sleep(0.2)
+    assert first.status().code == Status.ITERATING, "the first training streams its progress"
+    waiting = second.status()
+    assert waiting.code == Status.IN_QUEUE and waiting.rank == 0, waiting  # the second visitor waits, first in line
+    first.cancel()
+    cancelled = time.time()
+    while second.status().code == Status.IN_QUEUE and time.time() - cancelled < 30:
+        time.sleep(0.1)
+    assert time.time() - cancelled < 10, "the cancelled run let the next one start within seconds"
+    status, *_, name = second.result(timeout=120)
+    assert "**Done" in status and name.startswith("trained-")
+    assert rss_mb() - before < 300, "memory comes back (the models are a few MB; the map pictures are freed)"
