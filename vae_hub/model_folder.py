@@ -29,7 +29,11 @@ def hyperparameters(config: TrainConfig, model: BaseVAE, n_train: int, world: in
         f"MLP {model.input_dim}-{config.hidden_dim}-{config.latent_dim}"
         if config.model == "mlp"
         else f"ConvVAE, base width {config.base_channels}, hidden {config.hidden_dim}, latent {config.latent_dim}"
-        + (f", {config.res_blocks} residual blocks per resolution" if config.res_blocks else "")
+        + (
+            f", {config.res_blocks} residual block{'s' * (config.res_blocks > 1)} per resolution"
+            if config.res_blocks
+            else ""
+        )
     )
     return {
         "architecture": arch,
