@@ -427,7 +427,7 @@ def test_posterior_collapse_grows_with_beta(client):
     outputs = client.predict(0, api_name="/collapse")
     summaries = outputs[0::4]
     assert len(outputs) == 16 and all("beta = " in s for s in summaries)
-    active = [int(s.split("**: ")[1].split(" of ")[0]) for s in summaries]
+    active = [int(s.split("**: ")[1].split(" of ")[0]) for s in summaries]  # "16 of 16 active units", ...
     assert active == sorted(active, reverse=True) and active[0] > active[-1], active
 
 

@@ -174,7 +174,7 @@ def test_the_lab_tabs(page, shots):
     open_tab(page, "Posterior collapse")
     for tag in ("0_1", "1", "4", "16"):
         wait_for_image(page, f"collapse-recon-{tag}")
-    page.get_by_text("dimensions carry information").first.wait_for()
+    page.get_by_text("active units (dimensions whose").first.wait_for()
     page.screenshot(path=str(shots / "posterior-collapse.png"), full_page=True)
 
     open_tab(page, "Train one live")
@@ -185,3 +185,48 @@ def test_the_lab_tabs(page, shots):
     assert page.get_by_label("Model in use").input_value().startswith("trained-")
     for name in ("latent-space", "autoencoder-vs-vae", "posterior-collapse", "train-live"):
         assert (shots / f"{name}.png").stat().st_size > 10_000
+
+
+def test_the_rough_edges_are_gone(page, shots):
+    """Switching model clears old outputs; the card shows its pictures; metrics are rounded; Interpolate shows only
+    the chosen inputs and its canvases are ready to draw; Explore's text and sliders agree, one slider per latent
+    dimension with the collapsed ones marked; the drawing hint names the digit model."""
+    page.get_by_label("Bundled models").click()
+    page.get_by_role("option", name="conv-fashion-mnist").click()
+    page.get_by_text("conv-fashion-mnist: ConvVAE").wait_for()
+    open_tab(page, "Generate")
+    page.get_by_role("button", name="Generate", exact=True).click()
+    wait_for_image(page, "samples")
+    page.get_by_label("Bundled models").click()
+    page.get_by_role("option", name="mlp-fashion-mnist", exact=True).click()
+    page.get_by_text("mlp-fashion-mnist: VariationalAutoencoder").wait_for()
+    page.wait_for_function("() => !document.querySelector('#samples img')")  # the old model's samples are gone
+
+    open_tab(page, "Reconstruct")
+    page.get_by_text("knows clothes").wait_for()
+    assert page.get_by_text("pick conv-mnist-5k above").count() == 1  # drawing a digit: the hint names the model
+
+    open_tab(page, "Interpolate")
+    assert page.get_by_label("Seed A").is_visible() and not page.get_by_text("Image A (draw").is_visible()
+    page.get_by_label("images").check()
+    page.get_by_text("Image A (draw").first.wait_for()
+    assert not page.get_by_label("Seed A").is_visible()
+    assert page.locator("canvas").count() >= 2  # the canvases open ready to draw
+    page.screenshot(path=str(shots / "interpolate-images.png"), full_page=True)
+    page.get_by_label("seeds").check()
+
+    open_tab(page, "Explore")
+    sliders = page.locator("input[type=range]:visible")
+    sliders.first.wait_for()
+    assert sliders.count() == 20  # mlp-fashion-mnist: a 20-D latent space
+    assert page.get_by_text("collapsed: changes nothing").count() >= 1  # 15 of its 20 dimensions are active
+    box = page.get_by_label("z (comma-separated; edit and press Enter)")
+    box.fill(", ".join(["1.5"] * 20))
+    box.press("Enter")
+    page.wait_for_function("() => [...document.querySelectorAll('input[type=range]')].some(s => s.value === '1.5')")
+
+    open_tab(page, "Model card")
+    page.wait_for_function("() => [...document.querySelectorAll('img')].some(i => i.src.startsWith('data:image/png'))")
+    metrics = page.locator(".json-holder, [data-testid='json']").first.inner_text()
+    assert not any(len(part.split(".")[-1]) > 4 for part in metrics.split() if part.replace(".", "").isdigit())
+    page.screenshot(path=str(shots / "model-card.png"), full_page=True)

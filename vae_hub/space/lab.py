@@ -246,10 +246,11 @@ class Lab:
                 recon = model.reconstruct(x)
                 samples = model.sample(RECON_IMAGES, generator=seeded(seed))
             kl = test.get("kl_per_dim") or kl_per_dimension(model, sample.unit()[:500]).tolist()
-            active = sum(v >= COLLAPSED_KL for v in kl)
+            active = test.get("active_units", sum(v >= COLLAPSED_KL for v in kl))
             summary = (
-                f"**beta = {beta}**: {active} of {model.latent_dim} dimensions carry information; KL "
-                f"{sum(kl):.1f} nats, reconstruction term {test.get('recon', float('nan')):.1f} nats"
+                f"**beta = {beta}**: {active} of {model.latent_dim} active units (dimensions whose posterior mean "
+                f"varies with x); KL {sum(kl):.1f} nats, reconstruction term {test.get('recon', float('nan')):.1f} "
+                "nats (test set)"
             )
             chart = pd.DataFrame({"dimension": [f"z{d}" for d in range(len(kl))], "KL (nats)": kl})
             outputs += [summary, image_grid(torch.cat([x, recon]), nrow=RECON_IMAGES),
