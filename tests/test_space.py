@@ -65,10 +65,12 @@ def test_generate_gives_a_grid_that_depends_on_the_seed(client):
 
 
 def test_reconstruct_an_upload(client, tmp_path):
-    seen, recon, posterior, text, chart = client.predict(
+    seen, recon, posterior, text, chart, sample = client.predict(
         MODEL, None, handle_file(write_png(tmp_path / "s.png", stroke())), 0, api_name="/reconstruct"
     )
-    seen, recon = pixels(seen), pixels(recon)
+    seen, recon, sample = pixels(seen), pixels(recon), pixels(sample)
+    assert sample.shape == (28, 28) and set(np.unique(sample)) <= {0, 255}, "Bernoulli pixels: each on or off"
+    assert np.abs(sample.astype(float) / 255 - recon / 255).mean() < 0.3, "drawn around the blurry mean"
     assert seen.shape == recon.shape == (28, 28)
     assert seen[0].max() < 30 and seen.max() > 200, "light-on-dark like the training data, border black"
     assert np.abs(seen.astype(float) - recon).mean() < 60, "the reconstruction resembles the input"
@@ -145,7 +147,8 @@ def test_view_api_gives_defaults_and_a_description_for_each_endpoint(client):
     required = {name: {p["parameter_name"] for p in ep["parameters"] if not p["parameter_has_default"]}
                 for name, ep in endpoints.items()}  # fmt: skip
     assert required == {"/generate": set(), "/reconstruct": set(), "/interpolate": set(), "/decode": {"z_text"},
-                        "/load_model": {"name"}}  # fmt: skip
+                        "/load_model": {"name"}, "/latent_map": set(), "/decode_point": set(), "/compare": set(),
+                        "/collapse": set(), "/train_live": set()}  # fmt: skip
     generate = {p["parameter_name"]: p["parameter_default"] for p in endpoints["/generate"]["parameters"]}
     assert generate == {"model_name": MODEL, "n": 16, "temperature": 1.0, "seed": 0, "label": "every class"}
     for name, ep in endpoints.items():
@@ -207,7 +210,8 @@ def test_a_conditional_model_draws_the_class_asked_for(client, tmp_path):
     label, class_a, class_b = (u["value"] for u in view[8 + MAX_SLIDERS : 11 + MAX_SLIDERS])
     assert (label, class_a, class_b) == ("every class", "T-shirt/top", "Ankle boot")
     assert view[8 + MAX_SLIDERS]["visible"] and "Sneaker" in str(view[8 + MAX_SLIDERS]["choices"])
-    assert all(v in (None, "") for v in view[11 + MAX_SLIDERS :])  # the previous model's outputs are cleared
+    assert "knows clothes" in view[11 + MAX_SLIDERS]  # what to draw for this model
+    assert all(v in (None, "") for v in view[12 + MAX_SLIDERS :])  # the previous model's outputs are cleared
     sneakers = pixels(client.predict(COND, 8, 1.0, 0, "Sneaker", api_name="/generate"))
     bags = pixels(client.predict(COND, 8, 1.0, 0, "Bag", api_name="/generate"))
     assert sneakers.shape == bags.shape == (3 * TILE + 2, 3 * TILE + 2) and not np.array_equal(sneakers, bags)
@@ -419,7 +423,7 @@ def test_the_autoencoder_has_gaps_where_its_vae_twin_has_none(client):
     rows = {line.split("|")[1].strip(): line.split("|")[2:] for line in table.splitlines() if line.startswith("| ")}
     ae, vae = (float(rows[kind][0].strip().rstrip("%")) for kind in ("autoencoder", "VAE"))
     assert ae > vae + 10, f"random points in a gap: autoencoder {ae}%, VAE {vae}%"
-    with pytest.raises(AppError, match="class A must be one of"):
+    with pytest.raises(AppError, match="Path from: Value: Jacket is not in the list of choices"):
         client.predict(0, "Jacket", "Bag", api_name="/compare")
 
 

@@ -45,6 +45,9 @@ def page():
         page = browser.new_page(viewport={"width": 1280, "height": 1100})
         page.set_default_timeout(TIMEOUT_MS)
         page.goto(url)
+        # the page's first view (sliders, z, the Explore map, in tabs not yet drawn) is filled by a load event:
+        # give it time, so that a model picked by the test is not overwritten by the default model's first view
+        page.wait_for_timeout(3000)
         yield page
         browser.close()
     demo.close()
@@ -179,10 +182,11 @@ def test_the_lab_tabs(page, shots):
 
     open_tab(page, "Train one live")
     page.get_by_role("button", name="Train", exact=True).click()
-    page.get_by_text("Done", exact=False).first.wait_for(timeout=120_000)
+    page.get_by_text("It is now the model in use").wait_for(timeout=120_000)
     wait_for_image(page, "live-map")
+    in_use = page.get_by_label("Model in use")
+    page.wait_for_function("(el) => el.value.startsWith('trained-')", arg=in_use.element_handle())
     page.screenshot(path=str(shots / "train-live.png"), full_page=True)
-    assert page.get_by_label("Model in use").input_value().startswith("trained-")
     for name in ("latent-space", "autoencoder-vs-vae", "posterior-collapse", "train-live"):
         assert (shots / f"{name}.png").stat().st_size > 10_000
 
@@ -192,8 +196,8 @@ def test_the_rough_edges_are_gone(page, shots):
     the chosen inputs and its canvases are ready to draw; Explore's text and sliders agree, one slider per latent
     dimension with the collapsed ones marked; the drawing hint names the digit model."""
     page.get_by_label("Bundled models").click()
-    page.get_by_role("option", name="conv-fashion-mnist").click()
-    page.get_by_text("conv-fashion-mnist: ConvVAE").wait_for()
+    page.get_by_role("option", name="conv-mnist-5k").click()
+    page.get_by_text("conv-mnist-5k: ConvVAE").wait_for()
     open_tab(page, "Generate")
     page.get_by_role("button", name="Generate", exact=True).click()
     wait_for_image(page, "samples")
@@ -207,10 +211,12 @@ def test_the_rough_edges_are_gone(page, shots):
     assert page.get_by_text("pick conv-mnist-5k above").count() == 1  # drawing a digit: the hint names the model
 
     open_tab(page, "Interpolate")
-    assert page.get_by_label("Seed A").is_visible() and not page.get_by_text("Image A (draw").is_visible()
+    page.get_by_label("seeds").check()  # (an example of the first test chose "images")
+    page.get_by_text("Image A (draw").first.wait_for(state="hidden")
+    assert page.get_by_label("Seed A", exact=True).is_visible()
     page.get_by_label("images").check()
     page.get_by_text("Image A (draw").first.wait_for()
-    assert not page.get_by_label("Seed A").is_visible()
+    assert not page.get_by_label("Seed A", exact=True).is_visible()
     assert page.locator("canvas").count() >= 2  # the canvases open ready to draw
     page.screenshot(path=str(shots / "interpolate-images.png"), full_page=True)
     page.get_by_label("seeds").check()
@@ -228,5 +234,6 @@ def test_the_rough_edges_are_gone(page, shots):
     open_tab(page, "Model card")
     page.wait_for_function("() => [...document.querySelectorAll('img')].some(i => i.src.startsWith('data:image/png'))")
     metrics = page.locator(".json-holder, [data-testid='json']").first.inner_text()
-    assert not any(len(part.split(".")[-1]) > 4 for part in metrics.split() if part.replace(".", "").isdigit())
+    numbers = [part.strip(",") for part in metrics.split() if part.strip(",").replace(".", "", 1).isdigit()]
+    assert numbers and not any("." in n and len(n.split(".")[1]) > 4 for n in numbers), numbers  # rounded
     page.screenshot(path=str(shots / "model-card.png"), full_page=True)

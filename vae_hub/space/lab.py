@@ -252,7 +252,7 @@ class Lab:
                 f"varies with x); KL {sum(kl):.1f} nats, reconstruction term {test.get('recon', float('nan')):.1f} "
                 "nats (test set)"
             )
-            chart = pd.DataFrame({"dimension": [f"z{d}" for d in range(len(kl))], "KL (nats)": kl})
+            chart = pd.DataFrame({"dimension": [f"z{d:02d}" for d in range(len(kl))], "KL (nats)": kl})  # in order
             outputs += [summary, image_grid(torch.cat([x, recon]), nrow=RECON_IMAGES),
                         image_grid(samples, nrow=RECON_IMAGES), chart]  # fmt: skip
         return tuple(outputs)

@@ -19,7 +19,7 @@ def pixels(elem_id: str, label: str, height: int) -> gr.Image:
 
 
 def chart(label: str) -> gr.BarPlot:
-    return gr.BarPlot(x="dimension", y="KL (nats)", label=label, height=180)
+    return gr.BarPlot(x="dimension", y="KL (nats)", label=label, height=180, y_lim=[0, None])
 
 
 def latent_tab(lab: Lab, tab: gr.Tab, current: gr.Textbox, label: gr.Dropdown) -> tuple[gr.Image, gr.Markdown]:
@@ -46,8 +46,8 @@ def latent_tab(lab: Lab, tab: gr.Tab, current: gr.Textbox, label: gr.Dropdown) -
             )  # fmt: skip
             place = gr.Button("Place my drawing on the map", variant="primary")
     show = gr.Button("Draw the map", variant="secondary")
-    gr.on([show.click, tab.select], lab.latent_map, [current], [the_map, caption], api_name="latent_map")
-    place.click(lab.latent_map, [current, drawing], [the_map, caption], api_visibility="private")
+    gr.on([show.click, tab.select], lab.latent_map, [current], [the_map, caption], api_visibility="private")
+    place.click(lab.latent_map, [current, drawing], [the_map, caption], api_name="latent_map")
     decode_button.click(lab.decode_point, [current, x, y, label], decoded, api_name="decode_point")
 
     def on_click(name: str, chosen: str, evt: gr.SelectData) -> tuple[Any, Any, Any]:

@@ -29,6 +29,7 @@ MAX_EPOCHS = 30
 MAX_LATENT = 16
 HIDDEN = 256
 MAP_EVERY_S = 2.0  # the latent map is redrawn at most this often (drawing it costs ~0.2 s)
+REPORT_EVERY_S = 0.3  # a point of the loss curve
 
 
 def live_map(model: VariationalAutoencoder, title: str) -> np.ndarray:
@@ -86,7 +87,8 @@ class LiveTraining:
         curve: list[dict[str, float]] = []
         last_map, shown = -MAP_EVERY_S, None
         progress = None
-        for progress in train_live(model, images, epochs=epochs, beta=beta, budget_seconds=budget):
+        for progress in train_live(model, images, epochs=epochs, beta=beta, budget_seconds=budget,
+                                   report_every=REPORT_EVERY_S):  # fmt: skip
             curve.append({"epoch": round(progress.epoch, 3), "-ELBO (nats)": progress.loss, "KL (nats)": progress.kl})
             if progress.seconds - last_map >= MAP_EVERY_S or progress.done:
                 shown = live_map(model, f"epoch {progress.epoch:.1f}: posterior means of 2,000 test images")
