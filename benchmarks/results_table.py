@@ -60,7 +60,7 @@ def describe(folder: Path, metrics: dict) -> tuple[str, str]:
     if c.get("model") == "mlp":
         what = f"MLP 784-{c.get('hidden_dim')}-{c.get('latent_dim')}"
     else:
-        blocks = f", {c['res_blocks']} residual blocks" if c.get("res_blocks") else ""
+        blocks = f", {c['res_blocks']} residual block(s) per resolution" if c.get("res_blocks") else ""
         what = f"ConvVAE, latent {c.get('latent_dim')}{blocks}"
     objective = "ELBO" if c.get("iw_samples", 1) == 1 else f"IWAE K={c['iw_samples']}"
     extra = [f"{c.get('epochs')} epochs", objective]
@@ -108,13 +108,15 @@ def main(argv: list[str] | None = None) -> int:
         rows.append((folder.name, what, test, trained, "metrics.json" if reuse else "evaluated now"))
     print(f"| model | what | test NLL, k = {args.k} | NLL bits/dim | test -ELBO | active units | training | figures |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    dims_ln2 = test_images[0].numel() * 0.6931471805599453  # nats per image -> bits per dimension
     for name, what, t, trained, source in rows:
+        bits = t.get("nll_bits_per_dim", t["nll"] / dims_ln2)  # older metrics.json files do not hold it
         print(
-            f"| {name} | {what} | {t['nll']:.2f} | {t['nll_bits_per_dim']:.4f} | {t['loss']:.2f} | "
+            f"| {name} | {what} | {t['nll']:.2f} | {bits:.4f} | {t['loss']:.2f} | "
             f"{t['active_units']} of {t['latent_dim']} | {trained} | {source} |"
         )
     if floor is not None:
-        bits = floor / (test_images[0].numel() * 0.6931471805599453)
+        bits = floor / dims_ln2
         print(f"| floor | the test images' own binary entropy | {floor:.2f} | {bits:.4f} | | | | |")
     return 0
 
