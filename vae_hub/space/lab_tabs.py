@@ -46,8 +46,9 @@ def latent_tab(lab: Lab, tab: gr.Tab, current: gr.Textbox, label: gr.Dropdown) -
             )  # fmt: skip
             place = gr.Button("Place my drawing on the map", variant="primary")
     show = gr.Button("Draw the map", variant="secondary")
-    gr.on([show.click, tab.select], lab.latent_map, [current], [the_map, caption], api_visibility="private")
     place.click(lab.latent_map, [current, drawing], [the_map, caption], api_name="latent_map")
+    gr.on([show.click, tab.select], lab.latent_map, [current], [the_map, caption], api_name="latent_map_of_tab",
+          api_visibility="private")  # fmt: skip
     decode_button.click(lab.decode_point, [current, x, y, label], decoded, api_name="decode_point")
 
     def on_click(name: str, chosen: str, evt: gr.SelectData) -> tuple[Any, Any, Any]:
