@@ -2,7 +2,7 @@
 # The likelihood results of the README: the canonical example and the bundled Fashion-MNIST models on one table,
 # and the seed's MLP on dynamically binarized MNIST-5k (to set beside the literature's binarized MNIST).
 # Needs Debian's dataset-fashion-mnist and the MNIST 5k subset (../shared/data/README.md); the bundled models come
-# from space/train_models.sh. About 10 min on 2 cores (the canonical example's training and k = 1000 evaluation,
+# from space/train_models.sh. About 15-25 min on 2 cores (the canonical example's training and k = 1000 evaluation,
 # then the seed's MLP on MNIST-5k trained with the ELBO and with IWAE, K = 5, each evaluated on 1,000 test images).
 # Usage: bash benchmarks/likelihood_runs.sh [FASHION_MNIST_DIR] [MNIST_5K_DIR]
 set -euo pipefail
