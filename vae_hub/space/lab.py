@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from ..base import lerp
+from ..base import BaseVAE, lerp
 from ..images import image_grid, to_uint8
 from ..latent_space import Gaps, Projection, fitted_gaussian_draws, gaps, nearest_distances, posterior_means, projection
 from ..metrics import kl_per_dimension
@@ -44,6 +44,21 @@ class MapData:
     def axis_names(self) -> tuple[str, str]:
         return ("z0", "z1") if self.plane.kind.startswith("the 2-D") else ("first principal direction", "second")
 
+    def draw(self, title: str, marks: list[tuple[float, float, str]] = ()) -> np.ndarray:
+        """The map as a picture: the codes coloured by class, the prior's circles, ``marks`` as stars."""
+        return draw_map(self.points, self.labels, self.class_names, self.view, self.plane.origin, title=title,
+                        axis_names=self.axis_names, marks=marks)  # fmt: skip
+
+
+def encode_sample(model: BaseVAE, dataset: str) -> MapData:
+    """The bundled test images of ``dataset`` at ``model``'s posterior means, on their plane."""
+    sample = lab_images(dataset, "test")
+    with torch.inference_mode():
+        codes = posterior_means(model, sample.unit(), sample.labels)
+    plane = projection(codes)
+    points = plane.to_plane(codes)
+    return MapData(dataset, codes, points, sample.labels, sample.class_names, plane, view_for(points, plane.origin))
+
 
 def map_data(loaded: LoadedModel) -> MapData:
     """The bundled test images of the model's data set, encoded once per model (cached on ``loaded``)."""
@@ -56,18 +71,11 @@ def map_data(loaded: LoadedModel) -> MapData:
             f"the latent map draws bundled {known} test images, and {loaded.name} was trained on "
             f"{dataset or 'unknown data'} at {'x'.join(map(str, model.image_shape))}: no map for it"
         )
-    sample = lab_images(dataset, "test")
-    with torch.inference_mode():
-        codes = posterior_means(model, sample.unit(), sample.labels)
-    plane = projection(codes)
-    points = plane.to_plane(codes)
-    data = MapData(dataset, codes, points, sample.labels, sample.class_names, plane,
-                   view_for(points, plane.origin))  # fmt: skip
-    loaded.extras["map"] = data
-    return data
+    loaded.extras["map"] = encode_sample(model, dataset)
+    return loaded.extras["map"]
 
 
-def map_caption(loaded: LoadedModel, data: MapData) -> str:
+def map_caption(data: MapData) -> str:
     kind = data.plane.kind
     share = "" if kind.startswith("the 2-D") else f" (the plane holds {data.plane.explained:.0%} of their variance)"
     return (
@@ -118,7 +126,7 @@ class Lab:
         """
         loaded = self.features.model(model_name)
         data = map_data(loaded)
-        marks, caption = [], map_caption(loaded, data)
+        marks, caption = [], map_caption(data)
         if drawing is not None or upload is not None:
             x = self.features.picture(loaded, drawing, upload, "drawing")
             y = fixed_class(loaded, None)
@@ -128,9 +136,7 @@ class Lab:
             marks.append((px, py, "your drawing"))
             caption += f" The star is your drawing, at ({px:.2f}, {py:.2f})."
         title = f"{loaded.name}:\nposterior means of {SOURCES[data.dataset]} test images"
-        image = draw_map(data.points, data.labels, data.class_names, data.view, data.plane.origin, title=title,
-                         axis_names=data.axis_names, marks=marks)  # fmt: skip
-        return image, caption
+        return data.draw(title, marks), caption
 
     @user_errors
     def decode_point(self, model_name: str, x: float, y: float, label: str = "") -> np.ndarray:
@@ -191,16 +197,7 @@ class Lab:
             kind = "autoencoder" if loaded.model.deterministic else "VAE"
             title = f"{kind} ({name}):\ntest images' codes; stars: the path's points in a gap"
             outputs += [
-                draw_map(
-                    data.points,
-                    data.labels,
-                    data.class_names,
-                    data.view,
-                    data.plane.origin,
-                    title=title,
-                    axis_names=data.axis_names,
-                    marks=marks,
-                ),  # fmt: skip
+                data.draw(title, marks),
                 decode_grid(loaded, eps, nrow=8),  # the same prior draws for both
                 decode_grid(loaded, path, nrow=PATH_STEPS),
             ]

@@ -16,12 +16,11 @@ import pandas as pd
 import torch
 
 from ..evaluation import evaluate
-from ..latent_space import posterior_means, projection
 from ..models import VariationalAutoencoder
 from ..quick_train import train_live
 from .inputs import Rejected, as_choice, as_float, as_int
+from .lab import encode_sample
 from .lab_data import lab_images
-from .latent_plot import draw_map, view_for
 from .model_store import LoadedModel, ModelStore
 
 MAX_BUDGET_S = 90  # CPU seconds a visitor may spend; one training at a time per Space (the event's concurrency)
@@ -33,14 +32,7 @@ REPORT_EVERY_S = 0.3  # a point of the loss curve
 
 
 def live_map(model: VariationalAutoencoder, title: str) -> np.ndarray:
-    sample = lab_images("fashion-mnist", "test")
-    with torch.inference_mode():
-        codes = posterior_means(model, sample.unit())
-    plane = projection(codes)
-    points = plane.to_plane(codes)
-    axes = ("z0", "z1") if model.latent_dim == 2 else ("first principal direction", "second")
-    return draw_map(points, sample.labels, sample.class_names, view_for(points, plane.origin), plane.origin,
-                    title=title, axis_names=axes)  # fmt: skip
+    return encode_sample(model, "fashion-mnist").draw(title)
 
 
 def save_zip(model: VariationalAutoencoder, name: str, metrics: dict[str, Any]) -> str:
