@@ -226,6 +226,7 @@ def test_the_rough_edges_are_gone(page, shots):
     sliders.first.wait_for()
     assert sliders.count() == 20  # mlp-fashion-mnist: a 20-D latent space
     assert page.get_by_text("collapsed: changes nothing").count() >= 1  # 15 of its 20 dimensions are active
+    page.get_by_text("(the last row is one)").wait_for()  # the traversal shows a collapsed dimension
     box = page.get_by_label("z (comma-separated; edit and press Enter)")
     box.fill(", ".join(["1.5"] * 20))
     box.press("Enter")
