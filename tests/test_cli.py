@@ -26,7 +26,7 @@ def test_train_flags_come_from_the_config_fields(capsys):
     for f in fields(TrainConfig):
         assert flag_name(f) in text, flag_name(f)
     assert "--model {mlp,conv}" in text and "(default: mlp)" in text and "(default: 0.001)" in text
-    assert "--mixed-precision {no,fp16,bf16}" in text
+    assert "--mixed-precision {auto,no,fp16,bf16}" in text
 
 
 def test_no_command_is_an_error(capsys):

@@ -4,7 +4,7 @@ import pytest
 import torch
 from idx_data import make_images, write_idx
 
-from vae_hub.data import DataNotFoundError, load_dataset, to_unit
+from vae_hub.data import DATASETS, DataNotFoundError, IDXFormatError, load_dataset, to_unit
 
 
 def test_torchvision_layout_is_read_in_place(tmp_path):
@@ -38,3 +38,38 @@ def test_missing_data_says_which_files_were_expected_where(tmp_path):
 def test_unknown_dataset():
     with pytest.raises(ValueError, match="unknown data set 'svhn'; choose one of mnist, fashion-mnist"):
         load_dataset("svhn", "data", train=True)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda b: b[:-5], "header announces 30 x 28 x 28 bytes of data, but the file holds 23,515"),
+        (lambda b: b"\x00\x00\x0d\x03" + b[4:], "not an IDX file of 3-D unsigned bytes: it starts with 00000d03"),
+        (lambda b: b[:6], "not an IDX file of 3-D unsigned bytes"),
+    ],
+)
+def test_a_damaged_idx_file_is_refused_before_its_data_is_read(tmp_path, damage, message):
+    raw = write_idx(tmp_path / "data" / "MNIST" / "raw", n_train=30, n_test=10)
+    images = raw / "train-images-idx3-ubyte"
+    images.write_bytes(damage(images.read_bytes()))
+    with pytest.raises(IDXFormatError, match=message):
+        load_dataset("mnist", tmp_path / "data", train=True, download=False)
+
+
+def test_the_mnist_family_reads_without_torchvision_and_names_its_classes_as_torchvision_does(tmp_path):
+    import subprocess
+    import sys
+
+    write_idx(tmp_path / "data" / "FashionMNIST" / "raw", n_train=30, n_test=10)
+    code = (
+        "import sys; from vae_hub.data import load_dataset; "
+        f"d = load_dataset('fashion-mnist', {str(tmp_path / 'data')!r}, train=True, download=False); "
+        "assert 'torchvision' not in sys.modules; print(d.class_names)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    import torchvision
+
+    assert result.stdout.strip() == str(torchvision.datasets.FashionMNIST.classes)
+    for name in ("mnist", "kmnist"):
+        assert DATASETS[name].classes == getattr(torchvision.datasets, DATASETS[name].torchvision_class).classes

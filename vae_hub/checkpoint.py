@@ -22,12 +22,13 @@ from torch import nn
 
 from .errors import CheckpointError
 from .fileio import atomic_write
+from .optim import Adam
 
 LATEST = "latest"
 EMA_FILE = "ema.safetensors"
 
 
-def optimizer_to_flat(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def optimizer_to_flat(optimizer: Adam | torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Split an optimizer state dict into tensors (for safetensors) and JSON-able metadata."""
     state_dict = optimizer.state_dict()
     tensors: dict[str, torch.Tensor] = {}
@@ -83,7 +84,7 @@ def save(
     directory: Path,
     epoch: int,
     model: nn.Module,
-    optimizer: torch.optim.Optimizer,
+    optimizer: Adam | torch.optim.Optimizer,
     state: dict[str, Any],
     *,
     rank: int = 0,
@@ -136,7 +137,7 @@ def latest(directory: Path) -> Path | None:
 def load(
     path: Path,
     model: nn.Module,
-    optimizer: torch.optim.Optimizer,
+    optimizer: Adam | torch.optim.Optimizer,
     rank: int,
     map_location: str = "cpu",
     ema: nn.Module | None = None,

@@ -13,10 +13,11 @@ from typing import Any
 
 from .base import LIKELIHOODS, MAX_SIDE
 from .data import DATASETS
+from .precision import resolve_mixed_precision
 
 MODELS = ("mlp", "conv")  # the seed's MLP VAE, the ConvVAE
 LR_SCHEDULES = ("constant", "cosine")
-PRECISIONS = ("no", "fp16", "bf16")
+PRECISIONS = ("auto", "no", "fp16", "bf16")
 TRACKERS = ("none", "tensorboard", "trackio", "wandb")  # Accelerate's trackers (pip install the one you use)
 
 
@@ -90,7 +91,14 @@ class TrainConfig:
     )
     seed: int = option(0, "random seed")
     resume: bool = option(False, "continue from the latest checkpoint in --output-dir")
-    mixed_precision: str = option("no", "autocast precision of the training steps", choices=PRECISIONS)
+    mixed_precision: str = option(
+        "auto",
+        "precision of the training steps' matmuls (auto: bf16 where the CPU or GPU computes it natively, else fp32)",
+        choices=PRECISIONS,
+    )
+    fused_step: bool = option(
+        True, "train the seed's MLP with autograd instead of the hand-fused step", flag="--no-fused-step"
+    )
     cpu: bool = option(False, "train on the CPU even if a GPU is present")
     eval_k: int = option(1000, "importance samples for the final NLL (0: skip)")
     eval_precision: str = option(
@@ -112,7 +120,7 @@ class TrainConfig:
     def nll_precision(self) -> str:
         """The decoder precision of the final NLL: ``--eval-precision``, with auto following the training's."""
         if self.eval_precision == "auto":
-            return "bf16" if self.mixed_precision == "bf16" else "fp32"
+            return "bf16" if resolve_mixed_precision(self.mixed_precision, self.cpu) == "bf16" else "fp32"
         return self.eval_precision
 
     def flag(self, name: str) -> str:

@@ -17,7 +17,6 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
-from torchvision.utils import make_grid
 
 MIN_SIDE = 8  # pixels: smaller pictures hold too little to reconstruct
 MAX_SIDE = 2048  # pixels: larger ones are refused before they are decoded
@@ -145,10 +144,15 @@ def to_uint8(images: Tensor) -> np.ndarray:
 def image_grid(images: Tensor, nrow: int | None = None, padding: int = 2, pad_value: float = 0.5) -> np.ndarray:
     """(N, C, H, W) in [0, 1] -> one uint8 picture with ``nrow`` images per row (default: a square-ish grid)."""
     images = images.detach().float().cpu()
-    if len(images) == 1:  # make_grid returns a lone image as it is, without the frame
-        return to_uint8(torch.nn.functional.pad(images[0], (padding,) * 4, value=pad_value))
-    grid = make_grid(images, nrow=nrow or math.ceil(math.sqrt(len(images))), padding=padding, pad_value=pad_value)
-    return to_uint8(grid[: images.shape[1]])  # make_grid repeats a single channel three times
+    n, c, h, w = images.shape
+    cols = min(nrow or math.ceil(math.sqrt(n)), n)
+    rows = math.ceil(n / cols)
+    # torchvision's make_grid layout: a frame of ``padding`` around and between the cells
+    grid = images.new_full((c, rows * (h + padding) + padding, cols * (w + padding) + padding), pad_value)
+    for i, image in enumerate(images):
+        top, left = padding + (i // cols) * (h + padding), padding + (i % cols) * (w + padding)
+        grid[:, top : top + h, left : left + w] = image
+    return to_uint8(grid)
 
 
 def save_grid(images: Tensor, path: str | os.PathLike[str], **grid_kwargs: Any) -> None:

@@ -25,10 +25,13 @@ from .config import TrainConfig
 from .data import fixed_binarization, to_unit
 from .data_sources import Splits, load_splits
 from .evaluation import evaluate
+from .fused_step import FusedMLPStep, fused_step_problem
 from .image_files import DataError
 from .losses import elbo, iwae, kl_warmup
 from .model_folder import write_model_folder
 from .models import ConvVAE, VariationalAutoencoder
+from .optim import Adam, LRSchedule
+from .precision import resolve_mixed_precision
 from .tracking import log_epoch, tracker_config
 
 CHECKPOINTS = "checkpoints"
@@ -84,12 +87,9 @@ def moving_average(model: BaseVAE, decay: float) -> torch.optim.swa_utils.Averag
     )
 
 
-def adam(params: list[torch.nn.Parameter], lr: float) -> torch.optim.Adam:
+def adam(params: list[torch.nn.Parameter], lr: float) -> Adam:
     """Adam with the fused kernel where this torch has one for the device (a third of the step time on a CPU)."""
-    try:
-        return torch.optim.Adam(params, lr=lr, fused=True)
-    except (RuntimeError, TypeError, ValueError):  # older torch, or a device without a fused Adam
-        return torch.optim.Adam(params, lr=lr)
+    return Adam(params, lr=lr)
 
 
 def require_labels(data: Splits) -> None:
@@ -126,6 +126,7 @@ class Trainer:
 
     def __init__(self, config: TrainConfig) -> None:
         config.check()
+        config.mixed_precision = resolve_mixed_precision(config.mixed_precision, config.cpu)  # "auto" -> what runs
         self.config = config
         tracking = config.report_to != "none"
         self.accelerator = accel = Accelerator(
@@ -150,17 +151,30 @@ class Trainer:
         image_shape = tuple(self.train_images.shape[1:])
         self.model = build_model(config, image_shape, self.data.class_names).to(accel.device)
         self.optimizer = adam(list(self.model.parameters()), config.lr)
+        self.fused_step = self.make_fused_step()
         self.ema = moving_average(self.model, config.ema) if config.ema else None
         self.steps_per_epoch = math.ceil(len(self.train_images) // self.world / config.batch_size)
         self.total_steps = self.steps_per_epoch * config.epochs
         self.warmup_steps = round(config.kl_warmup * self.steps_per_epoch)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self.lr_factor)
+        self.scheduler = LRSchedule(self.optimizer, self.lr_factor)
         self.start_epoch, self.history = 0, []
         self.resumed_seconds = 0.0  # training time before a --resume
 
+    def make_fused_step(self) -> FusedMLPStep | None:
+        """The hand-fused step for the seed's MLP (fp32 or bf16) where it applies, else None (autograd)."""
+        config = self.config
+        if not config.fused_step or config.mixed_precision not in ("no", "bf16"):
+            return None
+        problem = fused_step_problem(
+            self.model, iw_samples=config.iw_samples, free_bits=config.free_bits, processes=self.world
+        )
+        if problem is not None:
+            return None
+        return FusedMLPStep(self.model, torch.bfloat16 if config.mixed_precision == "bf16" else torch.float32)
+
     def evaluated_model(self) -> BaseVAE:
         """What is evaluated each epoch and written at the end: the moving average of the weights under --ema."""
-        return self.ema.module if self.ema is not None else self.accelerator.unwrap_model(self.ddp_model)
+        return self.ema.module if self.ema is not None else self.model
 
     def lr_factor(self, step: int) -> float:
         warmup = round(self.config.lr_warmup * self.steps_per_epoch)
@@ -176,7 +190,8 @@ class Trainer:
         state = checkpoint.load(
             latest, self.model, self.optimizer, self.rank, map_location=str(accel.device), ema=self.ema
         )
-        ignored = {"resume", "progress", "push_to_hub", "private", "lr", "report_to", "eval_k", "eval_precision"}
+        ignored = {"resume", "progress", "push_to_hub", "private", "lr", "report_to", "eval_k", "eval_precision",
+                   "fused_step"}  # fmt: skip
         changed = sorted(k for k, v in asdict(config).items() if k not in ignored and state["config"].get(k) != v)
         if changed:
             accel.print(f"warning: resuming with settings that differ from the checkpoint's: {changed}")
@@ -197,7 +212,7 @@ class Trainer:
             self.resume()
         elif self.main and checkpoint.latest(self.ckpt_dir) is not None:
             accel.print(f"note: {self.ckpt_dir} holds an earlier run's checkpoint; it will be replaced (use --resume)")
-        self.ddp_model, self.optimizer = accel.prepare(self.model, self.optimizer)
+        self.ddp_model = accel.prepare(self.model)  # DDP across processes; the optimizer needs no wrapper
         if config.report_to != "none":
             accel.init_trackers(Path(config.output_dir).resolve().name, config=tracker_config(config))
         start = time.perf_counter() - self.resumed_seconds
@@ -233,24 +248,20 @@ class Trainer:
             dynamic_ncols=True,
         )
         for i, idx in enumerate(bar):
-            x = to_unit(self.train_images[idx])
+            x = self.train_images[idx]  # uint8: the fused step scales it into a buffer of its own
             y = self.train_labels[idx] if config.conditional else None
             if config.binarize:
-                x = torch.bernoulli(x)
+                x = torch.bernoulli(to_unit(x))
+            elif self.fused_step is None:
+                x = to_unit(x)
             beta = kl_warmup(epoch * self.steps_per_epoch + i, self.warmup_steps, config.beta)
-            with accel.autocast():
-                if config.iw_samples > 1:
-                    out = iwae(self.ddp_model, x, config.iw_samples, labels=y)
-                else:
-                    out = elbo(self.ddp_model, x, beta=beta, free_bits=config.free_bits, labels=y)
-            self.optimizer.zero_grad(set_to_none=True)
-            accel.backward(out.loss)
+            # the (loss, -ELBO, recon, KL) sums; the gradients are in each parameter's .grad
+            parts = self.fused_step(x, beta) if self.fused_step else self.autograd_step(x, y, beta)
             self.optimizer.step()
             self.scheduler.step()
             if self.ema is not None:
                 self.ema.update_parameters(self.model)
-            parts = [out.loss.detach(), out.total_sum.detach(), out.recon_sum.detach(), out.kl_sum.detach()]
-            sums += torch.stack(parts).double()
+            sums += parts.double()
             seen += x.shape[0]
             if (i + 1) % config.log_every == 0 or i + 1 == len(bar):
                 values = sums.tolist()  # the only host sync: every log_every steps
@@ -258,6 +269,18 @@ class Trainer:
                     raise diverged(values[0], epoch, i, self.ckpt_dir)
                 bar.set_postfix(loss=f"{values[0] / seen:.2f}", kl=f"{values[3] / seen:.2f}")
         return sums
+
+    def autograd_step(self, x: Tensor, y: Tensor | None, beta: float) -> Tensor:
+        """Loss and gradients through autograd (any model and objective); the (loss, -ELBO, recon, KL) sums."""
+        config, accel = self.config, self.accelerator
+        with accel.autocast():
+            if config.iw_samples > 1:
+                out = iwae(self.ddp_model, x, config.iw_samples, labels=y)
+            else:
+                out = elbo(self.ddp_model, x, beta=beta, free_bits=config.free_bits, labels=y)
+        self.optimizer.zero_grad(set_to_none=True)
+        accel.backward(out.loss)
+        return torch.stack([out.loss.detach(), out.total_sum.detach(), out.recon_sum.detach(), out.kl_sum.detach()])
 
     def end_epoch(self, epoch: int, sums: Tensor, *, seconds: float, train_seconds: float) -> None:
         """Log train and test figures, then write the epoch's checkpoint.
@@ -296,7 +319,7 @@ class Trainer:
             )
         state = {"config": asdict(config), "scheduler": self.scheduler.state_dict(), "history": self.history}
         checkpoint.save(
-            self.ckpt_dir, epoch + 1, accel.unwrap_model(self.ddp_model), self.optimizer, state,
+            self.ckpt_dir, epoch + 1, self.model, self.optimizer, state,
             rank=self.rank, is_main=self.main, barrier=accel.wait_for_everyone, ema=self.ema,
         )  # fmt: skip
 

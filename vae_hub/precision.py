@@ -1,0 +1,48 @@
+"""Which precision a training run uses: bf16 autocast where the hardware computes bfloat16 natively, else fp32."""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+
+import torch
+
+CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # x86: /proc/cpuinfo flags; aarch64 lists "bf16" among its features
+
+
+def cpu_has_native_bf16(cpuinfo: str | None = None) -> bool:
+    """Whether this CPU has bfloat16 dot-product instructions (x86 AVX512-BF16 or AMX, Arm BF16).
+
+    Without them torch still runs bf16, by converting to fp32 and back: slower than fp32, so never chosen by default.
+    """
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:  # macOS, Windows: no cpuinfo; Apple silicon's bf16 is not used by torch's CPU kernels
+            return False
+    words = set()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            words |= set(value.split())
+    arm = platform.machine().lower() in ("aarch64", "arm64")
+    return any(flag in words for flag in CPU_BF16_FLAGS) or (arm and "bf16" in words)
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes bfloat16 matmuls natively (a GPU with bf16 support, or such a CPU)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and cpu_has_native_bf16()
+
+
+def training_device(cpu: bool) -> torch.device:
+    """The device Accelerate picks for one process: the GPU unless ``cpu`` or none is present."""
+    return torch.device("cuda" if torch.cuda.is_available() and not cpu else "cpu")
+
+
+def resolve_mixed_precision(requested: str, cpu: bool = False) -> str:
+    """``auto`` -> ``bf16`` where it is native (same test loss, up to 3x faster), else ``no``; others unchanged."""
+    if requested != "auto":
+        return requested
+    return "bf16" if native_bf16(training_device(cpu)) else "no"
