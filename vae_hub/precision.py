@@ -46,3 +46,10 @@ def resolve_mixed_precision(requested: str, cpu: bool = False) -> str:
     if requested != "auto":
         return requested
     return "bf16" if native_bf16(training_device(cpu)) else "no"
+
+
+def nll_precision(requested: str, device: torch.device) -> str:
+    """The importance-sampled NLL's decoder precision: ``auto`` -> bf16 where ``device`` computes it natively."""
+    if requested != "auto":
+        return requested
+    return "bf16" if native_bf16(device) else "fp32"

@@ -1,10 +1,11 @@
 """Benchmark training, inference, evaluation and the Space on this machine; print a table and write JSON.
 
 Examples: vae-hub benchmark --data-dir /usr/share/datasets/fashion-mnist --models space/models
-          vae-hub benchmark --smoke      # seconds, tiny sizes: keeps the benchmark working, proves nothing
+          vae-hub benchmark --smoke      # a minute, tiny sizes: keeps the benchmark working, proves nothing
 
-Training is measured side by side with the canonical PyTorch loop (DataLoader + ToTensor, per-batch .item()); with
-no Fashion-MNIST at --data-dir both train on random data of the same shape. Loading a ~200 MB model is measured
+Training is measured as whole processes side by side with the canonical PyTorch loop (DataLoader + ToTensor,
+per-batch .item()), interleaved and repeated (``whole_process.py``); with no Fashion-MNIST at --data-dir both train
+on random data of the same shape. Loading a ~200 MB model is measured
 against the PyTorchModelHubMixin way (random init, then a copy of the weights). Inference, the NLL and the Space use the
 models in --models (a folder of model folders); without it, untrained models of the bundled architectures (the
 same timings; the NLL is then meaningless). Each section runs in its own process, so that its peak memory (RSS) is
@@ -28,7 +29,8 @@ from typing import Any
 
 import torch
 
-from . import sections
+from ...precision import nll_precision
+from . import sections, whole_process
 
 DEFAULT_DATA = "/usr/share/datasets/fashion-mnist"
 SECTIONS = ["train", "conv", "load", "inference", "iwae", "space"]
@@ -40,7 +42,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, default=10, help="epochs of the seed MLP, for both loops")
     p.add_argument("--conv-epochs", type=int, default=2, help="epochs of the ConvVAE, for both loops")
     p.add_argument("--runs", type=int, default=200, help="timed calls per inference figure")
-    p.add_argument("--k", type=int, default=1000, help="importance samples for the NLL figure")
+    p.add_argument("--repeats", type=int, default=2, help="whole-process training runs of each loop, interleaved")
+    p.add_argument("--k", type=int, default=1000, help="importance samples for the NLL figures")
+    p.add_argument("--k-large", type=int, default=5000, help="importance samples for the second NLL figure (0: skip)")
     p.add_argument("--requests", type=int, default=20, help="requests per Space client")
     p.add_argument("--clients", type=int, default=16, help="concurrent Space clients")
     p.add_argument("--only", nargs="+", choices=SECTIONS, help="sections")
@@ -76,27 +80,30 @@ def ms(stats: dict[str, float]) -> str:
     return f"{stats['median_ms']:.2f} / {stats['p99_ms']:.2f}"
 
 
-def speed(run: dict[str, Any]) -> str:
-    return (
-        f"{run['images_per_second']:,.0f} img/s (median epoch {run['images_per_second_median']:,.0f}), "
-        f"{run['seconds_per_epoch']:.2f} s/epoch"
-    )
+TRAINING_NAMES = {"train": "seed MLP (784-400-20)", "conv": "ConvVAE (16-D)"}
 
 
 def training_rows(runs: dict[str, Any], name: str) -> list[tuple[str, str]]:
-    ref = runs["reference"]
-    rows = [(f"{name} training, reference loop", speed(ref))]
-    for loop in ("vae-hub", "vae-hub-bf16"):
-        if loop in runs:
-            run = runs[loop]
-            label = "vae-hub" if loop == "vae-hub" else "vae-hub --mixed-precision bf16"
-            rows += [
-                (f"{name} training, {label}", f"{speed(run)}: {runs[f'speedup_{loop}']:.2f}x the reference"),
-                (f"{name} test loss after {ref['epochs']} epochs: reference / {label}",
-                 f"{ref['test_loss']:.2f} / {run['test_loss']:.2f} nats"),
-            ]  # fmt: skip
-    peaks = " / ".join(f"{runs[loop]['peak_rss_mb']:.0f}" for loop in ("reference", "vae-hub") if loop in runs)
-    return [*rows, (f"{name} training peak RSS: reference / vae-hub", f"{peaks} MB")]
+    """Whole-process seconds, speed-up, test loss and peak RSS of every loop."""
+    loops, epochs = runs["loops"], runs["epochs"]
+    ref = loops["reference"]
+    rows = [
+        (
+            f"{name}, {epochs} epoch{'s' * (epochs != 1)}, whole process: reference loop",
+            f"{ref['seconds']:.1f} s, test loss {ref['test_loss']:.2f}, peak RSS {ref['peak_rss_mb']:.0f} MB",
+        )
+    ]
+    for loop, run in loops.items():
+        if loop != "reference":
+            rows.append(
+                (
+                    f"  {loop}",
+                    f"{run['seconds']:.1f} s: {run['speedup']:.2f}x (median of runs {run['median_speedup']:.2f}x), "
+                    f"test loss {run['test_loss']:.2f} ({run['loss_vs_reference']:+.2f}), "
+                    f"peak RSS {run['peak_rss_mb']:.0f} MB",
+                )
+            )
+    return rows  # fmt: skip
 
 
 LOADS = ("mixin", "vae-hub")
@@ -104,10 +111,11 @@ LOADS = ("mixin", "vae-hub")
 
 def table(results: dict[str, Any]) -> str:
     rows: list[tuple[str, str]] = []
-    for key, name in (("train", "seed MLP"), ("conv", "ConvVAE")):
+    for key, name in TRAINING_NAMES.items():
         if key in results:
-            rows += [("data", results[key]["reference"]["data"])] if not rows else []
-            rows += training_rows(results[key], name)
+            runs = results[key]
+            rows += [("data", f"{runs['data']}; fastest of {runs['repeats']} interleaved runs")] if not rows else []
+            rows += training_rows(runs, name)
     if "load" in results:
         runs = results["load"]
         size = runs["vae-hub"]["weights_mb"]
@@ -119,14 +127,20 @@ def table(results: dict[str, Any]) -> str:
         ]  # fmt: skip
     for model, figures in results.get("inference", {}).get("models", {}).items():
         rows += [(f"{model}: {op} (median / p99 ms)", ms(stats)) for op, stats in figures.items()]
-    iwae = results.get("iwae")
-    if iwae:
+    for iwae in results.get("iwae", []):
         rows += [
-            (f"NLL, k={iwae['k']}, {iwae['images']:,} test images", f"{iwae['seconds']:.1f} s (NLL {iwae['nll']:.2f})"),
-            ("importance samples per second", f"{iwae['samples_per_second']:,.0f}"),
-            ("decoder GFLOP/s / matmul peak",
-             f"{iwae['decoder_gflops']:.0f} / {iwae['matmul_peak_gflops']:.0f} ({iwae['fraction_of_peak']:.0%})"),
+            (f"NLL of the seed MLP, k={iwae['k']}, {iwae['images']:,} test images, decoder in {iwae['precision']}",
+             f"{iwae['seconds']:.1f} s (NLL {iwae['nll']:.3f}), {iwae['samples_per_second']:,.0f} samples/s, "
+             f"decoder {iwae['decoder_gflops']:.0f} GFLOP/s"),
         ]  # fmt: skip
+    nll = {(r["k"], r["precision"]): r for r in results.get("iwae", [])}
+    k = min((key[0] for key in nll), default=None)
+    if (k, "fp32") in nll and (k, "bf16") in nll:
+        fp32, bf16 = nll[(k, "fp32")], nll[(k, "bf16")]
+        rows.append((f"  bf16 against fp32 at k={k}",
+                     f"{fp32['seconds'] / bf16['seconds']:.2f}x faster, "
+                     f"NLL moves by {bf16['nll'] - fp32['nll']:+.3f} nats; "
+                     f"fp32 matmul peak {fp32['matmul_peak_gflops']:.0f} GFLOP/s"))  # fmt: skip
     space = results.get("space")
     if space:
         rows.append(("Space start-up", f"{space['startup_seconds']:.1f} s"))
@@ -155,6 +169,7 @@ def machine() -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     if args.smoke:
         args.epochs, args.conv_epochs, args.runs, args.k, args.requests, args.clients = 1, 1, 5, 10, 2, 2
+        args.repeats, args.k_large = 1, 20
     if args.section:  # a child process: one section
         result = getattr(sections, args.section)(**json.loads(args.section_args))
         Path(args.section_out).write_text(json.dumps(result))
@@ -164,14 +179,9 @@ def run(args: argparse.Namespace) -> int:
     results: dict[str, Any] = {"machine": machine(), "smoke": args.smoke, "date": time.strftime("%Y-%m-%d %H:%M")}
     for key, model, epochs in (("train", "mlp", args.epochs), ("conv", "conv", args.conv_epochs)):
         if key in only:
-            loops = ("reference", "vae-hub", "vae-hub-bf16") if model == "mlp" else ("reference", "vae-hub")
-            runs = {
-                loop: run_section("train", model=model, loop=loop, data_dir=data_dir, epochs=epochs, smoke=args.smoke)
-                for loop in loops
-            }
-            for loop in loops[1:]:
-                runs[f"speedup_{loop}"] = runs[loop]["images_per_second"] / runs["reference"]["images_per_second"]
-            results[key] = runs
+            print(f"training: {TRAINING_NAMES[key]}, {epochs} epoch(s), {args.repeats} run(s) of each loop ...",
+                  file=sys.stderr, flush=True)  # fmt: skip
+            results[key] = whole_process.compare(model, data_dir, epochs, args.repeats, args.smoke)
     with tempfile.TemporaryDirectory(prefix="vae-hub-bench-models-") as tmp:
         if "load" in only:
             folder = str(sections.write_load_model(Path(tmp) / "load", args.smoke))
@@ -181,7 +191,8 @@ def run(args: argparse.Namespace) -> int:
         results |= model_sections(args, only, data_dir, models)
     Path(args.json).write_text(json.dumps(results, indent=2, default=lambda v: None if math.isnan(v) else v) + "\n")
     m = results["machine"]
-    print(f"vae-hub benchmark on {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['threads']} threads)")
+    print(f"vae-hub benchmark on {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['threads']} threads), "
+          f"{results['date']}")  # fmt: skip
     print(table(results))
     print(f"figures written to {args.json}")
     return 0
@@ -193,7 +204,16 @@ def model_sections(args: argparse.Namespace, only: set[str], data_dir: str | Non
     if "inference" in only:
         results["inference"] = run_section("inference", models=models, runs=args.runs, smoke=args.smoke)
     if "iwae" in only:
-        results["iwae"] = run_section("iwae", models=models, data_dir=data_dir, k=args.k, smoke=args.smoke)
+        native = "bf16" if nll_precision("auto", torch.device("cpu")) == "bf16" else None
+        runs = [
+            (args.k, "fp32"),
+            *([(args.k, native)] if native else []),
+            *([(args.k_large, native or "fp32")] if args.k_large else []),
+        ]
+        results["iwae"] = [
+            run_section("iwae", models=models, data_dir=data_dir, k=k, precision=precision, smoke=args.smoke)
+            for k, precision in runs
+        ]
     if "space" in only:
         missing = [name for name in ("gradio", "gradio_client") if importlib.util.find_spec(name) is None]
         if missing:

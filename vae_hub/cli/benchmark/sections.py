@@ -23,13 +23,9 @@ from PIL import Image
 from safetensors.torch import load_model
 
 from ...base import from_pretrained
-from ...config import TrainConfig
 from ...data import DataNotFoundError, load_dataset, to_unit, torchvision_root
-from ...losses import vae_loss_fn
 from ...metrics import importance_sampled_log_likelihood, iwae_batch_size
 from ...models import ConvVAE, VariationalAutoencoder
-from ...training import Trainer
-from .reference import ReferenceVAE, train_reference
 from .timing import free_port, latency, matmul_gflops, peak_rss_mb, percentiles, rss_mb
 
 DATASET = "fashion-mnist"
@@ -71,71 +67,6 @@ def data_source(data_dir: str | None, workdir: Path, smoke: bool) -> tuple[Path,
             pass
     n_train, n_test = (1024, 256) if smoke else (60_000, 10_000)
     return write_random_idx(workdir / "random", n_train, n_test), f"random data ({n_train:,} + {n_test:,} images)"
-
-
-# --- training ------------------------------------------------------------------------------------------------
-def train(model: str, loop: str, data_dir: str | None, epochs: int, smoke: bool) -> dict[str, Any]:
-    """Train ``model`` (mlp | conv) with ``loop`` (reference | vae-hub | vae-hub-bf16); seconds and test loss.
-
-    ``vae-hub-bf16`` is ``vae-hub train --mixed-precision bf16``: matmuls in bfloat16 under autocast.
-    """
-    from torchvision import datasets, transforms
-
-    with tempfile.TemporaryDirectory(prefix="vae-hub-bench-") as tmp:
-        root, source = data_source(data_dir, Path(tmp), smoke)
-        if loop == "reference":
-            make = lambda train: datasets.FashionMNIST(str(root), train=train, transform=transforms.ToTensor())  # noqa: E731
-            train_set, test_set = make(True), make(False)
-            if model == "mlp":
-                net, loss_fn = ReferenceVAE(400, 20), None
-            else:
-                net, loss_fn = ConvVAE((1, 28, 28), latent_dim=16, hidden_dim=256), vae_loss_fn
-            kwargs = {"loss_fn": loss_fn} if loss_fn else {}
-            history = train_reference(net, train_set, test_set, epochs=epochs, **kwargs)
-            n_train = len(train_set)
-            epochs_out = [
-                {
-                    "train_seconds": h["train_seconds"],
-                    "epoch_seconds": h["train_seconds"] + h["test_seconds"],
-                    "test_loss": h["test_loss"],
-                }
-                for h in history
-            ]
-        else:
-            config = TrainConfig(
-                model=model, dataset=DATASET, data_dir=str(root), output_dir=str(Path(tmp) / "run"), epochs=epochs,
-                hidden_dim=400 if model == "mlp" else 256, latent_dim=20 if model == "mlp" else 16, eval_k=0,
-                progress=False, download=False, cache_dir=str(Path(tmp) / "cache"),
-                mixed_precision="bf16" if loop == "vae-hub-bf16" else "no",
-            )  # fmt: skip
-            trainer = Trainer(config)
-            n_train = len(trainer.train_images)
-            history = trainer.run()["history"]
-            previous = 0.0
-            epochs_out = []
-            for h in history:  # "seconds" is cumulative and includes the test pass and the checkpoint
-                epochs_out.append(
-                    {
-                        "train_seconds": h["train_epoch_seconds"],
-                        "epoch_seconds": h["seconds"] - previous,
-                        "test_loss": h["test_loss"],
-                    }
-                )
-                previous = h["seconds"]
-    train_seconds = [e["train_seconds"] for e in epochs_out]
-    return {
-        "model": model,
-        "loop": loop,
-        "data": source,
-        "epochs": epochs,
-        # the fastest epoch: a shared machine's noise only ever slows an epoch down (the first one also warms up)
-        "images_per_second": n_train / min(train_seconds),
-        "images_per_second_median": n_train / float(np.median(train_seconds)),
-        "seconds_per_epoch": float(np.median([e["epoch_seconds"] for e in epochs_out])),
-        "test_loss": epochs_out[-1]["test_loss"],
-        "per_epoch": epochs_out,
-        "peak_rss_mb": peak_rss_mb(),
-    }
 
 
 # --- inference -----------------------------------------------------------------------------------------------
@@ -194,8 +125,9 @@ def load(folder: str, loop: str, runs: int) -> dict[str, Any]:
 
 
 # --- evaluation ----------------------------------------------------------------------------------------------
-def iwae(models: str, data_dir: str | None, k: int, smoke: bool) -> dict[str, Any]:
-    """Importance-sampled NLL of the seed MLP in ``models`` on the test set: throughput and share of matmul peak."""
+def iwae(models: str, data_dir: str | None, k: int, precision: str, smoke: bool) -> dict[str, Any]:
+    """Importance-sampled NLL of the seed MLP in ``models`` on the test set, its decoder in ``precision`` (fp32 |
+    bf16): seconds, throughput, and the fp32 matmul peak for scale. The same seed, so precisions see the same z."""
     model = from_pretrained(Path(models) / NLL_MODEL)
     with tempfile.TemporaryDirectory(prefix="vae-hub-bench-") as tmp:
         root, source = data_source(data_dir, Path(tmp), smoke)
@@ -207,7 +139,7 @@ def iwae(models: str, data_dir: str | None, k: int, smoke: bool) -> dict[str, An
     start = time.perf_counter()
     total = 0.0
     for x in images.split(batch):
-        total -= float(importance_sampled_log_likelihood(model, x, k=k, generator=g).sum())
+        total -= float(importance_sampled_log_likelihood(model, x, k=k, generator=g, precision=precision).sum())
     seconds = time.perf_counter() - start
     hidden, latent, pixels = model.decoder[0].out_features, model.latent_dim, model.input_dim
     flops_per_sample = 2 * (latent * hidden + hidden * pixels)  # the decoder's two matmuls per importance sample
@@ -217,6 +149,7 @@ def iwae(models: str, data_dir: str | None, k: int, smoke: bool) -> dict[str, An
         "data": source,
         "images": len(images),
         "k": k,
+        "precision": precision,
         "nll": total / len(images),
         "seconds": seconds,
         "samples_per_second": len(images) * k / seconds,

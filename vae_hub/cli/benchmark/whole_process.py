@@ -1,0 +1,104 @@
+"""Training timed as a user runs it: each loop a whole process (interpreter, imports, data, epochs, output).
+
+The canonical loop is ``reference.py`` run as a script (it imports torch and torchvision only); vae-hub is
+``python -m vae_hub train`` with its defaults (``--eval-k 0``: the reference computes no NLL), plus the variants the
+issue asks about. Runs are interleaved (reference, vae-hub, variants, then again), so that a machine's slow spell
+hits every loop alike; each figure is the fastest of the repeats, as timeit reports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from . import reference
+from .sections import data_source
+
+# loop name -> extra `vae-hub train` flags (the reference loop has none)
+VARIANTS = {
+    "mlp": {
+        "vae-hub": [],
+        "vae-hub --mixed-precision no": ["--mixed-precision", "no"],
+        "vae-hub --no-fused-step": ["--no-fused-step"],
+    },
+    "conv": {"vae-hub": [], "vae-hub --mixed-precision no": ["--mixed-precision", "no"]},
+}
+SIZES = {"mlp": ["--hidden-dim", "400", "--latent-dim", "20"], "conv": ["--hidden-dim", "256", "--latent-dim", "16"]}
+
+
+def peak_rss_of(command: list[str]) -> tuple[float, float, str]:
+    """Run ``command``: (wall seconds, its peak RSS in MB from ``os.wait4``, its output); raises if it fails."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    chunks = []
+    assert process.stdout is not None
+    for chunk in iter(lambda: process.stdout.read(65536), b""):
+        chunks.append(chunk)
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)
+    text = b"".join(chunks).decode(errors="replace")
+    if process.returncode:
+        raise RuntimeError(f"{' '.join(command)} failed with code {process.returncode}:\n{text[-3000:]}")
+    return seconds, usage.ru_maxrss / 1024, text
+
+
+def one_run(model: str, loop: str, root: Path, epochs: int, workdir: Path) -> dict[str, Any]:
+    """One whole process of ``loop``: seconds, peak RSS, test loss after the last epoch, per-epoch times."""
+    out = workdir / f"{model}-{loop.replace(' ', '_')}"
+    if loop == "reference":
+        command = [sys.executable, reference.__file__, str(root), "--model", model, "--epochs", str(epochs),
+                   "--json", str(out) + ".json"]  # fmt: skip
+    else:
+        command = [sys.executable, "-m", "vae_hub", "train", "--model", model, "--dataset", "fashion-mnist",
+                   "--data-dir", str(root), "--cache-dir", str(workdir / "cache"), "--output-dir", str(out),
+                   "--epochs", str(epochs), "--eval-k", "0", "--no-progress", *SIZES[model],
+                   *VARIANTS[model][loop]]  # fmt: skip
+    seconds, peak, _ = peak_rss_of(command)
+    if loop == "reference":
+        history = json.loads(Path(str(out) + ".json").read_text())
+        epoch_seconds = [h["train_seconds"] + h["test_seconds"] for h in history]
+    else:
+        history = json.loads((out / "metrics.json").read_text())["history"]
+        epoch_seconds = [
+            b["seconds"] - a for a, b in zip([0.0] + [h["seconds"] for h in history], history, strict=False)
+        ]
+    return {"seconds": seconds, "peak_rss_mb": peak, "test_loss": history[-1]["test_loss"],
+            "epoch_seconds": epoch_seconds}  # fmt: skip
+
+
+def compare(model: str, data_dir: str | None, epochs: int, repeats: int, smoke: bool) -> dict[str, Any]:
+    """Every loop for ``model`` (mlp | conv), ``repeats`` times interleaved; the fastest run of each and ratios."""
+    loops = ["reference", *VARIANTS[model]]
+    runs: dict[str, list[dict[str, Any]]] = {loop: [] for loop in loops}
+    with tempfile.TemporaryDirectory(prefix="vae-hub-bench-") as tmp:
+        root, source = data_source(data_dir, Path(tmp), smoke)
+        for repeat in range(repeats):
+            for loop in loops:
+                print(f"  {model}: {loop} (run {repeat + 1} of {repeats}) ...", file=sys.stderr, flush=True)
+                runs[loop].append(one_run(model, loop, root, epochs, Path(tmp)))
+    result: dict[str, Any] = {"model": model, "data": source, "epochs": epochs, "repeats": repeats, "loops": {}}
+    for loop in loops:
+        best = min(runs[loop], key=lambda r: r["seconds"])
+        result["loops"][loop] = {
+            "seconds": best["seconds"],
+            "all_seconds": [r["seconds"] for r in runs[loop]],
+            "median_seconds": statistics.median(r["seconds"] for r in runs[loop]),
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in runs[loop]),
+            "test_loss": best["test_loss"],
+            "epoch_seconds": best["epoch_seconds"],
+        }
+    ref = result["loops"]["reference"]
+    for loop in loops[1:]:
+        entry = result["loops"][loop]
+        entry["speedup"] = ref["seconds"] / entry["seconds"]
+        entry["median_speedup"] = ref["median_seconds"] / entry["median_seconds"]
+        entry["loss_vs_reference"] = entry["test_loss"] - ref["test_loss"]
+    return result
