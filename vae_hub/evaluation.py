@@ -12,6 +12,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from .base import BaseVAE
+from .data import to_unit
 from .losses import elbo
 from .metrics import ACTIVE_UNIT_THRESHOLD, EVAL_PRECISIONS, importance_sampled_log_likelihood, iwae_batch_size
 
@@ -29,7 +30,7 @@ def evaluate(
     desc: str = "evaluate",
     precision: str = "fp32",
 ) -> dict[str, Any]:
-    """Per-image means over ``images`` (N, C, H, W), in nats.
+    """Per-image means over ``images`` (N, C, H, W; in [0, 1], or uint8 pixels), in nats.
 
     ``loss`` is the negative ELBO with one sampled z (the canonical example's test loss: summed BCE + KL per
     image), ``recon`` and ``kl`` its parts; with ``k > 0``, ``nll`` is the importance-sampled -log p(x) with k
@@ -59,6 +60,7 @@ def evaluate(
     label_batches = labels.split(batch_size) if model.conditional and labels is not None else [None] * len(batches)
     for x, y in tqdm(zip(batches, label_batches, strict=True), total=len(batches), desc=desc, disable=not progress,
                      unit="batch", leave=False):  # fmt: skip
+        x = to_unit(x)  # uint8 pixels are scaled per batch: a data set in memory stays 4x smaller
         out = elbo(model, x, generator=generator, labels=y)
         sums["loss"] += float(out.total_sum)
         sums["recon"] += float(out.recon_sum)

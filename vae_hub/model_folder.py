@@ -53,10 +53,17 @@ def hyperparameters(config: TrainConfig, model: BaseVAE, n_train: int, world: in
         "KL warm-up (epochs)": config.kl_warmup,
         "training images": f"{n_train:,}",
         "seed": config.seed,
-        "mixed precision": config.mixed_precision,
+        "precision": PRECISION_NOTES.get(config.mixed_precision, config.mixed_precision),
         **({"weights": f"exponential moving average, decay {config.ema:g}"} if config.ema else {}),
         **({"conditional on": f"{model.num_classes} classes"} if model.conditional else {}),
     }
+
+
+PRECISION_NOTES = {
+    "no": "fp32 throughout",
+    "bf16": "bf16 autocast: matmuls and convolutions in bfloat16; weights, loss, gradients' sums and Adam in fp32",
+    "fp16": "fp16 autocast with loss scaling; weights and Adam in fp32",
+}
 
 
 def duration(seconds: float) -> str:

@@ -98,8 +98,8 @@ class Adam:
             p = self.params[int(i)]
             self.state[p] = {
                 "step": torch.as_tensor(s["step"], dtype=torch.float32).to(p.device).reshape(()),
-                "exp_avg": s["exp_avg"].to(p),
-                "exp_avg_sq": s["exp_avg_sq"].to(p),
+                "exp_avg": torch.empty_like(p).copy_(s["exp_avg"]),  # the parameter's layout (channels-last...)
+                "exp_avg_sq": torch.empty_like(p).copy_(s["exp_avg_sq"]),
             }
 
 

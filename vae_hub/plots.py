@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from .base import BaseVAE
+from .data import to_unit
 from .images import save_grid
 
 PER_CLASS = 8  # samples in each class's row of a conditional model's samples.png
@@ -39,7 +40,7 @@ def save_samples(
 
 def save_reconstructions(model: BaseVAE, images: Tensor, path: Path, n: int = 8, labels: Tensor | None = None) -> None:
     """Two rows: ``n`` originals above their reconstructions (given their ``labels``, for a conditional model)."""
-    x = images[:n]
+    x = to_unit(images[:n])
     recon = model.reconstruct(x, labels=labels[:n] if model.conditional else None)
     save_grid(torch.cat([x.cpu(), recon.float().cpu()]), path, nrow=x.shape[0])
 

@@ -15,6 +15,7 @@ from torch import Tensor
 
 from .base import BaseVAE
 from .config import TrainConfig
+from .data import to_unit
 
 PICTURES = 16  # prior samples and reconstructions logged per epoch
 
@@ -36,7 +37,7 @@ def pictures(model: BaseVAE, test_images: Tensor, test_labels: Tensor | None = N
     A conditional model's samples cycle through the classes; its reconstructions use the test labels.
     """
     z = torch.randn(PICTURES, model.latent_dim, generator=torch.Generator().manual_seed(0)).to(model.device)
-    x = test_images[:PICTURES].to(model.device)
+    x = to_unit(test_images[:PICTURES]).to(model.device)
     cycle = torch.arange(PICTURES) % model.num_classes if model.conditional else None
     recon_labels = test_labels[:PICTURES] if model.conditional and test_labels is not None else None
     samples = model.to_images(model.decode(z, cycle)).float().clamp(0, 1).cpu()
