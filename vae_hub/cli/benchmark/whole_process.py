@@ -9,17 +9,18 @@ hits every loop alike; each figure is the fastest of the repeats, as timeit repo
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from . import reference
 from .sections import data_source
+from .timing import peak_rss_mb
 
 # loop name -> extra `vae-hub train` flags (the reference loop has none)
 VARIANTS = {
@@ -34,20 +35,30 @@ SIZES = {"mlp": ["--hidden-dim", "400", "--latent-dim", "20"], "conv": ["--hidde
 
 
 def peak_rss_of(command: list[str]) -> tuple[float, float, str]:
-    """Run ``command``: (wall seconds, its peak RSS in MB from ``os.wait4``, its output); raises if it fails."""
+    """Run ``command``: (wall seconds, its own peak RSS in MB, its output); raises if it fails.
+
+    The peak is the process's VmHWM, read from /proc every 20 ms while it runs: ``wait4``'s ru_maxrss would also
+    count the short-lived helpers a process forks (``ldconfig -p`` when torch is imported, ``uname -p``), whose
+    RSS right after the fork is their parent's.
+    """
     start = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    chunks = []
-    assert process.stdout is not None
-    for chunk in iter(lambda: process.stdout.read(65536), b""):
-        chunks.append(chunk)
-    _, status, usage = os.wait4(process.pid, 0)
+    peak = [0.0]
+
+    def watch() -> None:
+        while process.poll() is None:
+            peak[0] = max(peak[0], peak_rss_mb(process.pid) if Path(f"/proc/{process.pid}").exists() else 0.0)
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    output, _ = process.communicate()
     seconds = time.perf_counter() - start
-    process.returncode = os.waitstatus_to_exitcode(status)
-    text = b"".join(chunks).decode(errors="replace")
+    watcher.join()
+    text = output.decode(errors="replace")
     if process.returncode:
         raise RuntimeError(f"{' '.join(command)} failed with code {process.returncode}:\n{text[-3000:]}")
-    return seconds, usage.ru_maxrss / 1024, text
+    return seconds, peak[0] if peak[0] > 0 else float("nan"), text
 
 
 def one_run(model: str, loop: str, root: Path, epochs: int, workdir: Path) -> dict[str, Any]:
