@@ -182,6 +182,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"training: {TRAINING_NAMES[key]}, {epochs} epoch(s), {args.repeats} run(s) of each loop ...",
                   file=sys.stderr, flush=True)  # fmt: skip
             results[key] = whole_process.compare(model, data_dir, epochs, args.repeats, args.smoke)
+            write_json(args.json, results)  # a later section that fails loses nothing measured so far
     with tempfile.TemporaryDirectory(prefix="vae-hub-bench-models-") as tmp:
         if "load" in only:
             folder = str(sections.write_load_model(Path(tmp) / "load", args.smoke))
@@ -189,13 +190,17 @@ def run(args: argparse.Namespace) -> int:
             results["load"] = {loop: run_section("load", folder=folder, loop=loop, runs=runs) for loop in LOADS}
         models = args.models or str(sections.write_stand_in_models(Path(tmp) / "stand-ins"))
         results |= model_sections(args, only, data_dir, models)
-    Path(args.json).write_text(json.dumps(results, indent=2, default=lambda v: None if math.isnan(v) else v) + "\n")
+    write_json(args.json, results)
     m = results["machine"]
     print(f"vae-hub benchmark on {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['threads']} threads), "
           f"{results['date']}")  # fmt: skip
     print(table(results))
     print(f"figures written to {args.json}")
     return 0
+
+
+def write_json(path: str, results: dict[str, Any]) -> None:
+    Path(path).write_text(json.dumps(results, indent=2, default=lambda v: None if math.isnan(v) else v) + "\n")
 
 
 def model_sections(args: argparse.Namespace, only: set[str], data_dir: str | None, models: str) -> dict[str, Any]:

@@ -77,11 +77,12 @@ def inference(models: str, runs: int, smoke: bool) -> dict[str, Any]:
         model = from_pretrained(folder)
         g = torch.Generator().manual_seed(0)
         x = torch.rand(256, *model.image_shape, generator=g)
+        y = 0 if model.conditional else None  # a conditional model: class 0
         with torch.inference_mode():
             results[folder.name] = {
-                "sample_64": latency(lambda m=model: m.sample(64), runs),
-                "reconstruct_1": latency(lambda m=model, x=x: m.reconstruct(x[:1]), runs),
-                "encode_256": latency(lambda m=model, x=x: m.encode(x), runs),
+                "sample_64": latency(lambda m=model, y=y: m.sample(64, labels=y), runs),
+                "reconstruct_1": latency(lambda m=model, x=x, y=y: m.reconstruct(x[:1], labels=y), runs),
+                "encode_256": latency(lambda m=model, x=x, y=y: m.encode(x, labels=y), runs),
             }
         if smoke:
             break
