@@ -133,3 +133,15 @@ def test_auto_precision_is_bf16_only_where_it_is_native(tmp_path):
     auto = trainer(train_config(tmp_path, "auto", cpu=True))
     assert auto.config.mixed_precision == ("bf16" if cpu_has_native_bf16() else "no")
     assert auto.fused_step.dtype == (torch.bfloat16 if auto.config.mixed_precision == "bf16" else torch.float32)
+
+
+def test_uint8_pixels_are_scaled_as_to_unit_scales_them():
+    """The trainer hands the fused step uint8 batches; the result is the same as for the [0, 1] floats."""
+    from vae_hub.data import to_unit
+
+    torch.manual_seed(0)
+    model = VariationalAutoencoder(784, 32, 4)
+    pixels = torch.randint(0, 256, (16, 1, 28, 28), dtype=torch.uint8)
+    a_sums, a = fused_step(model, pixels, 1.0, seed=2)
+    b_sums, b = fused_step(model, to_unit(pixels), 1.0, seed=2)
+    assert torch.equal(a_sums, b_sums) and all(torch.equal(a[k], b[k]) for k in a)

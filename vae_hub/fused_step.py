@@ -79,7 +79,7 @@ class FusedMLPStep:
         n = x.shape[0]
         x = x.reshape(n, -1)
         if x.dtype == torch.uint8:
-            x = torch.mul(x, 1 / 255, out=buf("x", x.shape, f32))
+            x = torch.div(x, 255, out=buf("x", x.shape, f32))  # as data.to_unit does, to the last bit
         x = x.to(f32)
         d, latent = x.shape[1], fc_mu.out_features
         xc = x.to(c) if c == f32 else buf("xc", x.shape, c).copy_(x)
