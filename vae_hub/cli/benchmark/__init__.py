@@ -39,8 +39,8 @@ SECTIONS = ["train", "conv", "load", "inference", "iwae", "space"]
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", default=DEFAULT_DATA, help="Fashion-MNIST (IDX files, .gz or torchvision layout)")
     p.add_argument("--models", default=None, help="a folder of model folders (default: untrained stand-ins)")
-    p.add_argument("--epochs", type=int, default=10, help="epochs of the seed MLP, for both loops")
-    p.add_argument("--conv-epochs", type=int, default=2, help="epochs of the ConvVAE, for both loops")
+    p.add_argument("--epochs", type=int, default=10, help="epochs of the seed MLP, for every loop")
+    p.add_argument("--conv-epochs", type=int, default=2, help="epochs of the ConvVAE, for every loop")
     p.add_argument("--runs", type=int, default=200, help="timed calls per inference figure")
     p.add_argument("--repeats", type=int, default=2, help="whole-process training runs of each loop, interleaved")
     p.add_argument("--k", type=int, default=1000, help="importance samples for the NLL figures")
@@ -49,7 +49,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clients", type=int, default=16, help="concurrent Space clients")
     p.add_argument("--only", nargs="+", choices=SECTIONS, help="sections")
     p.add_argument("--json", default="benchmark.json", help="where the figures go")
-    p.add_argument("--smoke", action="store_true", help="tiny sizes, random data: seconds, for CI")
+    p.add_argument("--smoke", action="store_true", help="tiny sizes, random data: about a minute, for CI")
     p.add_argument("--section", help=argparse.SUPPRESS)  # internal: run one section in this process
     p.add_argument("--section-args", help=argparse.SUPPRESS)
     p.add_argument("--section-out", help=argparse.SUPPRESS)
