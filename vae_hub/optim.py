@@ -33,7 +33,7 @@ class Adam:
              "decoupled_weight_decay": False, "initial_lr": lr}
         ]  # fmt: skip
         self.state: dict[Tensor, dict[str, Tensor]] = {}
-        self.fused = all(fused_adam_supported(p.device) for p in params)
+        self.fused = all(fused_adam_supported(device) for device in {p.device for p in params})
 
     @property
     def params(self) -> list[torch.nn.Parameter]:
