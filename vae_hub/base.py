@@ -125,6 +125,11 @@ class BaseVAE(
         return self.num_classes > 0
 
     @property
+    def convolutional(self) -> bool:
+        """Whether the model has convolutions (which run fastest on a CPU in channels-last layout)."""
+        return any(isinstance(m, nn.modules.conv._ConvNd) for m in self.modules())
+
+    @property
     def input_dim(self) -> int:
         """Number of values in one flattened image."""
         c, h, w = self._image_shape

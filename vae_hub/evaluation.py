@@ -48,7 +48,7 @@ def evaluate(
     was_training = model.training
     model.eval()
     nll_model = model
-    if precision == "bf16" and any(isinstance(m, torch.nn.modules.conv._ConvNd) for m in model.modules()):
+    if precision == "bf16" and model.convolutional:
         nll_model = copy.deepcopy(model).to(memory_format=torch.channels_last)  # oneDNN's fast bf16 layout
     generator = torch.Generator(device=model.device).manual_seed(seed)
     sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "nll": 0.0, "floor": 0.0}

@@ -79,10 +79,6 @@ def build_model(
     )  # fmt: skip
 
 
-def uses_convolutions(model: torch.nn.Module) -> bool:
-    return any(isinstance(m, torch.nn.modules.conv._ConvNd) for m in model.modules())
-
-
 def moving_average(model: BaseVAE, decay: float) -> torch.optim.swa_utils.AveragedModel:
     """An exponential moving average of ``model``'s weights (Polyak averaging): ema = decay * ema + (1 - decay) * w
     after every step. Buffers are copied, not averaged."""
@@ -154,8 +150,8 @@ class Trainer:
 
         image_shape = tuple(self.train_images.shape[1:])
         self.model = build_model(config, image_shape, self.data.class_names).to(accel.device)
-        # convolutions in NHWC: oneDNN's fast layout, and the one where its bf16 kernels pay (2x over fp32)
-        self.channels_last = uses_convolutions(self.model)
+        # convolutions in NHWC: oneDNN's fast layout, and the one where its bf16 kernels pay (~1.4x over fp32 here)
+        self.channels_last = self.model.convolutional
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
         self.optimizer = adam(list(self.model.parameters()), config.lr)
