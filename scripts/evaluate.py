@@ -2,6 +2,6 @@
 
 import sys
 
-from vae_hub.cli import main
+from vae_hub.cli import entry
 
-sys.exit(main(["evaluate", *sys.argv[1:]]))
+entry(["evaluate", *sys.argv[1:]])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from dataclasses import fields
 
@@ -27,6 +29,16 @@ def test_train_flags_come_from_the_config_fields(capsys):
         assert flag_name(f) in text, flag_name(f)
     assert "--model {mlp,conv}" in text and "(default: mlp)" in text and "(default: 0.001)" in text
     assert "--mixed-precision {auto,no,fp16,bf16}" in text
+
+
+def test_the_console_command_flushes_what_it_printed_and_keeps_the_exit_code():
+    # entry() ends the process with os._exit (no 0.7-s interpreter shutdown): buffered output must not be lost
+    code = (
+        "import sys; from vae_hub import cli; "
+        "cli.main = lambda argv=None: (sys.stdout.write('printed'), sys.stderr.write('warned'), 3)[-1]; cli.entry()"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout, done.stderr) == (3, "printed", "warned")
 
 
 def test_no_command_is_an_error(capsys):

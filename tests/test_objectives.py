@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from vae_hub import ConvVAE, VariationalAutoencoder, elbo, gaussian_kl, kl_warmup, vae_loss_fn
-from vae_hub.losses import bernoulli_nll, gaussian_nll
+from vae_hub.losses import bernoulli_entropy_sum, bernoulli_nll, gaussian_nll
 
 
 def test_gradients_reach_the_encoder_through_the_reparameterization(binary_batch):
@@ -48,6 +48,16 @@ def test_likelihoods_match_torch_distributions():
     log_std = torch.tensor(-1.3)
     expected = -torch.distributions.Normal(probs, log_std.exp()).log_prob(x).sum(-1)
     torch.testing.assert_close(gaussian_nll(probs, x, log_std), expected)
+
+
+def test_the_bernoulli_floor_is_the_pixels_binary_entropy_from_uint8_or_float():
+    pixels = torch.randint(0, 256, (6, 1, 28, 28), dtype=torch.uint8)
+    pixels[0, 0, 0, :3] = torch.tensor([0, 255, 128], dtype=torch.uint8)  # both ends: 0 ln 0 counts as 0
+    unit = pixels.double() / 255
+    expected = float(torch.nn.functional.binary_cross_entropy(unit, unit, reduction="sum"))
+    assert bernoulli_entropy_sum(pixels) == pytest.approx(expected, rel=1e-9)  # the histogram x table path
+    assert bernoulli_entropy_sum(unit.float()) == pytest.approx(expected, rel=1e-6)
+    assert bernoulli_entropy_sum(unit.round()) == 0  # binary images carry no entropy to reconstruct
 
 
 def test_elbo_parts_add_up_and_match_the_seed_loss(binary_batch):

@@ -1,7 +1,5 @@
 """``python -m vae_hub ...`` is the ``vae-hub`` command."""
 
-import sys
+from .cli import entry
 
-from .cli import main
-
-sys.exit(main())
+entry()

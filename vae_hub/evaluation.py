@@ -7,13 +7,12 @@ import math
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from tqdm.auto import tqdm
 
 from .base import BaseVAE
 from .data import to_unit
-from .losses import elbo
+from .losses import bernoulli_entropy_sum, elbo
 from .metrics import ACTIVE_UNIT_THRESHOLD, EVAL_PRECISIONS, importance_sampled_log_likelihood, iwae_batch_size
 
 
@@ -60,6 +59,8 @@ def evaluate(
     label_batches = labels.split(batch_size) if model.conditional and labels is not None else [None] * len(batches)
     for x, y in tqdm(zip(batches, label_batches, strict=True), total=len(batches), desc=desc, disable=not progress,
                      unit="batch", leave=False):  # fmt: skip
+        if model.likelihood == "bernoulli":  # -log p(x|z) >= sum_i H(x_i): reached only when the decoder outputs x
+            sums["floor"] += bernoulli_entropy_sum(x)
         x = to_unit(x)  # uint8 pixels are scaled per batch: a data set in memory stays 4x smaller
         out = elbo(model, x, generator=generator, labels=y)
         sums["loss"] += float(out.total_sum)
@@ -67,9 +68,6 @@ def evaluate(
         sums["kl"] += float(out.kl_sum)
         kl_per_dim += out.kl_per_dim.sum(0).double()
         means.append(out.mu)
-        if model.likelihood == "bernoulli":  # -log p(x|z) >= sum_i H(x_i): reached only when the decoder outputs x
-            flat = x.flatten(1).to(out.logits.dtype)
-            sums["floor"] += float(F.binary_cross_entropy(flat, flat, reduction="sum"))
         if k > 0:
             log_px = importance_sampled_log_likelihood(
                 nll_model, x, k=k, generator=generator, labels=y, precision=precision

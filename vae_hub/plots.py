@@ -47,13 +47,11 @@ def save_reconstructions(model: BaseVAE, images: Tensor, path: Path, n: int = 8,
 
 def save_training_curves(history: list[dict[str, Any]], path: Path) -> None:
     """Train and test loss (-ELBO), and KL, per epoch."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no global figure state, no GUI backend to pick
 
     epochs = [h["epoch"] for h in history]
-    fig, (ax_loss, ax_kl) = plt.subplots(1, 2, figsize=(9, 3.4), dpi=100)
+    fig = Figure(figsize=(9, 3.4), dpi=100)
+    ax_loss, ax_kl = fig.subplots(1, 2)
     ax_loss.plot(epochs, [h["train_loss"] for h in history], "o-", label="train")
     ax_loss.plot(epochs, [h["test_loss"] for h in history], "s-", label="test")
     ax_loss.set(xlabel="epoch", ylabel="-ELBO (nats / image)", title="Loss")
@@ -66,4 +64,3 @@ def save_training_curves(history: list[dict[str, Any]], path: Path) -> None:
         ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)

@@ -217,7 +217,9 @@ class Trainer:
             self.resume()
         elif self.main and checkpoint.latest(self.ckpt_dir) is not None:
             accel.print(f"note: {self.ckpt_dir} holds an earlier run's checkpoint; it will be replaced (use --resume)")
-        self.ddp_model = accel.prepare(self.model)  # DDP across processes; the optimizer needs no wrapper
+        # DDP across processes; the optimizer needs no wrapper. The model is on accel.device already, and with
+        # device_placement left to accelerate it imports torch.distributed.tensor to look for DTensors: ~1 s.
+        self.ddp_model = accel.prepare(self.model, device_placement=[False])
         if config.report_to != "none":
             accel.init_trackers(Path(config.output_dir).resolve().name, config=tracker_config(config))
         start = time.perf_counter() - self.resumed_seconds
@@ -263,8 +265,9 @@ class Trainer:
             dynamic_ncols=True,
         )
         for i, idx in enumerate(bar):
-            x = self.train_images[idx]  # uint8: the fused step scales it into a buffer of its own
-            y = self.train_labels[idx] if config.conditional else None
+            # uint8 (the fused step scales it into a buffer of its own); index_select: 8x faster than x[idx] here
+            x = torch.index_select(self.train_images, 0, idx)
+            y = torch.index_select(self.train_labels, 0, idx) if config.conditional else None
             if config.binarize:
                 x = torch.bernoulli(to_unit(x))
             elif self.fused_step is None:
