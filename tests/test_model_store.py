@@ -113,3 +113,22 @@ def test_card_pictures_are_inlined_only_when_they_are_pngs_beside_the_card(folde
     card = ModelStore({"m": folder}).get("m").card
     assert card.count("](data:image/png;base64,") == 1 and "![Samples](data:image/png;base64," in card
     assert "fake.png" not in card and "outside.png" not in card and "example.com" not in card
+
+
+def test_convolutional_models_are_served_in_channels_last_with_the_same_outputs(tmp_path):
+    import torch
+
+    from vae_hub import ConvVAE
+
+    model = ConvVAE(image_shape=(1, 28, 28), latent_dim=4, base_channels=8, hidden_dim=32).eval()
+    model.save_pretrained(tmp_path / "conv")
+    served = ModelStore({"conv": tmp_path / "conv"}).get("conv").model
+    convs = [m for m in served.modules() if isinstance(m, torch.nn.Conv2d) and m.in_channels > 1]
+    conv = next(m for m in convs if m.kernel_size[0] > 1)  # where the two layouts differ
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last) and not conv.weight.is_contiguous()
+    z, x = torch.randn(5, 4), torch.rand(5, 1, 28, 28)
+    with torch.no_grad():
+        torch.testing.assert_close(served.decode(z), model.decode(z), atol=1e-5, rtol=0)
+        torch.testing.assert_close(served.encode(x)[0], model.encode(x)[0], atol=1e-5, rtol=0)
+    served.save_pretrained(tmp_path / "again")  # the layout does not reach the file: weights are saved contiguous
+    assert ConvVAE.from_pretrained(tmp_path / "again").state_dict()["fc_mu.weight"].is_contiguous()

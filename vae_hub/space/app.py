@@ -34,7 +34,9 @@ from .lab_tabs import collapse_tab, compare_tab, latent_tab, live_tab
 from .live import LiveTraining
 from .model_store import LoadedModel, ModelStore
 
-CONCURRENCY = int(os.environ.get("VAE_HUB_CONCURRENCY", "2"))
+# requests run at once: 4 keeps both cores busy while one request's Python waits for the GIL (16 clients: p99
+# 1.27 s with 4, 1.56 s with 2, 3.1 s with 1, `vae-hub benchmark --only space`); torch gets cores / CONCURRENCY
+CONCURRENCY = int(os.environ.get("VAE_HUB_CONCURRENCY", "4"))
 DELETE_CACHE = (600, 3600)
 EXAMPLES = Path(__file__).resolve().parent / "examples"  # every 10 minutes, delete output files older than an hour
 
@@ -313,6 +315,10 @@ def build_demo(
     the Autoencoder vs VAE and Posterior collapse tabs over its twin models (loadable by name, not in the list).
     """
     gradio_patches.apply()
+    # Gradio summarises its last 10,000 events in a pandas DataFrame after every event, for a monitoring page
+    # this Space does not enable: 2-7 ms of a worker per request, growing with the Space's age. Never, here (set
+    # GRADIO_ANALYTICS_CACHE_FREQUENCY=1 to have /monitoring/summary back). Read when gr.Blocks is created.
+    os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", str(10**9))
     if not models:
         raise ValueError("the Space needs at least one model")
     if lab:  # the list offers the ordinary models; the lab's twins load by name
