@@ -3,8 +3,8 @@
 Offline, ``data_dir`` may hold torchvision's own layout (``<data_dir>/<ClassName>/raw/...``) or a plain folder with
 the four IDX files, compressed (``*.gz``, as Debian's ``dataset-fashion-mnist`` installs them) or not. Compressed or
 loose files are unpacked once into ``cache_dir`` in torchvision's layout. The MNIST family's IDX files are read here
-(one allocation, header checked against the file size); torchvision is imported only to download a data set or to
-read CIFAR-10 (importing it costs ~1.2 s, a tenth of training the seed's MLP).
+(one allocation, header checked against the file size), and CIFAR-10's batches by ``cifar.py`` (no code in a pickle
+runs); torchvision is imported only to download a data set (importing it costs ~1.2 s).
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .cifar import BINARY_FOLDER, PYTHON_FOLDER, download_cifar10, find_cifar10, read_cifar10
+from .cifar import CLASSES as CIFAR_CLASSES
 from .fileio import atomic_copy
 
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -156,7 +158,7 @@ def _find_idx_folder(data_dir: Path, class_name: str) -> tuple[Path, bool] | Non
 def _torchvision_root(info: DatasetInfo, data_dir: Path, cache_dir: Path) -> Path | None:
     """A root folder from which torchvision's class reads the data set without downloading, or None."""
     if info.name == "cifar10":
-        return data_dir if (data_dir / "cifar-10-batches-py").is_dir() else None
+        return data_dir if find_cifar10(data_dir) is not None else None
     found = _find_idx_folder(data_dir, info.torchvision_class)
     if found is None:
         return None
@@ -175,7 +177,7 @@ def _torchvision_root(info: DatasetInfo, data_dir: Path, cache_dir: Path) -> Pat
 
 def _expected_files(info: DatasetInfo, data_dir: Path) -> str:
     if info.name == "cifar10":
-        return f"{data_dir}/cifar-10-batches-py/ (torchvision's CIFAR-10 layout)"
+        return f"{data_dir}/{PYTHON_FOLDER}/ (torchvision's CIFAR-10 layout) or {data_dir}/{BINARY_FOLDER}/"
     names = ", ".join(IDX_FILES)
     return (
         f"the four IDX files ({names}) in {data_dir}/{info.torchvision_class}/raw/ (torchvision's layout), "
@@ -220,24 +222,28 @@ def load_dataset(
                 f"{len(info.classes)}"
             )
         return ImageData(images[:, None].contiguous(), labels.long(), list(info.classes))
-    import torchvision  # CIFAR-10's pickled batches, or a download
+    folder = find_cifar10(data_dir) if info.name == "cifar10" else None
+    if folder is not None:  # read here, its pickles restricted to arrays and lists (cifar.py)
+        images, labels = read_cifar10(folder, train)
+        return ImageData(images, labels, list(CIFAR_CLASSES))
+    problem = f"{name} was not found: expected {_expected_files(info, data_dir)}"
+    if not download:
+        raise DataNotFoundError(f"{problem}. To get it: {info.how_to_get}.")
+    try:
+        if info.name == "cifar10":  # downloaded by torchvision (checksum checked), then read here as any folder
+            folder = download_cifar10(data_dir)
+        else:
+            import torchvision
 
-    cls = getattr(torchvision.datasets, info.torchvision_class)
-    if root is not None:
-        dataset = cls(str(root), train=train, download=False)
-    else:
-        problem = f"{name} was not found: expected {_expected_files(info, data_dir)}"
-        if not download:
-            raise DataNotFoundError(f"{problem}. To get it: {info.how_to_get}.")
-        try:
-            dataset = cls(str(data_dir), train=train, download=True)
-        except Exception as e:  # torchvision raises several kinds on network failure
-            raise DataNotFoundError(
-                f"{problem}, and downloading it failed ({type(e).__name__}: {e}). To get it: {info.how_to_get}; "
-                "then pass its folder as data_dir (--data-dir)."
-            ) from e
-    data = torch.as_tensor(dataset.data)
-    # MNIST family: (N, H, W) uint8; CIFAR: (N, H, W, C) uint8
-    data = data[:, None] if data.ndim == 3 else data.permute(0, 3, 1, 2)
+            dataset = getattr(torchvision.datasets, info.torchvision_class)(str(data_dir), train=train, download=True)
+    except Exception as e:  # torchvision raises several kinds on network failure
+        raise DataNotFoundError(
+            f"{problem}, and downloading it failed ({type(e).__name__}: {e}). To get it: {info.how_to_get}; "
+            "then pass its folder as data_dir (--data-dir)."
+        ) from e
+    if info.name == "cifar10":
+        images, labels = read_cifar10(folder, train)
+        return ImageData(images, labels, list(CIFAR_CLASSES))
+    images = torch.as_tensor(dataset.data)[:, None]  # the MNIST family: (N, H, W) uint8
     labels = torch.as_tensor(dataset.targets, dtype=torch.long)
-    return ImageData(data.contiguous(), labels, [str(c) for c in dataset.classes])
+    return ImageData(images.contiguous(), labels, [str(c) for c in dataset.classes])
