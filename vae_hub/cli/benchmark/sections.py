@@ -239,7 +239,7 @@ def client_process(url: str, api: str, picture: str, index: int, requests: int, 
     The client is given one SSL context to reuse (``ssl_verify`` is passed to httpx as ``verify``): by default
     gradio_client opens a new httpx client for every HTTP request of a call (upload, event stream, each output
     file), and each builds an SSL context from the CA bundle, even for plain http: measured here, a client's CPU
-    per /reconstruct call is 194 ms so and 16 ms with one shared context. 16 such clients on this machine's two
+    per /reconstruct call is 194 ms that way, 16 ms with one shared context. 16 such clients on this machine's two
     cores would time their own overhead, not the Space. Certificates are still verified, as with ssl_verify=True.
     """
     from gradio_client import Client
