@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import logging
 import os
@@ -418,6 +419,10 @@ def launch(demo: gr.Blocks, host: str | None = None, port: int | None = None) ->
     logging.basicConfig(level=logging.WARNING)  # the libraries' warnings; their per-request INFO lines are noise
     logging.getLogger("vae-hub-space").setLevel(logging.INFO)  # models loaded, inputs rejected: one line each
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // CONCURRENCY))  # concurrent requests share the cores
+    # Everything loaded so far (torch, Gradio, the models) lives as long as the Space: out of the garbage
+    # collector's full passes, which otherwise stop every request for up to 0.5 s under load (gc.callbacks: 492 and
+    # 223 ms; 26-36 ms once frozen).
+    gc.freeze()
     demo.launch(
         server_name=host or os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=port or int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
