@@ -39,6 +39,17 @@ def test_the_python_version_is_read_as_the_files_hold_it(tmp_path):
     assert train.class_names[0] == "airplane" and len(train.class_names) == 10
 
 
+def test_a_batch_pickled_by_numpy_1_loads_too(tmp_path):
+    # the published files name numpy.core.multiarray (numpy 1.x); numpy 2 writes numpy._core.multiarray
+    data, labels = batch(7)
+    written = pickle.dumps({"data": data, "labels": labels}, protocol=2)
+    assert b"cnumpy._core.multiarray\n_reconstruct\n" in written
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(written.replace(b"cnumpy._core.multiarray\n", b"cnumpy.core.multiarray\n"))
+    images, read_labels = read_python_batch(path)
+    assert np.array_equal(images.numpy(), data.reshape(-1, 3, 32, 32)) and read_labels.tolist() == labels
+
+
 def test_the_binary_version_is_read_too(tmp_path):
     folder = tmp_path / "cifar-10-batches-bin"
     folder.mkdir()
