@@ -223,25 +223,24 @@ def load_dataset(
             )
         return ImageData(images[:, None].contiguous(), labels.long(), list(info.classes))
     folder = find_cifar10(data_dir) if info.name == "cifar10" else None
-    if folder is not None:  # read here, its pickles restricted to arrays and lists (cifar.py)
-        images, labels = read_cifar10(folder, train)
-        return ImageData(images, labels, list(CIFAR_CLASSES))
-    problem = f"{name} was not found: expected {_expected_files(info, data_dir)}"
-    if not download:
-        raise DataNotFoundError(f"{problem}. To get it: {info.how_to_get}.")
-    try:
-        if info.name == "cifar10":  # downloaded by torchvision (checksum checked), then read here as any folder
-            folder = download_cifar10(data_dir)
-        else:
-            import torchvision
+    if folder is None:  # not here (the MNIST family's files were looked for above): download, if allowed
+        problem = f"{name} was not found: expected {_expected_files(info, data_dir)}"
+        if not download:
+            raise DataNotFoundError(f"{problem}. To get it: {info.how_to_get}.")
+        try:
+            if info.name == "cifar10":  # torchvision's downloader (archive checksum checked); read below as any folder
+                folder = download_cifar10(data_dir)
+            else:
+                import torchvision
 
-            dataset = getattr(torchvision.datasets, info.torchvision_class)(str(data_dir), train=train, download=True)
-    except Exception as e:  # torchvision raises several kinds on network failure
-        raise DataNotFoundError(
-            f"{problem}, and downloading it failed ({type(e).__name__}: {e}). To get it: {info.how_to_get}; "
-            "then pass its folder as data_dir (--data-dir)."
-        ) from e
-    if info.name == "cifar10":
+                dataset_class = getattr(torchvision.datasets, info.torchvision_class)
+                dataset = dataset_class(str(data_dir), train=train, download=True)
+        except Exception as e:  # torchvision raises several kinds on network failure
+            raise DataNotFoundError(
+                f"{problem}, and downloading it failed ({type(e).__name__}: {e}). To get it: {info.how_to_get}; "
+                "then pass its folder as data_dir (--data-dir)."
+            ) from e
+    if folder is not None:  # CIFAR-10: its pickles restricted to arrays and lists (cifar.py)
         images, labels = read_cifar10(folder, train)
         return ImageData(images, labels, list(CIFAR_CLASSES))
     images = torch.as_tensor(dataset.data)[:, None]  # the MNIST family: (N, H, W) uint8
