@@ -6,8 +6,13 @@ No speed is asserted.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 from helpers import run_script
+
+import vae_hub
 
 
 def test_benchmark_smoke_reports_every_figure(tmp_path):
@@ -42,3 +47,15 @@ def test_benchmark_smoke_reports_every_figure(tmp_path):
         assert space[key]["runs"] > 0
     assert space["peak_rss_mb"] > 0
     assert "whole process: reference loop" in result.stdout and "Space peak RSS" in result.stdout
+
+
+def test_the_space_clients_load_only_gradio_client_as_an_api_user_does():
+    """The load test's clients must not carry torch: their garbage collections would stall the Space they time."""
+    client = Path(vae_hub.__file__).parent / "cli" / "benchmark" / "space_client.py"
+    check = (
+        "import runpy, sys; runpy.run_path(sys.argv[1]); import gradio_client; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'vae_hub', 'numpy')))"
+    )
+    result = subprocess.run([sys.executable, "-c", check, str(client)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "[]"

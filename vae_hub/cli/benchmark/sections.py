@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import json
 import math
-import multiprocessing
 import os
-import ssl
 import subprocess
 import sys
 import tempfile
@@ -223,62 +221,44 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def call_space(client: Any, api: str, picture: str, seed: int) -> None:
-    """One request, as an API user makes it (output files are downloaded)."""
-    from gradio_client import handle_file
-
-    if api == "generate":
-        client.predict(SPACE_MODEL, 16, 1.0, seed, api_name="/generate")
-    else:
-        client.predict(SPACE_MODEL, None, handle_file(picture), seed, api_name="/reconstruct")
-
-
-def client_process(url: str, api: str, picture: str, index: int, requests: int, barrier: Any, queue: Any) -> None:
-    """A client in its own process: warm up, wait for the others, then time ``requests`` calls.
-
-    The client is given one SSL context to reuse (``ssl_verify`` is passed to httpx as ``verify``): by default
-    gradio_client opens a new httpx client for every HTTP request of a call (upload, event stream, each output
-    file), and each builds an SSL context from the CA bundle, even for plain http: measured here, a client's CPU
-    per /reconstruct call is 194 ms that way, 16 ms with one shared context. 16 such clients on this machine's two
-    cores would time their own overhead, not the Space. Certificates are still verified, as with ssl_verify=True.
-    """
-    from gradio_client import Client
-
-    client = Client(url, verbose=False, ssl_verify=ssl.create_default_context())  # type: ignore[arg-type]
-    call_space(client, api, picture, 10_000 + index)  # warm-up: connection and API info
-    barrier.wait()
-    latencies, errors = [], []
-    cpu = time.process_time()
-    for i in range(requests):
-        start = time.perf_counter()
-        try:
-            call_space(client, api, picture, index * requests + i)
-            latencies.append(time.perf_counter() - start)
-        except Exception as e:  # counted, not raised: the figure is how many failed
-            errors.append(f"{type(e).__name__}: {e}"[:200])
-    queue.put((latencies, errors, time.perf_counter(), time.process_time() - cpu))
-
-
 def run_clients(url: str, api: str, picture: str, n_clients: int, requests: int) -> dict[str, Any]:
-    """``n_clients`` processes, each calling ``api`` ``requests`` times, all at once."""
-    ctx = multiprocessing.get_context("spawn")
-    barrier, queue = ctx.Barrier(n_clients + 1), ctx.Queue()
-    workers = [
-        ctx.Process(target=client_process, args=(url, api, picture, i, requests, barrier, queue))
-        for i in range(n_clients)
-    ]
-    for w in workers:
-        w.start()
-    barrier.wait()
-    start = time.perf_counter()
-    outcomes = [queue.get(timeout=600) for _ in workers]
-    for w in workers:
-        w.join()
-    latencies = [t for lat, *_ in outcomes for t in lat]
-    errors = [e for _, err, *_ in outcomes for e in err]
-    wall = max(end for _, _, end, _ in outcomes) - start
-    client_cpu = sum(cpu for *_, cpu in outcomes)
+    """``n_clients`` processes (``space_client.py``), each calling ``api`` ``requests`` times, all at once."""
+    command = [sys.executable, str(Path(__file__).with_name("space_client.py")), url, api, picture, SPACE_MODEL]
+    with tempfile.TemporaryFile("w+") as log:  # the clients' stderr, shown if one fails
+        pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "stderr": log, "text": True}
+        workers = [subprocess.Popen([*command, str(i * requests), str(requests)], **pipes) for i in range(n_clients)]
+        try:
+            outcomes = drive_clients(workers)
+        except (RuntimeError, ValueError, subprocess.TimeoutExpired) as e:
+            log.seek(0)
+            raise RuntimeError(f"a benchmark client of the Space failed ({e}): {log.read()[-2000:]}") from None
+        finally:
+            for w in workers:
+                if w.poll() is None:
+                    w.kill()
+    start = min(o["start"] for o in outcomes)
+    latencies = [t for o in outcomes for t in o["latencies"]]
+    errors = [e for o in outcomes for e in o["errors"]]
+    wall = max(o["end"] for o in outcomes) - start
+    client_cpu = sum(o["cpu"] for o in outcomes)
     stats = percentiles(latencies) if latencies else {"median_ms": math.nan, "p99_ms": math.nan, "runs": 0}
     return {**stats, "clients": n_clients, "errors": len(errors), "error_examples": errors[:3],
             "requests_per_second": len(latencies) / wall,
             "client_cpu_ms_per_request": client_cpu / max(len(latencies) + len(errors), 1) * 1e3}  # fmt: skip
+
+
+def drive_clients(workers: list[subprocess.Popen]) -> list[dict[str, Any]]:
+    """Wait for every client's warm-up, start them together, collect what each measured."""
+    for w in workers:
+        if w.stdout.readline().strip() != "ready":  # type: ignore[union-attr]
+            raise RuntimeError("it did not get ready")
+    for w in workers:
+        w.stdin.write("go\n")  # type: ignore[union-attr]
+        w.stdin.flush()  # type: ignore[union-attr]
+    outcomes = []
+    for w in workers:
+        out, _ = w.communicate(timeout=600)
+        if w.returncode != 0:
+            raise RuntimeError(f"exit code {w.returncode}")
+        outcomes.append(json.loads(out.strip().splitlines()[-1]))
+    return outcomes
