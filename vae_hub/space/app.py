@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+import matplotlib
 import torch
 
 from . import gradio_patches
@@ -39,8 +40,8 @@ from .model_store import LoadedModel, ModelStore
 # 10 /reconstruct calls each, one comparison: p99 1.27 s with 4, 1.56 s with 2, 3.1 s with 1); torch gets the
 # cores / CONCURRENCY threads
 CONCURRENCY = int(os.environ.get("VAE_HUB_CONCURRENCY", "4"))
-DELETE_CACHE = (600, 3600)
-EXAMPLES = Path(__file__).resolve().parent / "examples"  # every 10 minutes, delete output files older than an hour
+DELETE_CACHE = (600, 3600)  # every 10 minutes, delete output files older than an hour
+EXAMPLES = Path(__file__).resolve().parent / "examples"
 
 INTRO = """# vae-hub: a Variational Autoencoder you can play with
 An encoder maps an image to a Gaussian q(z|x) (a mean and a log-variance per latent dimension); the
@@ -419,6 +420,9 @@ def launch(demo: gr.Blocks, host: str | None = None, port: int | None = None) ->
     logging.basicConfig(level=logging.WARNING)  # the libraries' warnings; their per-request INFO lines are noise
     logging.getLogger("vae-hub-space").setLevel(logging.INFO)  # models loaded, inputs rejected: one line each
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // CONCURRENCY))  # concurrent requests share the cores
+    # Gradio asks matplotlib for its backend around every event; unset, that imports pyplot on the first one and
+    # holds up every request for ~0.2 s. Gradio switches to Agg for each event anyway.
+    matplotlib.use("agg")
     # Everything loaded so far (torch, Gradio, the models) lives as long as the Space: out of the garbage
     # collector's full passes, which otherwise stop every request for up to 0.5 s under load (gc.callbacks: 492 and
     # 223 ms; 26-36 ms once frozen).
