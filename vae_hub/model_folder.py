@@ -109,13 +109,16 @@ def write_model_folder(
     world: int,
     data: Splits,
     test_labels: Tensor | None = None,
+    test: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Evaluate, then write ``config.output_dir`` as a Hub model repo (and push it, if asked); returns the metrics."""
+    """Evaluate (unless ``test`` is this model's evaluation already), then write ``config.output_dir`` as a Hub
+    model repo (and push it, if asked); returns the metrics."""
     out_dir = Path(config.output_dir)
-    test = evaluate(
-        model, test_images, labels=test_labels, k=config.eval_k, seed=config.seed, progress=config.progress,
-        desc="final eval", precision=config.nll_precision,
-    )  # fmt: skip
+    if test is None:
+        test = evaluate(
+            model, test_images, labels=test_labels, k=config.eval_k, seed=config.seed, progress=config.progress,
+            desc="final eval", precision=config.nll_precision,
+        )  # fmt: skip
     metrics = {
         "dataset": config.dataset,
         "split": "test",

@@ -163,6 +163,7 @@ class Trainer:
         self.warmup_steps = round(config.kl_warmup * self.steps_per_epoch)
         self.scheduler = LRSchedule(self.optimizer, self.lr_factor)
         self.start_epoch, self.history = 0, []
+        self.last_test: dict[str, Any] | None = None  # the last epoch's full evaluation (main process)
         self.resumed_seconds = 0.0  # training time before a --resume
 
     def make_fused_step(self) -> FusedMLPStep | None:
@@ -233,9 +234,11 @@ class Trainer:
         if self.main:
             final = self.evaluated_model().eval()
             n_train = self.n_train
+            # without an NLL to add, the final evaluation would repeat the last epoch's on the same weights
+            test = self.last_test if config.eval_k == 0 else None
             metrics = write_model_folder(
                 config, final, self.test_images, self.history, time.perf_counter() - start, n_train, self.world,
-                self.data, self.test_labels,
+                self.data, self.test_labels, test=test,
             )  # fmt: skip
         accel.wait_for_everyone()
         accel.end_training()
@@ -319,7 +322,9 @@ class Trainer:
             "lr": self.scheduler.get_last_lr()[0],
         }
         if self.main:
-            test = evaluate(self.evaluated_model(), self.test_images, labels=self.test_labels, seed=epoch)
+            test = self.last_test = evaluate(
+                self.evaluated_model(), self.test_images, labels=self.test_labels, seed=epoch
+            )
             stats |= {
                 "test_loss": test["loss"],
                 "test_recon": test["recon"],

@@ -1,0 +1,49 @@
+"""The model folder's test metrics: evaluated once more at the end only when there is an NLL to add."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from accelerate.state import AcceleratorState
+from idx_data import write_idx
+
+from vae_hub import model_folder, training
+from vae_hub.config import TrainConfig
+from vae_hub.training import Trainer
+
+
+@pytest.fixture(autouse=True)
+def fresh_accelerator_state():
+    """Accelerate keeps one global state per process."""
+    AcceleratorState._reset_state(reset_partial_state=True)
+    yield
+    AcceleratorState._reset_state(reset_partial_state=True)
+
+
+@pytest.mark.parametrize("eval_k", [0, 4])
+def test_the_final_metrics_repeat_no_evaluation(tmp_path, monkeypatch, eval_k):
+    write_idx(tmp_path / "data" / "MNIST" / "raw")
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs.get("k", 0))
+        return evaluate(*args, **kwargs)
+
+    evaluate = training.evaluate
+    monkeypatch.setattr(training, "evaluate", counted)
+    monkeypatch.setattr(model_folder, "evaluate", counted)
+    config = TrainConfig(
+        dataset="mnist", data_dir=str(tmp_path / "data"), output_dir=str(tmp_path / "run"), epochs=2, batch_size=32,
+        hidden_dim=16, latent_dim=2, eval_k=eval_k, progress=False, download=False, cache_dir=str(tmp_path / "cache"),
+    )  # fmt: skip
+    metrics = Trainer(config).run()
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert saved["test"] == metrics["test"]
+    if eval_k == 0:  # the last epoch's evaluation is the final one: same weights, nothing to add
+        assert calls == [0, 0]
+        assert metrics["test"]["loss"] == metrics["history"][-1]["test_loss"]
+        assert {"recon", "kl", "active_units", "kl_per_dim", "bernoulli_floor"} <= set(metrics["test"])
+    else:  # the NLL needs its own pass
+        assert calls == [0, 0, eval_k]
+        assert metrics["test"]["nll_k"] == eval_k
