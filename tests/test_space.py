@@ -225,6 +225,9 @@ def test_a_conditional_model_draws_the_class_asked_for(client, tmp_path):
     assert "Read as **" in text and "the class under which its ELBO is highest" in text
     as_bag = client.predict(COND, None, handle_file(boot), 0, "Bag", api_name="/reconstruct")
     assert "Read as" not in as_bag[3] and not np.array_equal(pixels(recon), pixels(as_bag[1]))
+    read_as = text.split("Read as **")[1].split("**")[0]  # on the latent map, the boot is placed under that class
+    _, caption = client.predict(COND, drawing(boot), api_name="/latent_map")
+    assert f"The star is your drawing, read as {read_as} (the class under which its ELBO is highest)" in caption
     assert pixels(client.predict(COND, ", ".join(["0"] * 20), "Trouser", api_name="/decode")).shape == (28, 28)
     with pytest.raises(AppError, match="class must be one of T-shirt/top, Trouser"):
         client.predict(COND, 4, 1.0, 0, "Cow", api_name="/generate")

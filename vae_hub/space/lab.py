@@ -16,7 +16,7 @@ from ..base import BaseVAE, lerp
 from ..images import image_grid, to_uint8
 from ..latent_space import Gaps, Projection, fitted_gaussian_draws, gaps, nearest_distances, posterior_means, projection
 from ..metrics import kl_per_dimension
-from .features import COLLAPSED_KL, MAX_SEED, Features, fixed_class, seeded
+from .features import COLLAPSED_KL, MAX_SEED, Features, fixed_class, likeliest_class, seeded
 from .inputs import Rejected, as_choice, as_float, as_int, user_errors
 from .lab_data import SOURCES, lab_images
 from .latent_plot import View, draw_map, view_for
@@ -118,7 +118,8 @@ class Lab:
 
         Args:
             model_name: a model trained on Fashion-MNIST or MNIST (28x28 grey): a bundled name or a Hub repo id.
-            drawing: optional Sketchpad drawing to mark on the map (encoded like Reconstruct's input).
+            drawing: optional Sketchpad drawing to mark on the map (encoded like Reconstruct's input; by a
+                conditional model, under the class that gives it the highest ELBO).
             upload: optional image file to mark instead.
 
         Returns:
@@ -129,12 +130,15 @@ class Lab:
         marks, caption = [], map_caption(data)
         if drawing is not None or upload is not None:
             x = self.features.picture(loaded, drawing, upload, "drawing")
-            y = fixed_class(loaded, None)
-            with torch.inference_mode():
-                mu = loaded.model.encode(x, y)[0]
+            model, read_as = loaded.model, ""
+            with torch.inference_mode():  # a conditional model encodes it as it encodes the test images: with its class
+                y = likeliest_class(loaded, x, seed=0) if model.conditional else None
+                mu = model.encode(x, y)[0]
+            if y is not None:
+                read_as = f", read as {model.class_names[y]} (the class under which its ELBO is highest)"
             px, py = data.plane.to_plane(mu)[0].tolist()
             marks.append((px, py, "your drawing"))
-            caption += f" The star is your drawing, at ({px:.2f}, {py:.2f})."
+            caption += f" The star is your drawing{read_as}, at ({px:.2f}, {py:.2f})."
         title = f"{loaded.name}:\nposterior means of {SOURCES[data.dataset]} test images"
         return data.draw(title, marks), caption
 
