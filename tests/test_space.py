@@ -13,6 +13,7 @@ from helpers import SPACE, free_port, import_app, launch
 from PIL import Image
 
 from vae_hub.space.features import MAX_SLIDERS
+from vae_hub.space.sessions import SwitchedSessions
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
@@ -398,6 +399,25 @@ def test_typed_z_moves_the_sliders_and_collapsed_dimensions_are_shown():
     assert loaded.kl_per_dim[dims[-1]] < COLLAPSED_KL  # the bundled ConvVAE has collapsed dimensions
     _, caption = latent_map(loaded)
     assert f"z{dims[-1]} (KL 0.00)" in caption and "the last row is one" in caption
+
+
+def test_the_first_view_of_the_page_does_not_overwrite_a_model_switch():
+    """The page's load event (the default model's view) can finish after a model the visitor picked at once."""
+    import gradio as gr
+
+    demo = import_app().build_demo()
+    fns = {fn.name: fn.fn for fn in demo.fns.values()}
+    first_view, load_model = fns["first_view"], fns["load_model"]
+    opened = first_view(MODEL, gr.Request(session_hash="only-opened"))
+    in_use = next(c for c in opened if getattr(c, "label", None) == "Model in use")
+    assert opened[in_use] == MODEL and not any(isinstance(v, dict) and v == gr.skip() for v in opened.values())
+    assert load_model("mlp-fashion-mnist", gr.Request(session_hash="switched"))[in_use] == "mlp-fashion-mnist"
+    late = first_view(MODEL, gr.Request(session_hash="switched"))  # finished after the switch: changes nothing
+    assert set(late) == set(opened) and all(v == gr.skip() for v in late.values())
+    marks = SwitchedSessions(limit=2)  # bounded: the oldest sessions' marks go first
+    for session in ("a", "b", "c", None):
+        marks.mark(session)
+    assert "a" not in marks and "b" in marks and "c" in marks and None not in marks
 
 
 # --- the lab -------------------------------------------------------------------------------------------------

@@ -44,10 +44,7 @@ def page():
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 1100})
         page.set_default_timeout(TIMEOUT_MS)
-        page.goto(url)
-        # the page's first view (sliders, z, the Explore map, in tabs not yet drawn) is filled by a load event:
-        # give it time, so that a model picked by the test is not overwritten by the default model's first view
-        page.wait_for_timeout(3000)
+        page.goto(url)  # no wait for the page's first view: a model picked before it finishes wins (sessions.py)
         yield page
         browser.close()
     demo.close()

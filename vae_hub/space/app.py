@@ -35,6 +35,7 @@ from .lab_models import LabModels
 from .lab_tabs import collapse_tab, compare_tab, latent_tab, live_tab
 from .live import LiveTraining
 from .model_store import LoadedModel, ModelStore
+from .sessions import SwitchedSessions
 
 # requests run at once: 4 keeps both cores busy while one request's Python waits for the GIL (16 clients making
 # 10 /reconstruct calls each, one comparison: p99 1.27 s with 4, 1.56 s with 2, 3.1 s with 1); torch gets the
@@ -372,8 +373,10 @@ def build_demo(
             metrics, card, hint, [*stale, strip, space_map, space_caption],
         )  # fmt: skip
 
+        switched = SwitchedSessions()
+
         @user_errors
-        def load_model(name: Any) -> dict[Any, Any]:
+        def load_model(name: Any, request: gr.Request) -> dict[Any, Any]:
             """Switch the page to another model and describe it.
 
             Args:
@@ -385,6 +388,7 @@ def build_demo(
                 then, for a conditional model, the class picker and the two classes of Interpolate; last, the outputs of
                 Generate, Reconstruct and Interpolate, cleared (they showed the previous model).
             """
+            switched.mark(request.session_hash)
             return view.show(features.model(name))
 
         # The name is checked first into a hidden input, so a model that cannot be loaded shows one message and
@@ -396,11 +400,17 @@ def build_demo(
         picker.input(features.check_picked, picker, chosen, api_visibility="private")\
             .success(load_model, chosen, outputs, api_visibility="private")  # fmt: skip
 
-        def first_view(name: Any) -> dict[Any, Any]:
-            """The page as it opens: like /load_model, but without clearing outputs (a click may beat it)."""
-            return {c: v for c, v in load_model(name).items() if c not in view.stale}
+        @user_errors
+        def first_view(name: Any, request: gr.Request) -> dict[Any, Any]:
+            """The page as it opens: like /load_model without clearing outputs, and nothing once the visitor has
+            switched models (see sessions.py): the switch may finish first."""
+            shown = view.show(features.model(name))
+            if request.session_hash in switched:
+                return {c: gr.skip() for c in first_outputs}
+            return {c: v for c, v in shown.items() if c not in view.stale}
 
-        demo.load(first_view, current, outputs[: -len(view.stale)], api_visibility="private")
+        first_outputs = outputs[: -len(view.stale)]
+        demo.load(first_view, current, first_outputs, api_visibility="private")
         # a model trained in the page becomes the model in use
         trained.success(features.check_picked, trained_name, chosen, api_visibility="private")\
             .success(load_model, chosen, outputs, api_visibility="private")  # fmt: skip
