@@ -177,7 +177,8 @@ def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 180) -> 
 def space(models: str, requests: int, clients: int, smoke: bool) -> dict[str, Any]:
     """Latency of /generate and /reconstruct through gradio_client, with 1 and with ``clients`` at once.
 
-    Each client is its own process (as separate users are), but on this machine they share the CPU with the Space.
+    Each client is its own process running ``space_client.py`` (Python and gradio_client, as an API user's program),
+    but on this machine they share the CPU with the Space.
     """
     port = free_port()
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "VAE_HUB_MODEL": SPACE_MODEL}
