@@ -404,10 +404,11 @@ def build_demo(
         def first_view(name: Any, request: gr.Request) -> dict[Any, Any]:
             """The page as it opens: like /load_model without clearing outputs, and nothing once the visitor has
             switched models (see sessions.py): the switch may finish first."""
-            shown = view.show(features.model(name))
-            if request.session_hash in switched:
-                return {c: gr.skip() for c in first_outputs}
-            return {c: v for c, v in shown.items() if c not in view.stale}
+            if request.session_hash not in switched:
+                shown = view.show(features.model(name))
+                if request.session_hash not in switched:  # again: a switch may have come while it was drawn
+                    return {c: v for c, v in shown.items() if c not in view.stale}
+            return {c: gr.skip() for c in first_outputs}
 
         first_outputs = outputs[: -len(view.stale)]
         demo.load(first_view, current, first_outputs, api_visibility="private")

@@ -9,6 +9,7 @@ reach the page in the order they finish, so the page ends on the switch.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 
 MAX_SESSIONS = 4096  # only the first seconds of a page matter: the oldest marks are dropped
@@ -20,14 +21,16 @@ class SwitchedSessions:
     def __init__(self, limit: int = MAX_SESSIONS) -> None:
         self.limit = limit
         self._ids: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()  # requests run in several worker threads
 
     def mark(self, session: str | None) -> None:
         if session is None:
             return
-        self._ids[session] = None
-        self._ids.move_to_end(session)
-        while len(self._ids) > self.limit:
-            self._ids.popitem(last=False)
+        with self._lock:
+            self._ids[session] = None
+            self._ids.move_to_end(session)
+            while len(self._ids) > self.limit:
+                self._ids.popitem(last=False)
 
     def __contains__(self, session: object) -> bool:
         return session in self._ids
