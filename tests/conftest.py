@@ -24,3 +24,13 @@ def _seed() -> None:
 def binary_batch() -> torch.Tensor:
     """A small batch of binary 1x28x28 'images'."""
     return (torch.rand(8, 1, 28, 28) > 0.5).float()
+
+
+@pytest.fixture
+def fresh_accelerator_state():
+    """Accelerate keeps one global state per process: each test that builds a Trainer starts and ends without one."""
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    yield
+    AcceleratorState._reset_state(reset_partial_state=True)

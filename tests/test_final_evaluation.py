@@ -5,20 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from accelerate.state import AcceleratorState
 from idx_data import write_idx
 
 from vae_hub import model_folder, training
 from vae_hub.config import TrainConfig
 from vae_hub.training import Trainer
 
-
-@pytest.fixture(autouse=True)
-def fresh_accelerator_state():
-    """Accelerate keeps one global state per process."""
-    AcceleratorState._reset_state(reset_partial_state=True)
-    yield
-    AcceleratorState._reset_state(reset_partial_state=True)
+pytestmark = pytest.mark.usefixtures("fresh_accelerator_state")
 
 
 @pytest.mark.parametrize("eval_k", [0, 4])

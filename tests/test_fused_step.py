@@ -81,11 +81,7 @@ def test_the_fused_step_says_what_it_does_not_cover():
     assert "all-reduce" in fused_step_problem(mlp, **(ok | {"processes": 2}))
 
 
-@pytest.fixture(autouse=True)
-def fresh_accelerator_state():
-    """Accelerate keeps one global state per process; each Trainer here may ask for another precision."""
-    yield
-    AcceleratorState._reset_state(reset_partial_state=True)
+pytestmark = pytest.mark.usefixtures("fresh_accelerator_state")  # each Trainer may ask for another precision
 
 
 def trainer(config: TrainConfig) -> Trainer:
