@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import platform
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -53,3 +55,20 @@ def nll_precision(requested: str, device: torch.device) -> str:
     if requested != "auto":
         return requested
     return "bf16" if native_bf16(device) else "fp32"
+
+
+@contextmanager
+def flush_denormals() -> Iterator[bool]:
+    """Inside, this thread's CPU arithmetic treats denormal floats (below ~1.2e-38) as zero; after, torch's default.
+
+    Adam's second moments of small gradients drift into that range within an epoch or two, and on Intel CPUs every
+    operation on a denormal takes a slow microcode assist: the seed MLP's epochs grew from 1.2 s to 1.5 s (bf16) and
+    from 1.3 s to 1.75 s (fp32) over four epochs, and stay at the first epoch's speed with this on, with the same test
+    loss. Yields whether the CPU supports it (x86 with SSE3, or Arm): elsewhere nothing changes.
+    """
+    supported = torch.set_flush_denormal(True)
+    try:
+        yield supported
+    finally:
+        if supported:
+            torch.set_flush_denormal(False)

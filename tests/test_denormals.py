@@ -1,0 +1,56 @@
+"""Training treats denormal floats as zero (slow on Intel CPUs, and Adam's second moments reach them), then stops."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from idx_data import write_idx
+
+from vae_hub.config import TrainConfig
+from vae_hub.precision import flush_denormals
+from vae_hub.training import Trainer
+
+TINY = 1e-39  # a denormal float32 (the smallest normal one is ~1.18e-38)
+
+
+def survives(value: float = TINY) -> bool:
+    """Whether arithmetic on this thread keeps a denormal instead of flushing it to zero."""
+    return (torch.tensor([value]) * 1.0).item() != 0.0
+
+
+def test_flush_denormals_zeroes_them_inside_and_restores_torchs_default_after():
+    assert survives(), "torch's default keeps denormals"
+    with flush_denormals() as supported:
+        if not supported:
+            pytest.skip("this CPU cannot flush denormals")
+        assert not survives()
+        assert survives(1e-37)  # normal floats are untouched
+    assert survives()
+
+
+def test_flush_denormals_restores_the_default_when_the_block_raises():
+    with pytest.raises(RuntimeError), flush_denormals():
+        raise RuntimeError("diverged")
+    assert survives()
+
+
+@pytest.mark.usefixtures("fresh_accelerator_state")
+def test_the_trainer_flushes_denormals_during_its_epochs_only(tmp_path, monkeypatch):
+    write_idx(tmp_path / "data" / "MNIST" / "raw")
+    seen = []
+    train_epoch = Trainer.train_epoch
+
+    def recorded(self, epoch):
+        seen.append(survives())
+        return train_epoch(self, epoch)
+
+    monkeypatch.setattr(Trainer, "train_epoch", recorded)
+    config = TrainConfig(
+        dataset="mnist", data_dir=str(tmp_path / "data"), output_dir=str(tmp_path / "run"), epochs=2, batch_size=32,
+        hidden_dim=16, latent_dim=2, eval_k=0, progress=False, download=False, cache_dir=str(tmp_path / "cache"),
+    )  # fmt: skip
+    with flush_denormals() as supported:
+        pass
+    Trainer(config).run()
+    assert seen == ([False, False] if supported else [True, True])
+    assert survives()
