@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..allocator import keep_freed_memory
 from ..config import TrainConfig
 from ..data import DataNotFoundError
 from ..errors import CheckpointError
@@ -23,6 +24,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         config = dataclass_from_args(TrainConfig, args)
+        keep_freed_memory()  # this process trains and exits: no page faults per step (vae_hub/allocator.py)
         train(config)
     except (ValueError, DataNotFoundError, TrainingDivergedError, CheckpointError) as e:
         error(str(e))
