@@ -44,12 +44,13 @@ def test_kept_freed_memory_spares_the_page_faults_of_reallocating_it():
     assert tuned < default / 20
 
 
-def test_the_train_command_sets_the_allocator_up_before_training(monkeypatch, tmp_path):
+def test_the_train_command_sets_the_allocator_and_denormals_up_before_training(monkeypatch, tmp_path):
     from vae_hub.cli import main
     from vae_hub.cli import train as train_command
 
     calls = []
     monkeypatch.setattr(train_command, "keep_freed_memory", lambda: calls.append("allocator"))
+    monkeypatch.setattr(train_command, "flush_denormals_in_this_process", lambda: calls.append("denormals"))
     monkeypatch.setattr(train_command, "train", lambda config: calls.append("train"))
     assert main(["train", "--output-dir", str(tmp_path / "run"), "--epochs", "1"]) == 0
-    assert calls == ["allocator", "train"]
+    assert calls == ["allocator", "denormals", "train"]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import torch
 from idx_data import write_idx
@@ -54,3 +57,22 @@ def test_the_trainer_flushes_denormals_during_its_epochs_only(tmp_path, monkeypa
     Trainer(config).run()
     assert seen == ([False, False] if supported else [True, True])
     assert survives()
+
+
+def test_threads_started_after_flush_denormals_in_this_process_flush_them_too():
+    code = """
+import threading, torch
+from vae_hub.precision import flush_denormals_in_this_process
+def survives():
+    return (torch.tensor([1e-39]) * 1.0).item() != 0.0
+supported = flush_denormals_in_this_process()
+seen = []
+worker = threading.Thread(target=lambda: seen.append(survives()))
+worker.start()
+worker.join()
+print(supported, survives(), seen[0])
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    if out[0] != "True":
+        pytest.skip("this CPU cannot flush denormals")
+    assert out[1:] == ["False", "False"]  # flushed in this thread and in the one started after

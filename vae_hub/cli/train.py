@@ -12,6 +12,7 @@ from ..allocator import keep_freed_memory
 from ..config import TrainConfig
 from ..data import DataNotFoundError
 from ..errors import CheckpointError
+from ..precision import flush_denormals_in_this_process
 from ..publish import PublishError
 from ..training import TrainingDivergedError, train
 from .options import add_dataclass_options, dataclass_from_args, error
@@ -24,7 +25,10 @@ def configure(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         config = dataclass_from_args(TrainConfig, args)
-        keep_freed_memory()  # this process trains and exits: no page faults per step (vae_hub/allocator.py)
+        # this process trains and exits: no page faults per step, and no denormals in any thread (set before
+        # torch starts its worker threads, which copy the setting)
+        keep_freed_memory()
+        flush_denormals_in_this_process()
         train(config)
     except (ValueError, DataNotFoundError, TrainingDivergedError, CheckpointError) as e:
         error(str(e))
