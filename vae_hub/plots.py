@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +46,24 @@ def save_reconstructions(model: BaseVAE, images: Tensor, path: Path, n: int = 8,
     x = to_unit(images[:n])
     recon = model.reconstruct(x, labels=labels[:n] if model.conditional else None)
     save_grid(torch.cat([x.cpu(), recon.float().cpu()]), path, nrow=x.shape[0])
+
+
+def import_matplotlib_in_the_background() -> threading.Thread:
+    """Start importing what :func:`save_training_curves` needs in a daemon thread, and return the thread.
+
+    Importing matplotlib takes ~0.4 s, ~3% of training the seed MLP for 10 epochs; started when training starts, it
+    runs while the training loop waits in torch's kernels (which release the GIL). A later import waits for it to
+    finish (Python's import lock), so nothing can see a half-imported module.
+    """
+    thread = threading.Thread(target=_import_matplotlib, name="import-matplotlib", daemon=True)
+    thread.start()
+    return thread
+
+
+def _import_matplotlib() -> None:
+    with contextlib.suppress(Exception):  # an import that fails here fails again, with its message, where it is used
+        importlib.import_module("matplotlib.figure")
+        importlib.import_module("matplotlib.backends.backend_agg")
 
 
 def save_training_curves(history: list[dict[str, Any]], path: Path) -> None:

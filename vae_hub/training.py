@@ -31,6 +31,7 @@ from .losses import elbo, iwae, kl_warmup
 from .model_folder import write_model_folder
 from .models import ConvVAE, VariationalAutoencoder
 from .optim import Adam, LRSchedule
+from .plots import import_matplotlib_in_the_background
 from .precision import flush_denormals, resolve_mixed_precision
 from .tracking import log_epoch, tracker_config
 
@@ -223,6 +224,8 @@ class Trainer:
         self.ddp_model = accel.prepare(self.model, device_placement=[False])
         if config.report_to != "none":
             accel.init_trackers(Path(config.output_dir).resolve().name, config=tracker_config(config))
+        if self.main:  # the training curves need matplotlib at the end: its import overlaps the epochs
+            import_matplotlib_in_the_background()
         start = time.perf_counter() - self.resumed_seconds
         with flush_denormals():  # Adam's tiny second moments: slow on Intel CPUs as denormals, zeros here
             for epoch in range(self.start_epoch, config.epochs):
