@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from .base import MAX_CHANNELS, MAX_SIDE, MAX_WIDTH, BaseVAE, check_positive_int
 from .config_fields import ImageShape, Int, Rule
+from .layers import Conv2d, ConvTranspose2d
 
 
 def infer_image_shape(input_dim: int) -> tuple[int, int, int]:
@@ -78,7 +79,7 @@ class ResidualBlock(nn.Module):
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            nn.ReLU(), nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(), nn.Conv2d(channels, channels, 1)
+            nn.ReLU(), Conv2d(channels, channels, 3, padding=1), nn.ReLU(), Conv2d(channels, channels, 1)
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -140,7 +141,7 @@ class ConvVAE(BaseVAE):
 
         encoder: list[nn.Module] = []
         for c_in, c_out in zip([c, *widths[:-1]], widths, strict=False):
-            encoder += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.ReLU()]
+            encoder += [Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.ReLU()]
             encoder += [ResidualBlock(c_out) for _ in range(res_blocks)]
         self.encoder_backbone = nn.Sequential(*encoder, nn.Flatten(), nn.Linear(features, hidden_dim), nn.ReLU())
         self.fc_mu = nn.Linear(hidden_dim + k, latent_dim)
@@ -156,6 +157,6 @@ class ConvVAE(BaseVAE):
         rev = widths[::-1]
         for c_in, c_out in zip(rev, [*rev[1:], c], strict=False):
             decoder += [ResidualBlock(c_in) for _ in range(res_blocks)]
-            decoder += [nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1), nn.ReLU()]
+            decoder += [ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1), nn.ReLU()]
         decoder[-1] = nn.Sigmoid()  # the last layer outputs pixel means in [0, 1]
         self.decoder = nn.Sequential(*decoder)

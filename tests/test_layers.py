@@ -1,0 +1,74 @@
+"""The convolutions that add their bias after the convolution while training: the same function as torch's."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from vae_hub.layers import Conv2d, ConvTranspose2d
+from vae_hub.models import ConvVAE
+
+PAIRS = [
+    (nn.Conv2d, Conv2d, dict(in_channels=3, out_channels=5, kernel_size=4, stride=2, padding=1), (2, 3, 8, 8)),
+    (nn.Conv2d, Conv2d, dict(in_channels=3, out_channels=3, kernel_size=3, padding=1), (2, 3, 6, 6)),
+    (nn.ConvTranspose2d, ConvTranspose2d, dict(in_channels=4, out_channels=2, kernel_size=4, stride=2, padding=1),
+     (2, 4, 5, 5)),
+]  # fmt: skip
+
+
+def twins(torch_cls, ours_cls, kwargs):
+    torch.manual_seed(0)
+    reference = torch_cls(**kwargs)
+    ours = ours_cls(**kwargs)
+    ours.load_state_dict(reference.state_dict())
+    return reference, ours
+
+
+@pytest.mark.parametrize("torch_cls, ours_cls, kwargs, shape", PAIRS)
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_outputs_and_gradients_are_torchs(torch_cls, ours_cls, kwargs, shape, channels_last):
+    reference, ours = twins(torch_cls, ours_cls, kwargs)
+    assert list(ours.state_dict()) == list(reference.state_dict()) == ["weight", "bias"]
+    x = torch.randn(shape)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+        reference, ours = (m.to(memory_format=torch.channels_last) for m in (reference, ours))
+    y_ref, y = reference(x), ours(x)
+    torch.testing.assert_close(y, y_ref, rtol=1e-5, atol=1e-6)
+    g = torch.randn_like(y_ref)
+    y_ref.backward(g)
+    y.backward(g)
+    for name in ("weight", "bias"):
+        torch.testing.assert_close(getattr(ours, name).grad, getattr(reference, name).grad, rtol=1e-5, atol=1e-5)
+
+
+def test_an_asked_output_size_is_kept():
+    reference, ours = twins(nn.ConvTranspose2d, ConvTranspose2d, dict(in_channels=2, out_channels=2, kernel_size=3,
+                                                                       stride=2, padding=1))  # fmt: skip
+    x = torch.randn(1, 2, 4, 4)
+    for size in ([7, 7], [8, 8]):
+        torch.testing.assert_close(ours(x, output_size=size), reference(x, output_size=size))
+        assert ours(x, output_size=size).shape[-2:] == tuple(size)
+
+
+def test_bf16_autocast_gives_a_bf16_output_close_to_torchs():
+    reference, ours = twins(nn.Conv2d, Conv2d, dict(in_channels=8, out_channels=16, kernel_size=4, stride=2, padding=1))
+    x = torch.randn(4, 8, 12, 12)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y_ref, y = reference(x), ours(x)
+    assert y.dtype == y_ref.dtype == torch.bfloat16  # the bias is added in the convolution's precision
+    torch.testing.assert_close(y.float(), y_ref.float(), rtol=2e-2, atol=2e-2)
+
+
+def test_without_a_gradient_the_bias_stays_inside_the_convolution():
+    reference, ours = twins(nn.Conv2d, Conv2d, dict(in_channels=3, out_channels=4, kernel_size=3))
+    x = torch.randn(1, 3, 5, 5)
+    with torch.no_grad():
+        assert torch.equal(ours(x), reference(x))  # the same call, bit for bit
+
+
+def test_the_conv_vae_is_built_with_them():
+    model = ConvVAE(res_blocks=1)
+    kinds = {type(m) for m in model.modules() if isinstance(m, nn.Conv2d | nn.ConvTranspose2d)}
+    assert kinds == {Conv2d, ConvTranspose2d}

@@ -1,0 +1,48 @@
+"""Convolutions whose bias, while training, is added after the convolution instead of inside it.
+
+oneDNN's convolution backward on CPUs computes the bias gradient slowly: for the ConvVAE's ConvTranspose2d 64 -> 32
+at batch 128 in bf16 channels-last, the backward takes ~2.5 ms with it and ~1.6 ms without, where autograd's sum
+over the batch and pixels gives it in ~0.1 ms. The ConvVAE's training step: 13.2 -> 12.7 ms (bf16), 22.4 -> 21.7 ms
+(fp32) on the Intel build machine. Without a gradient to compute (inference), the fused bias costs nothing and is
+kept. Same parameters and state dict as ``nn.Conv2d`` / ``nn.ConvTranspose2d``, same function.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+
+def bias_is_trained(bias: Tensor | None) -> bool:
+    """Whether autograd will want this bias's gradient from the forward pass about to run."""
+    return bias is not None and bias.requires_grad and torch.is_grad_enabled()
+
+
+def add_bias(y: Tensor, bias: Tensor) -> Tensor:
+    """``y`` plus a per-channel ``bias``, in ``y``'s precision (bf16 under autocast)."""
+    return y + bias.to(y.dtype).view(1, -1, *([1] * (y.dim() - 2)))
+
+
+class Conv2d(nn.Conv2d):
+    """``nn.Conv2d``; while training, the bias is added after the convolution (see the module's docstring)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not bias_is_trained(self.bias):
+            return super().forward(x)
+        return add_bias(self._conv_forward(x, self.weight, None), self.bias)
+
+
+class ConvTranspose2d(nn.ConvTranspose2d):
+    """``nn.ConvTranspose2d``; while training, the bias is added after the convolution (see the module's docstring)."""
+
+    def forward(self, x: Tensor, output_size: list[int] | None = None) -> Tensor:
+        if not bias_is_trained(self.bias):
+            return super().forward(x, output_size)
+        output_padding = self._output_padding(
+            x, output_size, list(self.stride), list(self.padding), list(self.kernel_size), 2, list(self.dilation)
+        )
+        y = F.conv_transpose2d(
+            x, self.weight, None, self.stride, self.padding, output_padding, self.groups, self.dilation
+        )
+        return add_bias(y, self.bias)
