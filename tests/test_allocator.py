@@ -44,13 +44,23 @@ def test_kept_freed_memory_spares_the_page_faults_of_reallocating_it():
     assert tuned < default / 20
 
 
-def test_the_train_command_sets_the_allocator_and_denormals_up_before_training(monkeypatch, tmp_path):
-    from vae_hub.cli import main
+def test_the_console_command_sets_the_process_up_before_training_only(monkeypatch, tmp_path):
+    from vae_hub import cli
     from vae_hub.cli import train as train_command
 
     calls = []
+
+    def exit_(code):
+        raise SystemExit(code)
+
+    monkeypatch.setattr(cli.os, "_exit", exit_)
     monkeypatch.setattr(train_command, "keep_freed_memory", lambda: calls.append("allocator"))
     monkeypatch.setattr(train_command, "flush_denormals_in_this_process", lambda: calls.append("denormals"))
     monkeypatch.setattr(train_command, "train", lambda config: calls.append("train"))
-    assert main(["train", "--output-dir", str(tmp_path / "run"), "--epochs", "1"]) == 0
+    with pytest.raises(SystemExit) as exited:
+        cli.entry(["train", "--output-dir", str(tmp_path / "run"), "--epochs", "1"])
+    assert exited.value.code == 0
     assert calls == ["allocator", "denormals", "train"]
+    calls.clear()  # main() alone, as a program embedding vae-hub calls it, leaves its process as it was
+    assert cli.main(["train", "--output-dir", str(tmp_path / "run"), "--epochs", "1"]) == 0
+    assert calls == ["train"]

@@ -22,13 +22,17 @@ def configure(p: argparse.ArgumentParser) -> None:
     add_dataclass_options(p, TrainConfig)
 
 
+def prepare_process() -> None:
+    """Settings for a process that trains and exits, made by the console command (``cli.entry``) before anything
+    else: no page faults per step (:func:`keep_freed_memory`), no denormals in any thread (set before torch starts
+    its worker threads, which copy it). Not made by ``main(["train", ...])`` called in a longer-lived process."""
+    keep_freed_memory()
+    flush_denormals_in_this_process()
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         config = dataclass_from_args(TrainConfig, args)
-        # this process trains and exits: no page faults per step, and no denormals in any thread (set before
-        # torch starts its worker threads, which copy the setting)
-        keep_freed_memory()
-        flush_denormals_in_this_process()
         train(config)
     except (ValueError, DataNotFoundError, TrainingDivergedError, CheckpointError) as e:
         error(str(e))
