@@ -24,8 +24,9 @@ from torch.utils.data import TensorDataset
 
 import vae_hub
 from vae_hub.cli.benchmark.reference import ReferenceVAE, train_reference
-from vae_hub.data import DATASETS, fixed_binarization, load_dataset, to_unit
-from vae_hub.evaluation import evaluate
+from vae_hub.data.image_data import fixed_binarization, to_unit
+from vae_hub.data.named_sets import DATASETS, load_dataset
+from vae_hub.evaluation.summary import evaluate
 
 # the canonical example's layer names -> the seed model's
 RENAME = {"fc1": "encoder_backbone.0", "fc21": "fc_mu", "fc22": "fc_logvar", "fc3": "decoder.0", "fc4": "decoder.2"}

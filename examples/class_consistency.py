@@ -14,7 +14,8 @@ import torch
 from torch import nn
 
 import vae_hub
-from vae_hub.data import DATASETS, load_dataset, to_unit
+from vae_hub.data.image_data import to_unit
+from vae_hub.data.named_sets import DATASETS, load_dataset
 
 
 def classifier(channels: int, num_classes: int) -> nn.Module:

@@ -62,7 +62,7 @@ def test_interpolation_starts_and_ends_at_the_endpoints(model, method):
 
 
 def test_slerp_keeps_the_norm_on_a_circle():
-    from vae_hub.base import lerp, slerp
+    from vae_hub.models.base import lerp, slerp
 
     a, b = torch.tensor([[2.0, 0.0]]), torch.tensor([[0.0, 2.0]])
     t = torch.linspace(0, 1, 5)

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from vae_hub.cifar import CIFARFormatError, read_python_batch
-from vae_hub.data import load_dataset
+from vae_hub.data.cifar import read_python_batch
+from vae_hub.data.named_sets import load_dataset
+from vae_hub.errors import CIFARFormatError
 
 PER_BATCH = 3
 

@@ -10,7 +10,7 @@ from dataclasses import fields
 import pytest
 
 from vae_hub.cli import COMMANDS, main
-from vae_hub.config import TrainConfig, flag_name
+from vae_hub.training.config import TrainConfig, flag_name
 
 
 @pytest.mark.parametrize("command", [*COMMANDS, "space deploy"])
@@ -55,7 +55,11 @@ def test_no_command_is_an_error(capsys):
         (["--eval-k", "-1"], "--eval-k must be >= 0"),
         (["--lr", "nan"], "--lr must be a finite number > 0, got nan"),
         (["--beta", "-1"], "--beta must be a finite number >= 0"),
-        (["--gaussian-std", "0"], "--gaussian-std must be a finite number > 0"),
+        (["--gaussian-std", "0"], "--gaussian-std must be a number in (0, 1e+06], got 0.0"),
+        # a model setting's range is the model class's config rule: from_pretrained would refuse such a folder
+        (["--model", "conv", "--res-blocks", "17"], "--res-blocks must be an integer in [0, 16], got 17"),
+        (["--latent-dim", "70000"], "--latent-dim must be an integer in [1, 65536], got 70000"),
+        (["--model", "conv", "--num-downsamples", "0"], "--num-downsamples must be an integer in [1, 13], got 0"),
         (["--iw-samples", "0"], "--iw-samples must be >= 1, got 0"),
         (["--iw-samples", "5", "--beta", "4"], "--iw-samples 5 trains the IWAE bound, which has no KL term"),
         (["--output-dir", "{file}"], "is a file; expected a folder"),

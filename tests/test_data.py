@@ -4,7 +4,9 @@ import pytest
 import torch
 from idx_data import make_images, write_idx
 
-from vae_hub.data import DATASETS, DataNotFoundError, IDXFormatError, load_dataset, to_unit
+from vae_hub.data.image_data import to_unit
+from vae_hub.data.named_sets import DATASETS, load_dataset
+from vae_hub.errors import DataNotFoundError, IDXFormatError
 
 
 def test_torchvision_layout_is_read_in_place(tmp_path):

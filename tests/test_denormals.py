@@ -9,9 +9,9 @@ import pytest
 import torch
 from idx_data import write_idx
 
-from vae_hub.config import TrainConfig
 from vae_hub.precision import flush_denormals
-from vae_hub.training import Trainer
+from vae_hub.training.config import TrainConfig
+from vae_hub.training.trainer import Trainer
 
 TINY = 1e-39  # a denormal float32 (the smallest normal one is ~1.18e-38)
 

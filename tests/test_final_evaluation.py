@@ -7,9 +7,10 @@ import json
 import pytest
 from idx_data import write_idx
 
-from vae_hub import model_folder, training
-from vae_hub.config import TrainConfig
-from vae_hub.training import Trainer
+from vae_hub.training import run_folder as model_folder
+from vae_hub.training import trainer as training
+from vae_hub.training.config import TrainConfig
+from vae_hub.training.trainer import Trainer
 
 pytestmark = pytest.mark.usefixtures("fresh_accelerator_state")
 

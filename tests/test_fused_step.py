@@ -8,12 +8,13 @@ from accelerate.state import AcceleratorState
 from idx_data import write_idx
 from safetensors.torch import load_file
 
-from vae_hub.config import TrainConfig
-from vae_hub.fused_step import FusedMLPStep, fused_step_problem
-from vae_hub.losses import elbo
-from vae_hub.models import ConvVAE, VariationalAutoencoder
+from vae_hub.models.conv import ConvVAE
+from vae_hub.models.mlp import VariationalAutoencoder
+from vae_hub.models.objectives import elbo
 from vae_hub.precision import cpu_has_native_bf16, resolve_mixed_precision
-from vae_hub.training import Trainer
+from vae_hub.training.config import TrainConfig
+from vae_hub.training.fused_step import FusedMLPStep, fused_step_problem
+from vae_hub.training.trainer import Trainer
 
 
 def autograd_step(model, x, beta, seed, bf16=False):
@@ -133,7 +134,7 @@ def test_auto_precision_is_bf16_only_where_it_is_native(tmp_path):
 
 def test_uint8_pixels_are_scaled_as_to_unit_scales_them():
     """The trainer hands the fused step uint8 batches; the result is the same as for the [0, 1] floats."""
-    from vae_hub.data import to_unit
+    from vae_hub.data.image_data import to_unit
 
     torch.manual_seed(0)
     model = VariationalAutoencoder(784, 32, 4)

@@ -7,7 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from vae_hub.images import ImageInputError, image_grid, open_image, prepare_image, to_uint8
+from vae_hub.errors import ImageInputError
+from vae_hub.images import image_grid, open_image, prepare_image, to_uint8
 
 
 def bar(size: int = 64, dark_on_light: bool = True) -> np.ndarray:

@@ -27,8 +27,16 @@ def installed(tmp_path_factory) -> Path:
     """The bin/ folder of a venv holding the vae-hub wheel."""
     tmp = tmp_path_factory.mktemp("wheel")
     source = tmp / "source"  # a clean copy: a stale build/ folder in the checkout must not reach the wheel
-    skip = (".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", "models", "runs", "docs")
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*skip))
+    skip = shutil.ignore_patterns(
+        ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", "runs", "docs"
+    )
+
+    def ignore(folder: str, names: list[str]) -> set[str]:  # the bundled models (space/models), not vae_hub/models
+        return skip(folder, names) | (
+            {"models"} if Path(folder).name == "space" and Path(folder).parent == ROOT else set()
+        )
+
+    shutil.copytree(ROOT, source, ignore=ignore)
     wheel_command = ["pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp / "dist"), str(source)]
     build = subprocess.run(
         [sys.executable, "-m", *wheel_command],

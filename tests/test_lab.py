@@ -11,10 +11,10 @@ from helpers import run_script, tiny_train_args
 from idx_data import write_idx
 
 from vae_hub import ConvVAE, VariationalAutoencoder, from_pretrained
-from vae_hub.evaluation import evaluate
-from vae_hub.latent_space import fitted_gaussian_draws, gaps, posterior_means, projection
-from vae_hub.losses import elbo, iwae
-from vae_hub.quick_train import train_live
+from vae_hub.evaluation.latent_space import fitted_gaussian_draws, gaps, posterior_means, projection
+from vae_hub.evaluation.summary import evaluate
+from vae_hub.models.objectives import elbo, iwae
+from vae_hub.training.live import train_live
 
 
 # --- the autoencoder -----------------------------------------------------------------------------------------
@@ -124,7 +124,7 @@ def test_a_click_on_the_map_gives_back_the_plane_coordinates_drawn_there():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from vae_hub.space.latent_plot import AXES, HEIGHT_PX, WIDTH_PX, View, draw_map
+    from vae_hub.space.lab.latent_plot import AXES, HEIGHT_PX, WIDTH_PX, View, draw_map
 
     view = View(0.5, -1.0, 4.0)
     fig = plt.figure(figsize=(WIDTH_PX / 100, HEIGHT_PX / 100), dpi=100)

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from vae_hub.layers import Conv2d, ConvTranspose2d
-from vae_hub.models import ConvVAE
+from vae_hub.models.conv import ConvVAE
+from vae_hub.models.layers import Conv2d, ConvTranspose2d
 
 PAIRS = [
     (nn.Conv2d, Conv2d, dict(in_channels=3, out_channels=5, kernel_size=4, stride=2, padding=1), (2, 3, 8, 8)),

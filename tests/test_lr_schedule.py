@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from vae_hub.training import lr_factor
+from vae_hub.training.trainer import lr_factor
 
 
 def test_cosine_decays_from_1_to_0():

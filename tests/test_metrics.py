@@ -16,7 +16,7 @@ from vae_hub import (
     posterior_estimate,
     posterior_mean_variance,
 )
-from vae_hub.evaluation import evaluate
+from vae_hub.evaluation.summary import evaluate
 
 
 @pytest.fixture
@@ -117,7 +117,7 @@ def test_posterior_estimate_averages_the_one_sample_elbo(trained):
 
 
 def test_the_bernoulli_floor_is_the_images_own_entropy_and_bounds_the_reconstruction():
-    from vae_hub.evaluation import evaluate
+    from vae_hub.evaluation.summary import evaluate
 
     model = VariationalAutoencoder(784, 16, 2)
     half = torch.full((10, 1, 28, 28), 0.5)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from vae_hub import ConvVAE, VariationalAutoencoder, elbo, gaussian_kl, kl_warmup, vae_loss_fn
-from vae_hub.losses import bernoulli_entropy_sum, bernoulli_nll, gaussian_nll
+from vae_hub.models.objectives import bernoulli_entropy_sum, bernoulli_nll, gaussian_nll
 
 
 def test_gradients_reach_the_encoder_through_the_reparameterization(binary_batch):
@@ -161,7 +161,7 @@ def mean_and_error(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def test_iwae_with_one_sample_is_the_elbo_in_expectation():
-    from vae_hub.losses import iwae
+    from vae_hub.models.objectives import iwae
 
     model, x = trained_tiny_model()
     repeats = 20_000
@@ -176,8 +176,8 @@ def test_iwae_with_one_sample_is_the_elbo_in_expectation():
 
 
 def test_the_iwae_bound_tightens_with_k_and_stays_below_the_likelihood():
-    from vae_hub.losses import iwae
-    from vae_hub.metrics import importance_sampled_log_likelihood
+    from vae_hub.evaluation.metrics import importance_sampled_log_likelihood
+    from vae_hub.models.objectives import iwae
 
     model, x = trained_tiny_model()
     g = torch.Generator().manual_seed(2)
@@ -193,7 +193,7 @@ def test_the_iwae_bound_tightens_with_k_and_stays_below_the_likelihood():
 
 
 def test_iwae_gradients_reach_encoder_and_decoder(binary_batch):
-    from vae_hub.losses import iwae
+    from vae_hub.models.objectives import iwae
 
     model = VariationalAutoencoder(784, 32, 4)
     out = iwae(model, binary_batch, 5)
@@ -205,7 +205,8 @@ def test_iwae_gradients_reach_encoder_and_decoder(binary_batch):
 
 def test_forward_with_samples_draws_k_codes_per_image(binary_batch):
     model = ConvVAE((1, 28, 28), latent_dim=3, base_channels=4, hidden_dim=16)
-    recon, mu, logvar, z = model(binary_batch, samples=6)
+    out = model(binary_batch, samples=6)
+    recon, mu, logvar, z = out.recon_x, out.posterior.mean, out.posterior.logvar, out.z
     assert recon.shape == (6, *binary_batch.shape) and z.shape == (6, binary_batch.shape[0], 3)
     assert mu.shape == logvar.shape == (binary_batch.shape[0], 3)
     assert not torch.equal(z[0], z[1])

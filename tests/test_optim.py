@@ -1,4 +1,4 @@
-"""vae_hub.optim: the same updates and state layout as torch.optim.Adam and LambdaLR, without importing dynamo."""
+"""vae_hub.training.optim: the updates and state layout of torch.optim.Adam and LambdaLR, without importing dynamo."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import textwrap
 import pytest
 import torch
 
-from vae_hub.optim import Adam, LRSchedule
-from vae_hub.training import lr_factor
+from vae_hub.training.optim import Adam, LRSchedule
+from vae_hub.training.trainer import lr_factor
 
 
 def trajectories(fused: bool, steps: int = 20):
@@ -74,7 +74,7 @@ def test_building_a_trainer_does_not_import_dynamo(tmp_path):
     write_idx(tmp_path / "data" / "MNIST" / "raw")
     code = textwrap.dedent(f"""
         import sys
-        from vae_hub.config import TrainConfig
+        from vae_hub.training.config import TrainConfig
         from vae_hub.training import Trainer
         config = TrainConfig(dataset="mnist", data_dir={str(tmp_path / "data")!r}, output_dir={str(tmp_path / "run")!r},
                              epochs=1, batch_size=32, hidden_dim=16, latent_dim=2, eval_k=4, progress=False,

@@ -176,8 +176,8 @@ def test_conditional_training_without_labels_says_how_to_give_them(tmp_path, cap
 
 
 def test_the_convvae_depth_follows_the_image_size():
-    from vae_hub.config import TrainConfig
-    from vae_hub.training import build_model
+    from vae_hub.training.config import TrainConfig
+    from vae_hub.training.trainer import build_model
 
     config = TrainConfig(model="conv")
     depths = {side: build_model(config, (3, side, side)).feature_shape[1:] for side in (28, 32, 64, 128)}

@@ -7,7 +7,7 @@ import sys
 
 CODE = """
 import sys
-from vae_hub.plots import import_matplotlib_in_the_background
+from vae_hub.evaluation.plots import import_matplotlib_in_the_background
 before = "matplotlib.figure" in sys.modules
 thread = import_matplotlib_in_the_background()
 thread.join(timeout=120)

@@ -12,7 +12,7 @@ import pytest
 from helpers import SPACE, free_port, import_app, launch
 from PIL import Image
 
-from vae_hub.space.features import MAX_SLIDERS
+from vae_hub.space.endpoints import MAX_SLIDERS
 from vae_hub.space.sessions import SwitchedSessions
 
 gradio_client = pytest.importorskip("gradio_client")
@@ -386,7 +386,7 @@ def test_space_files():
 
 
 def test_typed_z_moves_the_sliders_and_collapsed_dimensions_are_shown():
-    from vae_hub.space.features import COLLAPSED_KL, Features, latent_map
+    from vae_hub.space.endpoints import COLLAPSED_KL, Features, latent_map
     from vae_hub.space.model_store import ModelStore
 
     features = Features(ModelStore(import_app().MODELS))

@@ -22,7 +22,7 @@ gradio = pytest.importorskip("gradio")
 from gradio_client import Client  # noqa: E402
 
 from vae_hub.space import read_models  # noqa: E402
-from vae_hub.space.space_folder import SpaceFolderError  # noqa: E402
+from vae_hub.space.deploy.folder import SpaceFolderError  # noqa: E402
 
 HUB_ENV_KEYS = ("HF_ENDPOINT", "HF_HOME", "HF_TOKEN", "PYTHONPATH", "VIRTUAL_ENV", "VAE_HUB_MODEL")
 

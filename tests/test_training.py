@@ -151,7 +151,8 @@ def test_accelerate_launch_with_two_cpu_processes(tmp_path):
 
 
 def test_a_broken_checkpoint_is_a_checkpoint_error(tmp_path):
-    from vae_hub import CheckpointError, VariationalAutoencoder, checkpoint
+    from vae_hub import CheckpointError, VariationalAutoencoder
+    from vae_hub.training import checkpoint
 
     model = VariationalAutoencoder(16, 8, 2)
     optimizer = torch.optim.Adam(model.parameters())

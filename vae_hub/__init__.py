@@ -1,25 +1,34 @@
-"""vae-hub: Variational Autoencoders with strict, safetensors-only Hugging Face Hub save/load."""
+"""vae-hub: Variational Autoencoders with strict, safetensors-only Hugging Face Hub save/load.
 
-from .base import BaseVAE, from_pretrained
-from .errors import CheckpointError, CheckpointNotFoundError
-from .losses import ELBOOutput, elbo, gaussian_kl, iwae, kl_warmup, vae_loss_fn
-from .metrics import (
+The sub-packages, by concern: ``models`` (the VAEs, their posterior and objectives), ``hub`` (save, load, publish),
+``data`` (where images come from), ``training``, ``evaluation``, ``space`` (the Gradio app) and ``cli``.
+"""
+
+from .errors import CheckpointError, CheckpointNotFoundError, VaeHubError
+from .evaluation.metrics import (
     active_units,
     importance_sampled_log_likelihood,
     kl_per_dimension,
     posterior_estimate,
     posterior_mean_variance,
 )
-from .models import ConvVAE, VariationalAutoencoder
+from .models.base import BaseVAE, ForwardOutput, from_pretrained
+from .models.conv import ConvVAE
+from .models.mlp import VariationalAutoencoder
+from .models.objectives import ELBOOutput, elbo, iwae, kl_warmup, vae_loss_fn
+from .models.posterior import DiagonalGaussian, gaussian_kl
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "BaseVAE",
     "CheckpointError",
     "CheckpointNotFoundError",
     "ConvVAE",
+    "DiagonalGaussian",
     "ELBOOutput",
+    "ForwardOutput",
+    "VaeHubError",
     "VariationalAutoencoder",
     "active_units",
     "elbo",

@@ -18,14 +18,12 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
+from .errors import ImageInputError
+
 MIN_SIDE = 8  # pixels: smaller pictures hold too little to reconstruct
 MAX_SIDE = 2048  # pixels: larger ones are refused before they are decoded
 BLANK_RANGE = 0.05  # an image whose values span less than this is blank
 MNIST_MARGIN = 4 / 28  # MNIST digits fill a 20x20 box in the middle of 28x28
-
-
-class ImageInputError(ValueError):
-    """A picture that cannot be turned into model input; the message says what is wrong and what is expected."""
 
 
 def open_image(path: str | os.PathLike[str]) -> Image.Image:

@@ -12,6 +12,7 @@ DEFAULT_MAX_MODEL_MB = 2048  # the library's default: far above any VAE here (th
 MAX_CONFIG_BYTES = 64 * 2**10  # a config.json is a few hundred bytes
 MAX_TEXT_BYTES = 2**20  # a model card or metrics.json
 MAX_NAME_CHARS = 4096  # PATH_MAX on Linux; a Hub repo id is at most 96 characters
+MAX_IMAGE_SIDE = 8192  # an image side a model or --image-size may ask for: a structural bound, far above use
 
 
 def max_model_bytes(default_mb: int = DEFAULT_MAX_MODEL_MB) -> int:

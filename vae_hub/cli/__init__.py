@@ -1,6 +1,10 @@
-"""The ``vae-hub`` command: train, evaluate, sample, publish, serve the Space, benchmark.
+"""The ``vae-hub`` command: train, evaluate, sample, publish, serve or deploy the Space, benchmark.
 
-Each subcommand is a module of this package with ``configure(parser)`` (its flags) and ``run(args) -> exit code``.
+Each subcommand is a module of this package with ``configure(parser)`` (its flags) and ``run(args) -> exit code``;
+``space`` has sub-commands of its own (``serve``, the default, and ``deploy``).
+
+Exit codes: 0 done; 1 the Hub or the network failed (nothing local was lost: rerun); 2 bad input (a flag, a model,
+data), reported as one ``error:`` line naming what was wrong; 3 training finished but the push to the Hub failed.
 """
 
 from __future__ import annotations
@@ -13,15 +17,15 @@ import sys
 from typing import NoReturn
 
 from .. import __version__
-from .options import parser
+from ..errors import VaeHubError
+from .options import error, parser
 
 COMMANDS = {
     "train": "train a VAE; the output folder is a Hub model repo",
     "evaluate": "ELBO, importance-sampled NLL and active units on a test split",
     "sample": "a grid of samples from a model's prior",
     "publish": "push a trained model folder to the Hugging Face Hub",
-    "space": "serve the Gradio Space (sampling, reconstruction, ...) for your models",
-    "space-deploy": "build a Hugging Face Space for your models and upload it (also: vae-hub space deploy)",
+    "space": "serve the Gradio Space for your models (vae-hub space MODEL...), or deploy it (vae-hub space deploy)",
     "benchmark": "time training, inference, evaluation and the Space on this machine",
 }
 
@@ -33,17 +37,18 @@ def main(argv: list[str] | None = None) -> int:
     sub = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, summary in COMMANDS.items():
         module = importlib.import_module(f"{__name__}.{name.replace('-', '_')}")
-        prog = f"vae-hub {name.replace('-', ' ')}"
+        prog = f"vae-hub {name}"
         p = sub.add_parser(
             name, help=summary, description=module.__doc__, formatter_class=top.formatter_class, prog=prog
         )
         module.configure(p)
         p.set_defaults(run=module.run)
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:2] == ["space", "deploy"]:  # `vae-hub space MODEL...` serves; `vae-hub space deploy ...` deploys
-        argv = ["space-deploy", *argv[2:]]
-    args = top.parse_args(argv)
-    return args.run(args)
+    args = top.parse_args(sys.argv[1:] if argv is None else list(argv))
+    try:
+        return args.run(args)
+    except VaeHubError as e:
+        error(str(e))
+        return e.exit_code
 
 
 def entry(argv: list[str] | None = None) -> NoReturn:

@@ -11,25 +11,21 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import fields
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import torch
 
-from ..base import BaseVAE, from_pretrained
-from ..config import TrainConfig
-from ..data import DATASETS, DataNotFoundError, fixed_binarization, load_dataset, to_unit
-from ..data_sources import load_splits
-from ..errors import CheckpointError
-from ..evaluation import evaluate, format_table
-from ..image_files import DataError
-from ..metrics import EVAL_PRECISIONS
+from ..data.image_data import fixed_binarization, to_unit
+from ..data.named_sets import DATASETS, load_dataset
+from ..data.sources import load_splits
+from ..data.spec import DataSpec
+from ..errors import CheckpointError, DataError, DataNotFoundError
+from ..evaluation.metrics import EVAL_PRECISIONS
+from ..evaluation.summary import evaluate, format_table
+from ..models.base import BaseVAE, from_pretrained
 from ..precision import nll_precision
 from .options import error
-
-DATA_FIELDS = ("dataset", "data_dir", "image_column", "label_column", "split", "test_split", "test_fraction",
-               "seed", "binarize", "cache_dir")  # fmt: skip  # what decides a run's test images
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -72,50 +68,54 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
 
 
-def trained_on(model: str) -> dict[str, Any]:
-    """The data settings a local model folder was trained with (its metrics.json), or {}."""
+def trained_on(model: str) -> DataSpec | None:
+    """The data settings a local model folder was trained with (its metrics.json), or None when it has none."""
     path = Path(model) / "metrics.json"
+    if not path.is_file():
+        return None
     try:
-        config = json.loads(path.read_text(encoding="utf-8")).get("config", {}) if path.is_file() else {}
+        metrics = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return {}
-    return {k: v for k, v in config.items() if k in DATA_FIELDS} if isinstance(config, dict) else {}
+        return None
+    if not isinstance(metrics, dict):
+        return None
+    # folders written before 0.2.0 keep the data settings among the flat training config
+    stored = metrics.get("data_spec", metrics.get("config"))
+    return DataSpec.from_json(stored) if isinstance(stored, dict) else None
 
 
 def test_images(args: argparse.Namespace, model: BaseVAE) -> tuple[torch.Tensor, torch.Tensor | None, str, str]:
     """(images in [0, 1], labels, the data set's name, where the test images come from)."""
     recorded = trained_on(args.model)
-    if args.dataset is None and not recorded:
+    if args.dataset is None and recorded is None:
         raise ValueError(f"give --dataset: {args.model} has no metrics.json saying what it was trained on")
-    same = args.dataset is None or args.dataset == recorded.get("dataset")
-    settings = dict(recorded) if same else {}
-    given = {"dataset": args.dataset, "data_dir": args.data_dir, "test_fraction": args.test_fraction,
-             "seed": args.data_seed, "image_column": args.image_column, "label_column": args.label_column,
-             "split": args.split, "test_split": args.test_split}  # fmt: skip
-    settings |= {k: v for k, v in given.items() if v is not None}
-    settings.setdefault("data_dir", "data")
-    settings["binarize"] = args.binarize or settings.get("binarize", False)
-    dataset = settings["dataset"]
-    if dataset in DATASETS:
-        data = load_dataset(dataset, settings["data_dir"], train=False, download=args.download,
-                            cache_dir=settings.get("cache_dir"))  # fmt: skip
+    same = recorded is not None and args.dataset in (None, recorded.dataset)
+    spec = recorded if same else DataSpec(dataset=args.dataset)
+    given = {"data_dir": args.data_dir, "test_fraction": args.test_fraction, "seed": args.data_seed,
+             "image_column": args.image_column, "label_column": args.label_column, "split": args.split,
+             "test_split": args.test_split}  # fmt: skip
+    spec = replace(spec, **{k: v for k, v in given.items() if v is not None}, download=args.download)
+    spec.binarize = args.binarize or spec.binarize
+    if spec.dataset in DATASETS:
+        data = load_dataset(spec.dataset, spec.data_dir, train=False, download=spec.download, cache_dir=spec.cache_dir)
         images, labels, note = data.images, data.labels, "its test split"
     else:
         c, h, _ = model.image_shape
-        known = {f.name for f in fields(TrainConfig)}
-        config = TrainConfig(**{k: v for k, v in settings.items() if k in known and k != "binarize"},
-                             image_size=h, channels=c, download=args.download, progress=args.progress)  # fmt: skip
-        splits = load_splits(config)
+        splits = load_splits(replace(spec, image_size=h, channels=c), progress=args.progress)
         images, labels, note = splits.test.images, splits.test.labels, splits.split_note
     images = to_unit(images[: args.max_images].to(args.device))
     labels = labels[: args.max_images].to(args.device) if labels is not None and len(labels) else None
     if tuple(images.shape[1:]) != model.image_shape:
-        raise ValueError(f"{dataset} images are {tuple(images.shape[1:])} but the model expects {model.image_shape}")
+        raise ValueError(
+            f"{spec.dataset} images are {tuple(images.shape[1:])} but the model expects {model.image_shape}"
+        )
     if model.conditional and labels is None:
-        raise ValueError(f"{args.model} is a conditional model: its test images need labels, and {dataset} has none")
-    if settings["binarize"]:
+        raise ValueError(
+            f"{args.model} is a conditional model: its test images need labels, and {spec.dataset} has none"
+        )
+    if spec.binarize:
         images = fixed_binarization(images)
-    return images, labels, dataset, note
+    return images, labels, spec.dataset, note
 
 
 def run(args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ import typing
 from dataclasses import MISSING, fields
 from typing import Any
 
-from ..config import flag_name
+from ..settings import flag_name
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..publish import PublishError, publish
+from ..errors import PublishError
+from ..hub.publish import publish
 from .options import error
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import argparse
 
-from ..base import from_pretrained
 from ..errors import CheckpointError
-from ..plots import save_samples
+from ..evaluation.plots import save_samples
+from ..models.base import from_pretrained
 from .options import error
 
 

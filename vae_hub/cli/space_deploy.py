@@ -38,9 +38,8 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run and args.folder is None:
         error("--dry-run writes the Space folder only: give it one with --folder DIR")
         return 2
-    from ..publish import PublishError
-    from ..space.deploy import deploy
-    from ..space.space_folder import SpaceFolderError
+    from ..errors import PublishError, SpaceFolderError
+    from ..space.deploy.upload import deploy
 
     try:
         done = deploy(args.space_id, args.model, private=args.private, dry_run=args.dry_run, folder=args.folder,

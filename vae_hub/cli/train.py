@@ -9,12 +9,10 @@ from __future__ import annotations
 import argparse
 
 from ..allocator import keep_freed_memory
-from ..config import TrainConfig
-from ..data import DataNotFoundError
-from ..errors import CheckpointError
+from ..errors import CheckpointError, DataNotFoundError, PublishError, TrainingDivergedError
 from ..precision import flush_denormals_in_this_process
-from ..publish import PublishError
-from ..training import TrainingDivergedError, train
+from ..training.config import TrainConfig
+from ..training.trainer import train
 from .options import add_dataclass_options, dataclass_from_args, error
 
 

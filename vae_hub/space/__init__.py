@@ -5,8 +5,8 @@ and the Space folder's ``app.py`` are both this. Needs the ``space`` extra (``pi
 """
 
 from .app import CSS, build_demo, launch
-from .lab_models import LabModels, read_lab
+from .deploy.folder import read_models
+from .lab.models import LabModels, read_lab
 from .model_store import find_models
-from .space_folder import read_models
 
 __all__ = ["CSS", "LabModels", "build_demo", "find_models", "launch", "read_lab", "read_models"]

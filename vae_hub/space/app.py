@@ -16,7 +16,7 @@ import torch
 
 from . import gradio_patches
 from .components import clear_errors
-from .features import (
+from .endpoints import (  # fmt: skip
     ANY_CLASS,
     COLLAPSED_KL,
     MAX_SAMPLES,
@@ -27,13 +27,13 @@ from .features import (
     Features,
     decode_one,
     format_latent,
-)  # fmt: skip
-from .features import latent_map as draw_latent_map
+)
+from .endpoints import latent_map as draw_latent_map
 from .inputs import user_errors
-from .lab import Lab
-from .lab_models import LabModels
-from .lab_tabs import collapse_tab, compare_tab, latent_tab, live_tab
-from .live import LiveTraining
+from .lab.features import Lab
+from .lab.live import LiveTraining
+from .lab.models import LabModels
+from .lab.tabs import collapse_tab, compare_tab, latent_tab, live_tab
 from .model_store import LoadedModel, ModelStore
 from .sessions import SwitchedSessions
 

@@ -21,14 +21,11 @@ import gradio
 from gradio import processing_utils
 from PIL import Image
 
+from ..errors import GradioChangedError
 from ..fileio import atomic_write
 
 # sha256 of inspect.getsource(processing_utils.save_pil_to_cache) in the Gradio releases this patch was checked against
 KNOWN_SOURCES = {"6.31.0": "ea8f5a3ffa0371a17de649d654e2ddda471362b6e0301e8c323a60009af94468"}
-
-
-class GradioChangedError(RuntimeError):
-    """The patched Gradio function is not the one the patch was written for."""
 
 
 def source_digest(function: object) -> str:

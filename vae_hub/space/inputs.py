@@ -12,7 +12,8 @@ import gradio as gr
 import numpy as np
 import torch
 
-from ..images import ImageInputError, open_image, prepare_image
+from ..errors import ImageInputError
+from ..images import open_image, prepare_image
 
 log = logging.getLogger("vae-hub-space")
 

@@ -24,22 +24,18 @@ from typing import Any
 import torch
 from huggingface_hub import ModelCard
 
-from ..base import BaseVAE, from_pretrained
-from ..errors import CheckpointError, CheckpointNotFoundError
+from ..errors import CheckpointError, CheckpointNotFoundError, ModelLoadError
+from ..evaluation.metrics import kl_per_dimension
+from ..hub.files import CONFIG_NAME, looks_like_local_path, resolve_file, source_name
 from ..images import MNIST_MARGIN
 from ..limits import MAX_TEXT_BYTES, max_model_bytes, size_text
-from ..metrics import kl_per_dimension
-from ..model_files import CONFIG_NAME, looks_like_local_path, resolve_file, source_name
+from ..models.base import BaseVAE, from_pretrained
 
 DIGIT_DATASETS = ("mnist", "kmnist")  # centred in a 20x20 box like MNIST; other data sets fill the frame
 SPACE_MAX_MODEL_MB = 256  # the Space's size limit per model, unless VAE_HUB_MAX_MODEL_MB says otherwise
 CACHE_MB = 1024  # weights kept in memory, all models together
 
 log = logging.getLogger("vae-hub-space")
-
-
-class ModelLoadError(ValueError):
-    """A model name that cannot be loaded; the message is safe to show in the page."""
 
 
 @dataclass

@@ -1,0 +1,13 @@
+"""Where training images come from: named data sets, folders of pictures, Hugging Face datasets, CIFAR-10.
+
+Every source is decoded once into uint8 tensors (:class:`ImageData`) and split into train and test images
+(:class:`Splits`) as a :class:`DataSpec` says; decoded folders and datasets are cached on disk.
+"""
+
+from .image_data import ImageData, Splits, fixed_binarization, to_unit
+from .named_sets import DATASETS, DatasetInfo, load_dataset
+from .sources import load_splits
+from .spec import DataSpec
+
+__all__ = ["DATASETS", "DataSpec", "DatasetInfo", "ImageData", "Splits", "fixed_binarization", "load_dataset",
+           "load_splits", "to_unit"]  # fmt: skip

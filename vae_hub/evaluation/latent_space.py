@@ -1,0 +1,115 @@
+"""Looking at a latent space: posterior means of a set of images, a 2-D view of them, and how gappy it is.
+
+The seed's claim: a plain autoencoder leaves gaps between its classes' codes, so a random point decodes to
+nonsense; the KL term of a VAE pulls the codes onto the prior, so that any prior draw lands near some encoded image.
+:func:`gap_fraction` puts one number on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..models.base import BaseVAE
+
+GAP_QUANTILE = 0.95  # a draw is "in a gap" when it is farther from every code than 95% of test codes are
+
+
+@torch.no_grad()
+def posterior_means(model: BaseVAE, images: Tensor, labels: Tensor | None = None, batch_size: int = 1000) -> Tensor:
+    """E_q[z|x] for each image (N, latent_dim): the code of a deterministic autoencoder."""
+    y = labels if model.conditional else None
+    parts = [
+        model.encode(x, None if y is None else y[i * batch_size : (i + 1) * batch_size])[0]
+        for i, x in enumerate(images.split(batch_size))
+    ]
+    return torch.cat(parts)
+
+
+@dataclass(frozen=True)
+class Projection:
+    """A plane of the latent space: ``to_plane`` gives 2-D coordinates, ``to_latent`` the point of z-space.
+
+    For a 2-D latent space it is the identity; above, the plane through the codes' mean spanned by their two
+    principal directions (PCA). Its axes are orthonormal, so the prior N(0, I) looks like N(0, I) on it, centred
+    at the projection of the origin.
+    """
+
+    center: Tensor  # (L,)
+    axes: Tensor  # (2, L), orthonormal rows
+    explained: float  # share of the codes' variance on the plane
+    kind: str
+
+    def to_plane(self, z: Tensor) -> Tensor:
+        return (z - self.center) @ self.axes.T
+
+    def to_latent(self, p: Tensor) -> Tensor:
+        return self.center + p @ self.axes
+
+    @property
+    def origin(self) -> Tensor:
+        """Where z = 0 (the prior's mean) lies on the plane."""
+        return self.to_plane(torch.zeros_like(self.center))
+
+
+def projection(codes: Tensor) -> Projection:
+    """The identity for 2-D codes, else their PCA plane."""
+    latent_dim = codes.shape[1]
+    if latent_dim == 2:
+        return Projection(torch.zeros(2), torch.eye(2), 1.0, "the 2-D latent space itself")
+    center = codes.mean(0)
+    _, s, v = torch.linalg.svd(codes - center, full_matrices=False)
+    explained = float((s[:2] ** 2).sum() / (s**2).sum().clamp_min(1e-12))
+    return Projection(center, v[:2].contiguous(), explained, f"PCA of the {latent_dim}-D means")
+
+
+def nearest_distances(points: Tensor, codes: Tensor, *, exclude_self: bool = False) -> Tensor:
+    """Euclidean distance from each point (M, L) to its nearest code (N, L)."""
+    d = torch.cdist(points.double(), codes.double())
+    if exclude_self:
+        d.fill_diagonal_(float("inf"))
+    return d.min(1).values.float()
+
+
+@dataclass(frozen=True)
+class Gaps:
+    """How far random draws land from the codes: ``fraction`` in a gap, and the typical distances."""
+
+    fraction: float  # share of draws farther from every code than GAP_QUANTILE of codes are from their neighbour
+    threshold: float  # that distance
+    median_draw: float  # median distance from a draw to its nearest code
+    median_code: float  # median distance from a code to its nearest other code
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: round(v, 4) for k, v in self.__dict__.items()}
+
+
+def gaps(codes: Tensor, draws: Tensor, quantile: float = GAP_QUANTILE) -> Gaps:
+    """Measure the gaps of a latent space: where do ``draws`` land relative to ``codes`` (encoded images)?
+
+    A draw is in a gap when its nearest code is farther than the ``quantile`` of the codes' own nearest-neighbour
+    distances: denser sets of codes get a tighter threshold, so the figure does not depend on the codes' scale.
+    """
+    own = nearest_distances(codes, codes, exclude_self=True)
+    threshold = float(torch.quantile(own, quantile))
+    to_draws = nearest_distances(draws, codes)
+    return Gaps(
+        fraction=float((to_draws > threshold).float().mean()),
+        threshold=threshold,
+        median_draw=float(to_draws.median()),
+        median_code=float(own.median()),
+    )
+
+
+def fitted_gaussian_draws(codes: Tensor, eps: Tensor) -> Tensor:
+    """``eps`` ~ N(0, I) mapped through the Gaussian fitted to ``codes`` (their mean and covariance).
+
+    A plain autoencoder has no prior; this is the fairest stand-in for "sampling" it.
+    """
+    mean = codes.mean(0)
+    cov = torch.cov(codes.T.double()).reshape(codes.shape[1], codes.shape[1])
+    chol = torch.linalg.cholesky(cov + 1e-6 * torch.eye(codes.shape[1], dtype=cov.dtype))
+    return (mean.double() + eps.double() @ chol.T).float()

@@ -1,0 +1,23 @@
+"""The models: a Gaussian encoder, a decoder and the objectives that train them.
+
+``MODEL_TYPES`` maps each ``vae-hub train --model`` name to its class; every class is also loadable by
+:func:`~vae_hub.models.base.from_pretrained` under the class name its ``config.json`` records.
+"""
+
+from .base import BaseVAE, ForwardOutput, from_pretrained
+from .conv import ConvVAE, ResidualBlock
+from .mlp import VariationalAutoencoder
+from .posterior import DiagonalGaussian
+
+MODEL_TYPES: dict[str, type[BaseVAE]] = {"mlp": VariationalAutoencoder, "conv": ConvVAE}
+
+__all__ = [
+    "MODEL_TYPES",
+    "BaseVAE",
+    "ConvVAE",
+    "DiagonalGaussian",
+    "ForwardOutput",
+    "ResidualBlock",
+    "VariationalAutoencoder",
+    "from_pretrained",
+]

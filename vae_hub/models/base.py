@@ -1,0 +1,496 @@
+"""The public API shared by every vae-hub model, written once.
+
+A subclass defines ``encoder_backbone`` (native input -> features), the ``fc_mu`` / ``fc_logvar`` heads and
+``decoder``, an ``nn.Sequential`` from z to pixel means in its native layout that ends in ``nn.Sigmoid``. Everything
+else is here: input checks, the reparameterization trick, sampling from the prior, reconstruction, interpolation,
+latent traversals, the decoder likelihood and Hub save/load.
+
+A conditional VAE (``num_classes`` > 0) models q(z|x, y) and p(x|z, y): the one-hot label y is appended to the
+encoder's features before its heads and to z before the decoder. Every method then takes ``labels``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, cast
+
+import torch
+from huggingface_hub import PyTorchModelHubMixin
+from torch import Tensor, nn
+
+from ..hub import save_load as hub
+from ..hub.config_rules import Bool, Choice, Float, ImageShape, Int, Names, Rule
+from ..limits import MAX_IMAGE_SIDE
+from .objectives import bernoulli_nll, gaussian_nll
+from .posterior import DiagonalGaussian
+
+LIKELIHOODS = ("bernoulli", "gaussian")  # the decoder's p(x|z)
+# Sanity bounds for a config.json from outside; what a model may cost is bounded by its size (vae_hub.limits).
+MAX_CHANNELS, MAX_SIDE, MAX_WIDTH, MAX_CLASSES = 16, MAX_IMAGE_SIDE, 2**24, 100_000
+REPO_URL = "https://github.com/vae-hub/vae-hub"
+
+
+def check_positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def check_image_shape(image_shape: Sequence[int]) -> tuple[int, int, int]:
+    shape = tuple(image_shape)
+    if len(shape) != 3 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in shape):
+        raise ValueError(f"image_shape must be three positive integers (C, H, W), got {image_shape!r}")
+    return shape  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class ForwardOutput:
+    """What ``model(x)`` returns: the decoder's logits at a code drawn from q(z|x), that posterior, and the code.
+
+    ``logits`` (before the decoder's final sigmoid) has the layout of ``x``, with a leading k for ``samples=k``;
+    ``z`` is (B, latent_dim), or (k, B, latent_dim). It unpacks (and indexes) as ``recon_x, mu, logvar = model(x)``,
+    as in the classic PyTorch VAE example.
+    """
+
+    logits: Tensor
+    posterior: DiagonalGaussian
+    z: Tensor
+
+    @property
+    def recon_x(self) -> Tensor:
+        """The reconstruction: the decoder's pixel means in [0, 1]."""
+        return torch.sigmoid(self.logits)
+
+    def __iter__(self) -> Iterator[Tensor]:
+        return iter((self.recon_x, self.posterior.mean, self.posterior.logvar))
+
+    def __getitem__(self, index: int) -> Tensor:
+        return (self.recon_x, self.posterior.mean, self.posterior.logvar)[index]
+
+
+class BaseVAE(
+    nn.Module,
+    PyTorchModelHubMixin,
+    library_name="vae-hub",
+    license="mit",
+    repo_url=REPO_URL,
+    docs_url=REPO_URL,
+    pipeline_tag="unconditional-image-generation",
+    tags=["vae", "variational-autoencoder", "image-generation", "pytorch"],
+):
+    """Base class of vae-hub models: a Gaussian encoder q(z|x), a N(0, I) prior and a decoder p(x|z)."""
+
+    config_rules: ClassVar[dict[str, Rule]] = {
+        "image_shape": ImageShape(MAX_CHANNELS, MAX_SIDE),
+        "latent_dim": Int(1, 2**16),
+        "likelihood": Choice(LIKELIHOODS),
+        "gaussian_std": Float(0.0, 1e6),
+        "learn_std": Bool(),
+        "num_classes": Int(0, MAX_CLASSES),
+        "class_names": Names(MAX_CLASSES),
+        "deterministic": Bool(),
+    }
+    """The type and range of each ``__init__`` argument, checked before a model from outside is built."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        hub.register(cls)  # loadable by the class name that save_pretrained writes into config.json
+
+    def _setup(
+        self,
+        image_shape: Sequence[int],
+        latent_dim: int,
+        likelihood: str,
+        gaussian_std: float,
+        learn_std: bool,
+        num_classes: int = 0,
+        class_names: Sequence[str] | None = None,
+        deterministic: bool = False,
+    ) -> None:
+        """Record the shapes, the classes and the decoder likelihood; subclasses call this first in ``__init__``.
+
+        ``deterministic=True`` makes the seed's *traditional autoencoder*: z = encoder(x) (the mean head), no
+        sampling and no KL term in training; its log-variance head is kept but unused, so it shares the VAE's
+        architecture, API and files.
+        """
+        self._image_shape = check_image_shape(image_shape)
+        self._latent_dim = check_positive_int("latent_dim", latent_dim)
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
+            raise ValueError(f"num_classes must be an integer >= 0 (0: not conditional), got {num_classes!r}")
+        if class_names is not None and len(class_names) != num_classes:
+            raise ValueError(f"class_names has {len(class_names)} names but num_classes is {num_classes}")
+        self.num_classes = num_classes
+        if not isinstance(deterministic, bool):
+            raise ValueError(f"deterministic must be true or false, got {deterministic!r}")
+        self.deterministic = deterministic
+        self.class_names = list(class_names) if class_names is not None else [str(i) for i in range(num_classes)]
+        if likelihood not in LIKELIHOODS:
+            raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
+        self.likelihood = likelihood
+        if likelihood == "gaussian":
+            if not (isinstance(gaussian_std, (int, float)) and 0 < gaussian_std < math.inf):
+                raise ValueError(f"gaussian_std must be a positive number, got {gaussian_std!r}")
+            # One observation noise scale for all pixels, fixed or learned (as in the sigma-VAE).
+            self.log_std = nn.Parameter(torch.tensor(math.log(gaussian_std)), requires_grad=bool(learn_std))
+
+    # --- properties -------------------------------------------------------------------------------------------
+    @property
+    def latent_dim(self) -> int:
+        """Number of latent dimensions."""
+        return self._latent_dim
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """The (C, H, W) shape of one image."""
+        return self._image_shape
+
+    @property
+    def conditional(self) -> bool:
+        """Whether the model is conditioned on class labels (``num_classes`` > 0)."""
+        return self.num_classes > 0
+
+    @property
+    def convolutional(self) -> bool:
+        """Whether the model has convolutions (which run fastest on a CPU in channels-last layout)."""
+        return any(isinstance(m, nn.modules.conv._ConvNd) for m in self.modules())
+
+    @property
+    def input_dim(self) -> int:
+        """Number of values in one flattened image."""
+        c, h, w = self._image_shape
+        return c * h * w
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.parameters()).dtype
+
+    # --- to be defined by each model ------------------------------------------------------------------------
+    flat_input: ClassVar[bool] = False
+    """Whether ``_encode`` takes flat (B, D) inputs and ``_decode`` returns them (the MLP), or images (B, C, H, W)."""
+
+    encoder_backbone: nn.Module
+    fc_mu: nn.Linear
+    fc_logvar: nn.Linear
+    decoder: nn.Sequential
+
+    def _with_labels(self, h: Tensor, labels: Tensor | None) -> Tensor:
+        """``h`` with the one-hot labels appended (conditional models); ``h`` itself otherwise."""
+        if not self.num_classes:
+            return h
+        return torch.cat([h, nn.functional.one_hot(labels, self.num_classes).to(h)], dim=-1)
+
+    def _encode(self, x: Tensor, labels: Tensor | None = None) -> DiagonalGaussian:
+        h = self._with_labels(self.encoder_backbone(x), labels)
+        return DiagonalGaussian(self.fc_mu(h), self.fc_logvar(h), self.deterministic)
+
+    def _decode_logits(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        """The decoder up to its final sigmoid."""
+        h = self._with_labels(z, labels)
+        for layer in self.decoder[:-1]:
+            h = layer(h)
+        return h
+
+    def _decode(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        return self.decoder(self._with_labels(z, labels))
+
+    # --- input checks ---------------------------------------------------------------------------------------
+    def check_input(self, x: Any) -> Tensor:
+        """Validate a batch of images and return it on the model's device and dtype, in the native layout.
+
+        Accepted: a float tensor of shape (B, C, H, W) or (B, C*H*W) with values in [0, 1].
+        """
+        name = type(self).__name__
+        c, h, w = self._image_shape
+        expected = f"images of shape (B, {c}, {h}, {w}) or flat inputs of shape (B, {self.input_dim})"
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{name} expects a torch.Tensor of {expected}, got {type(x).__name__}")
+        if not x.is_floating_point():
+            raise ValueError(
+                f"{name} expects a floating-point tensor with values in [0, 1], got dtype {x.dtype} "
+                "(for 8-bit images use x.float() / 255)"
+            )
+        is_image = x.ndim == 4 and tuple(x.shape[1:]) == self._image_shape
+        is_flat = x.ndim == 2 and x.shape[1] == self.input_dim
+        if not (is_image or is_flat):
+            hint = " (add a batch dimension with x.unsqueeze(0))" if tuple(x.shape) == self._image_shape else ""
+            raise ValueError(f"{name} expects {expected}, got shape {tuple(x.shape)}{hint}")
+        if x.shape[0] == 0:
+            raise ValueError(f"{name} got an empty batch (B=0); expected at least one image")
+        lo, hi = torch.aminmax(x.detach())
+        lo_v, hi_v = float(lo), float(hi)
+        if not (lo_v >= 0.0 and hi_v <= 1.0):  # also catches NaN
+            raise ValueError(
+                f"{name} expects pixel values in [0, 1], got min {lo_v:.4g} and max {hi_v:.4g} "
+                "(scale images to [0, 1]; NaN or inf values are not allowed)"
+            )
+        x = x.to(device=self.device, dtype=self.dtype)
+        return x.flatten(1) if self.flat_input else x.reshape(-1, c, h, w)
+
+    def check_latent(self, z: Any) -> Tensor:
+        """Validate latent codes of shape (B, latent_dim) and return them on the model's device and dtype."""
+        name = type(self).__name__
+        if not isinstance(z, Tensor):
+            raise TypeError(
+                f"{name}.decode expects a torch.Tensor of shape (B, {self.latent_dim}), got {type(z).__name__}"
+            )
+        if not z.is_floating_point():
+            raise ValueError(f"{name}.decode expects a floating-point latent tensor, got dtype {z.dtype}")
+        if z.ndim != 2 or z.shape[1] != self.latent_dim or z.shape[0] == 0:
+            raise ValueError(f"{name}.decode expects latents of shape (B, {self.latent_dim}), got {tuple(z.shape)}")
+        if not torch.isfinite(z).all():
+            raise ValueError(f"{name}.decode got NaN or inf in the latent codes")
+        return z.to(device=self.device, dtype=self.dtype)
+
+    def check_labels(self, labels: Any, n: int) -> Tensor | None:
+        """Class indices for ``n`` images as a (n,) long tensor on the model's device (None for an unconditional model).
+
+        ``labels`` is one class (an index or a name) for all, or one per image (a sequence or a tensor).
+        """
+        name = type(self).__name__
+        if not self.num_classes:
+            if labels is not None:
+                raise ValueError(f"this {name} is not conditional (num_classes=0): leave labels out")
+            return None
+        shown = ", ".join(self.class_names[:10]) + (", ..." if self.num_classes > 10 else "")
+        expected = f"a class index in [0, {self.num_classes}) or a class name ({shown}), or one per image"
+        if labels is None:
+            raise ValueError(f"this {name} is conditional on {self.num_classes} classes: pass labels= {expected}")
+        if isinstance(labels, Tensor):
+            if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+                raise ValueError(f"labels must be integer class indices, got dtype {labels.dtype}")
+            flat = labels.flatten()
+            if flat.numel() in (1, n) and bool(((flat >= 0) & (flat < self.num_classes)).all()):
+                return flat.to(device=self.device, dtype=torch.long).expand(n)  # checked without a Python loop
+            values = flat.tolist()
+        else:
+            values = [labels] if isinstance(labels, (int, str)) else list(labels)
+        index = {c: i for i, c in enumerate(self.class_names)}
+        out = []
+        for v in values:
+            if isinstance(v, str) and v in index:
+                out.append(index[v])
+            elif isinstance(v, int) and not isinstance(v, bool) and 0 <= v < self.num_classes:
+                out.append(v)
+            else:
+                raise ValueError(f"labels: {v!r} is not a class of this {name}; expected {expected}")
+        if len(out) == 1:
+            out = out * n
+        if len(out) != n:
+            raise ValueError(f"labels: got {len(out)} labels for {n} images; expected one, or one per image")
+        return torch.tensor(out, dtype=torch.long, device=self.device)
+
+    def to_images(self, x: Tensor) -> Tensor:
+        """Reshape a batch to (B, C, H, W)."""
+        return x.reshape(-1, *self._image_shape)
+
+    # --- the VAE --------------------------------------------------------------------------------------------
+    def encode(self, x: Tensor, labels: Any = None) -> DiagonalGaussian:
+        """q(z|x) (q(z|x, y) given ``labels``): a :class:`DiagonalGaussian` with ``mean`` and ``logvar``, each
+        (B, latent_dim); ``mu, logvar = model.encode(x)`` unpacks it."""
+        x = self.check_input(x)
+        return self._encode(x, self.check_labels(labels, x.shape[0]))
+
+    def reparameterize(self, mu: Tensor, logvar: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """z = mu + sigma * eps with eps ~ N(0, I): the sample is differentiable in mu and logvar.
+
+        A deterministic autoencoder returns ``mu`` itself.
+        """
+        return DiagonalGaussian(mu, logvar, self.deterministic).sample(generator=generator)
+
+    def decode(self, z: Tensor, labels: Any = None) -> Tensor:
+        """Mean of p(x|z) (p(x|z, y) given ``labels``), in [0, 1]: flat (B, D) for the MLP, else (B, C, H, W)."""
+        z = self.check_latent(z)
+        return self._decode(z, self.check_labels(labels, z.shape[0]))
+
+    def decode_logits(self, z: Tensor, labels: Any = None) -> Tensor:
+        """The decoder's output before its final sigmoid (what the likelihood takes), in the layout of ``decode``."""
+        z = self.check_latent(z)
+        return self._decode_logits(z, self.check_labels(labels, z.shape[0]))
+
+    def forward(
+        self, x: Tensor, generator: torch.Generator | None = None, samples: int | None = None, labels: Any = None
+    ) -> ForwardOutput:
+        """Encode, draw z from q(z|x) with the reparameterization trick, decode: a :class:`ForwardOutput`.
+
+        With ``samples=k`` each image gets k draws of z, decoded together (the importance-weighted bound needs
+        them, ``objectives.iwae``). A conditional model needs ``labels``.
+        """
+        native = self.check_input(x)
+        y = self.check_labels(labels, native.shape[0])
+        posterior = self._encode(native, y)
+        if samples is None:
+            z = posterior.sample(generator=generator)
+            return ForwardOutput(self._decode_logits(z, y).reshape(x.shape), posterior, z)
+        check_positive_int("samples", samples)
+        z = posterior.sample(samples, generator=generator)
+        y = y.repeat(samples) if y is not None else None
+        logits = self._decode_logits(z.reshape(-1, self.latent_dim), y)
+        return ForwardOutput(logits.reshape(samples, *x.shape), posterior, z)
+
+    def reconstruction_nll(self, logits: Tensor, x: Tensor) -> Tensor:
+        """-log p(x|z) in nats from decoder logits, for flattened tensors (..., D), summed over the last dimension."""
+        if self.likelihood == "bernoulli":
+            return bernoulli_nll(logits, x)
+        return gaussian_nll(torch.sigmoid(logits), x, self.log_std)
+
+    def observe(self, means: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """A draw x ~ p(x|z) from the decoder's ``means``: Bernoulli pixels (0 or 1) for a Bernoulli decoder, the
+        mean plus Gaussian noise of the decoder's std (clipped to [0, 1]) for a Gaussian one. The mean is what the
+        page and the reconstructions show: the average of such draws, hence its blur."""
+        if self.likelihood == "bernoulli":
+            return torch.bernoulli(means.clamp(0, 1), generator=generator)
+        noise = torch.randn(means.shape, generator=generator, device=means.device, dtype=means.dtype)
+        return (means + noise * self.log_std.exp()).clamp(0, 1)
+
+    # --- using a trained model ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def sample(
+        self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None, labels: Any = None
+    ) -> Tensor:
+        """Decode ``n`` draws from the prior N(0, temperature^2 I): images (n, C, H, W).
+
+        A conditional model draws images of the class(es) in ``labels`` (one for all, or one per image).
+        """
+        check_positive_int("n", n)
+        if not (isinstance(temperature, (int, float)) and 0 <= temperature < math.inf):
+            raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
+        y = self.check_labels(labels, n)
+        z = torch.randn(n, self.latent_dim, generator=generator, device=self.device, dtype=self.dtype)
+        return self.to_images(self._decode(z * temperature, y))
+
+    @torch.no_grad()
+    def reconstruct(self, x: Tensor, labels: Any = None) -> Tensor:
+        """Decoder mean at the posterior mean, in the layout of ``x`` (a conditional model needs ``labels``)."""
+        native = self.check_input(x)
+        y = self.check_labels(labels, native.shape[0])
+        return self._decode(self._encode(native, y).mode(), y).reshape(x.shape)
+
+    @torch.no_grad()
+    def interpolate_classes(self, z: Tensor, label_a: Any, label_b: Any, steps: int = 8) -> Tensor:
+        """Decode fixed codes ``z`` (B, latent_dim) while the label moves from class a to class b.
+
+        The one-hot input is blended, (1 - t) y_a + t y_b: images (B, steps, C, H, W). Conditional models only.
+        """
+        check_positive_int("steps", steps)
+        if not self.num_classes:
+            raise ValueError(f"interpolate_classes needs a conditional model; this {type(self).__name__} is not")
+        z = self.check_latent(z)
+        eye = torch.eye(self.num_classes, device=z.device, dtype=z.dtype)
+        ya, yb = (eye[self.check_labels(lab, 1)[0]] for lab in (label_a, label_b))
+        t = torch.linspace(0, 1, steps, device=z.device, dtype=z.dtype)[:, None]
+        mix = (1 - t) * ya + t * yb  # (steps, K)
+        codes = torch.cat([z[:, None, :].expand(-1, steps, -1), mix.expand(z.shape[0], -1, -1)], dim=-1)
+        h = codes.reshape(-1, self.latent_dim + self.num_classes)
+        images = self.to_images(self.decoder(h))
+        return images.reshape(z.shape[0], steps, *self._image_shape)
+
+    @torch.no_grad()
+    def interpolate(
+        self, x_a: Tensor, x_b: Tensor, steps: int = 8, method: str = "slerp", labels: Any = None
+    ) -> Tensor:
+        """Decode a path between the posterior means of ``x_a`` and ``x_b``: images (B, steps, C, H, W).
+
+        ``method`` is ``"lerp"`` (straight line) or ``"slerp"`` (great circle, better suited to a Gaussian prior).
+        A conditional model encodes and decodes both with ``labels``.
+        """
+        check_positive_int("steps", steps)
+        if method not in ("lerp", "slerp"):
+            raise ValueError(f"method must be 'lerp' or 'slerp', got {method!r}")
+        za, zb = self.encode(x_a, labels).mode(), self.encode(x_b, labels).mode()
+        if za.shape != zb.shape:
+            raise ValueError(f"x_a and x_b must hold the same number of images, got {za.shape[0]} and {zb.shape[0]}")
+        t = torch.linspace(0, 1, steps, device=za.device, dtype=za.dtype)
+        path = slerp(za, zb, t) if method == "slerp" else lerp(za, zb, t)  # (B, steps, D)
+        y = self.check_labels(labels, za.shape[0])
+        y = y.repeat_interleave(steps) if y is not None else None
+        images = self.to_images(self._decode(path.reshape(-1, self.latent_dim), y))
+        return images.reshape(za.shape[0], steps, *self._image_shape)
+
+    @torch.no_grad()
+    def traverse(self, x_or_z: Tensor, dim: int, values: Sequence[float] | Tensor, labels: Any = None) -> Tensor:
+        """Vary latent ``dim`` over ``values`` from a starting code: images (B, len(values), C, H, W).
+
+        ``x_or_z`` is either latent codes (B, latent_dim) or images, which are encoded to their posterior mean.
+        """
+        if isinstance(dim, bool) or not isinstance(dim, int) or not 0 <= dim < self.latent_dim:
+            raise ValueError(f"dim must be an integer in [0, {self.latent_dim}), got {dim!r}")
+        is_latent = isinstance(x_or_z, Tensor) and x_or_z.ndim == 2 and x_or_z.shape[1] == self.latent_dim
+        z = self.check_latent(x_or_z) if is_latent else self.encode(x_or_z, labels).mode()
+        v = torch.as_tensor(values, device=z.device, dtype=z.dtype).flatten()
+        if v.numel() == 0 or not torch.isfinite(v).all():
+            raise ValueError("values must be a non-empty sequence of finite numbers")
+        codes = z[:, None, :].repeat(1, v.numel(), 1)
+        codes[:, :, dim] = v
+        y = self.check_labels(labels, z.shape[0])
+        y = y.repeat_interleave(v.numel()) if y is not None else None
+        images = self.to_images(self._decode(codes.reshape(-1, self.latent_dim), y))
+        return images.reshape(z.shape[0], v.numel(), *self._image_shape)
+
+    # --- Hub ------------------------------------------------------------------------------------------------
+    def _save_pretrained(self, save_directory: Path) -> None:
+        hub.save_model(self, save_directory, dict(self._hub_mixin_config or {}))
+
+    @classmethod
+    def from_pretrained(  # type: ignore[override]
+        cls,
+        pretrained_model_name_or_path: str | Path,
+        *,
+        revision: str | None = None,
+        token: str | bool | None = None,
+        cache_dir: str | Path | None = None,
+        force_download: bool = False,
+        local_files_only: bool = False,
+        map_location: str | torch.device = "cpu",
+        max_bytes: int | None = None,
+    ) -> BaseVAE:
+        """Load a model saved with ``save_pretrained`` from a local folder or a Hub repo id; loading is strict.
+
+        Everything is checked before anything is allocated; a model whose weights take more than ``max_bytes``
+        (default: ``VAE_HUB_MAX_MODEL_MB`` megabytes, else 2048) is refused. Raises :class:`CheckpointError`.
+        """
+        model = hub.load_model(
+            pretrained_model_name_or_path,
+            expected=None if cls is BaseVAE else cls,
+            revision=revision,
+            token=token,
+            cache_dir=cache_dir,
+            force_download=force_download,
+            local_files_only=local_files_only,
+            map_location=map_location,
+            max_bytes=max_bytes,
+        )
+        return cast(BaseVAE, model)
+
+
+def from_pretrained(name_or_path: str | Path, **kwargs: Any) -> BaseVAE:
+    """Load any vae-hub model from a local folder or a Hub repo id, whichever class saved it.
+
+    Keyword arguments: ``revision``, ``token``, ``cache_dir``, ``force_download``, ``local_files_only``,
+    ``map_location``, ``max_bytes`` (the size limit, see :meth:`BaseVAE.from_pretrained`). Raises
+    :class:`~vae_hub.errors.CheckpointError` on any problem.
+    """
+    return BaseVAE.from_pretrained(name_or_path, **kwargs)
+
+
+def lerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
+    """Straight-line interpolation: (B, D), (B, D), (T,) -> (B, T, D)."""
+    t = t[None, :, None]
+    return (1 - t) * a[:, None, :] + t * b[:, None, :]
+
+
+def slerp(a: Tensor, b: Tensor, t: Tensor, eps: float = 1e-7) -> Tensor:
+    """Spherical interpolation (falls back to lerp for nearly parallel codes): -> (B, T, D)."""
+    cos = (a * b).sum(-1) / (a.norm(dim=-1) * b.norm(dim=-1)).clamp_min(eps)
+    omega = torch.arccos(cos.clamp(-1 + eps, 1 - eps))[:, None, None]  # (B, 1, 1)
+    so = torch.sin(omega)
+    t = t[None, :, None]
+    out = (torch.sin((1 - t) * omega) * a[:, None, :] + torch.sin(t * omega) * b[:, None, :]) / so
+    parallel = (so.abs() < 1e-4).expand_as(out)
+    return torch.where(parallel, lerp(a, b, t[0, :, 0]), out)

@@ -1,0 +1,102 @@
+"""The models: the seed's MLP VAE, by its own names, and a convolutional VAE."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import ClassVar
+
+from torch import Tensor, nn
+
+from ..hub.config_rules import Int, Rule
+from .base import MAX_SIDE, MAX_WIDTH, BaseVAE, check_positive_int
+from .layers import Conv2d, ConvTranspose2d
+
+
+class ResidualBlock(nn.Module):
+    """x + f(x) with f = ReLU, 3x3 convolution, ReLU, 1x1 convolution: more depth at the same resolution."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.ReLU(), Conv2d(channels, channels, 3, padding=1), nn.ReLU(), Conv2d(channels, channels, 1)
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.body(x)
+
+
+class ConvVAE(BaseVAE):
+    """A convolutional VAE for (C, H, W) images, e.g. 1x28x28 (MNIST family) or 3x32x32 (CIFAR-10).
+
+    The encoder halves the resolution ``num_downsamples`` times with stride-2 4x4 convolutions, doubling the
+    channels from ``base_channels``; a ``hidden_dim`` layer feeds the ``fc_mu`` / ``fc_logvar`` heads. The decoder
+    mirrors it with transposed convolutions and ends in a sigmoid. H and W must be divisible by 2**num_downsamples.
+    ``res_blocks`` residual blocks (:class:`ResidualBlock`) follow each downsampling and precede each upsampling:
+    a deeper model at the same widths; 0 is the plain ConvVAE. ``num_classes`` > 0 makes it a conditional VAE.
+    """
+
+    config_rules: ClassVar[dict[str, Rule]] = BaseVAE.config_rules | {
+        "base_channels": Int(1, 2**16),
+        "hidden_dim": Int(1, MAX_WIDTH),
+        "num_downsamples": Int(1, MAX_SIDE.bit_length() - 1),
+        "res_blocks": Int(0, 16),
+    }
+
+    def __init__(
+        self,
+        image_shape: Sequence[int] = (1, 28, 28),
+        latent_dim: int = 16,
+        base_channels: int = 32,
+        hidden_dim: int = 256,
+        num_downsamples: int = 2,
+        likelihood: str = "bernoulli",
+        gaussian_std: float = 0.1,
+        learn_std: bool = False,
+        res_blocks: int = 0,
+        num_classes: int = 0,
+        class_names: Sequence[str] | None = None,
+        deterministic: bool = False,
+    ) -> None:
+        super().__init__()
+        self._setup(
+            image_shape, latent_dim, likelihood, gaussian_std, learn_std, num_classes, class_names, deterministic
+        )
+        k = self.num_classes
+        check_positive_int("base_channels", base_channels)
+        check_positive_int("hidden_dim", hidden_dim)
+        check_positive_int("num_downsamples", num_downsamples)
+        if isinstance(res_blocks, bool) or not isinstance(res_blocks, int) or res_blocks < 0:
+            raise ValueError(f"res_blocks must be an integer >= 0, got {res_blocks!r}")
+        c, h, w = self.image_shape
+        factor = 2**num_downsamples
+        if h % factor or w % factor:
+            raise ValueError(
+                f"ConvVAE with num_downsamples={num_downsamples} needs H and W divisible by {factor}, "
+                f"got image_shape {self.image_shape}"
+            )
+        widths = [base_channels * 2**i for i in range(num_downsamples)]
+        self.feature_shape = (widths[-1], h // factor, w // factor)
+        features = math.prod(self.feature_shape)
+
+        encoder: list[nn.Module] = []
+        for c_in, c_out in zip([c, *widths[:-1]], widths, strict=False):
+            encoder += [Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.ReLU()]
+            encoder += [ResidualBlock(c_out) for _ in range(res_blocks)]
+        self.encoder_backbone = nn.Sequential(*encoder, nn.Flatten(), nn.Linear(features, hidden_dim), nn.ReLU())
+        self.fc_mu = nn.Linear(hidden_dim + k, latent_dim)
+        self.fc_logvar = nn.Linear(hidden_dim + k, latent_dim)
+
+        decoder: list[nn.Module] = [
+            nn.Linear(latent_dim + k, hidden_dim),
+            nn.ReLU(),
+            nn.Linear(hidden_dim, features),
+            nn.ReLU(),
+            nn.Unflatten(1, self.feature_shape),
+        ]
+        rev = widths[::-1]
+        for c_in, c_out in zip(rev, [*rev[1:], c], strict=False):
+            decoder += [ResidualBlock(c_in) for _ in range(res_blocks)]
+            decoder += [ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1), nn.ReLU()]
+        decoder[-1] = nn.Sigmoid()  # the last layer outputs pixel means in [0, 1]
+        self.decoder = nn.Sequential(*decoder)

@@ -1,0 +1,72 @@
+"""The models: the seed's MLP VAE, by its own names, and a convolutional VAE."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import ClassVar
+
+from torch import nn
+
+from ..hub.config_rules import ImageShape, Int, Rule
+from .base import MAX_CHANNELS, MAX_SIDE, MAX_WIDTH, BaseVAE, check_positive_int
+
+
+def infer_image_shape(input_dim: int) -> tuple[int, int, int]:
+    """(1, s, s) when ``input_dim`` is a square, (3, s, s) when a third of it is, else (1, 1, input_dim)."""
+    for channels in (1, 3):
+        side = math.isqrt(input_dim // channels)
+        if input_dim % channels == 0 and side * side * channels == input_dim:
+            return (channels, side, side)
+    return (1, 1, input_dim)
+
+
+class VariationalAutoencoder(BaseVAE):
+    """The seed's VAE: an MLP encoder with ``fc_mu`` / ``fc_logvar`` heads and an MLP decoder ending in a sigmoid.
+
+    ``VariationalAutoencoder(784, 400, 20)`` is the classic MNIST model. ``image_shape`` defaults to a square
+    single-channel image when ``input_dim`` is a square (784 -> 1x28x28). With ``num_classes`` > 0 it is a
+    conditional VAE (Sohn et al., 2015): the one-hot label joins the features before the heads and z before the
+    decoder.
+    """
+
+    flat_input = True
+    config_rules: ClassVar[dict[str, Rule]] = BaseVAE.config_rules | {
+        "input_dim": Int(1, MAX_CHANNELS * MAX_SIDE**2),
+        "hidden_dim": Int(1, MAX_WIDTH),
+        "image_shape": ImageShape(MAX_CHANNELS, MAX_SIDE, optional=True),
+    }
+
+    def __init__(
+        self,
+        input_dim: int = 784,
+        hidden_dim: int = 400,
+        latent_dim: int = 20,
+        image_shape: Sequence[int] | None = None,
+        likelihood: str = "bernoulli",
+        gaussian_std: float = 0.1,
+        learn_std: bool = False,
+        num_classes: int = 0,
+        class_names: Sequence[str] | None = None,
+        deterministic: bool = False,
+    ) -> None:
+        super().__init__()
+        check_positive_int("input_dim", input_dim)
+        check_positive_int("hidden_dim", hidden_dim)
+        shape = infer_image_shape(input_dim) if image_shape is None else tuple(image_shape)
+        if math.prod(shape) != input_dim:
+            raise ValueError(f"image_shape {shape} holds {math.prod(shape)} values but input_dim is {input_dim}")
+        self._setup(shape, latent_dim, likelihood, gaussian_std, learn_std, num_classes, class_names, deterministic)
+        k = self.num_classes  # a conditional model appends the one-hot label to the heads' and decoder's inputs
+        # Shared encoder backbone
+        self.encoder_backbone = nn.Sequential(nn.Linear(input_dim, hidden_dim), nn.ReLU())
+        # Encoder heads for mean and log-variance
+        self.fc_mu = nn.Linear(hidden_dim + k, latent_dim)
+        self.fc_logvar = nn.Linear(hidden_dim + k, latent_dim)
+        # Decoder
+        self.decoder = nn.Sequential(
+            nn.Linear(latent_dim + k, hidden_dim),
+            nn.ReLU(),
+            nn.Linear(hidden_dim, input_dim),
+            nn.Sigmoid(),  # Restricts reconstruction values to [0, 1]
+        )

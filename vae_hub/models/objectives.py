@@ -1,0 +1,182 @@
+"""The ELBO and its parts, written as in the seed document.
+
+ELBO(x) = E_q(z|x)[log p(x|z)] - KL(q(z|x) || p(z)), with q = N(mu, sigma^2) and p = N(0, I).
+Everything here works in nats; a *loss* is a negative ELBO (to minimise).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .posterior import LOG_2PI, standard_normal_log_prob
+
+
+def vae_loss_fn(recon_x: Tensor, x: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
+    """The seed's loss: summed binary cross-entropy plus the closed-form KL to N(0, I)."""
+    recon_loss = F.binary_cross_entropy(recon_x, x, reduction="sum")
+    kl_loss = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+    return recon_loss + kl_loss
+
+
+def softplus(logits: Tensor) -> Tensor:
+    """log(1 + e^l) as max(l, 0) - log sigmoid(|l|), elementwise.
+
+    The same function as ``F.softplus``, 6x faster on a CPU: torch computes log1p without SIMD, while sigmoid and log
+    are vectorised. Where sigmoid(|l|) rounds to 1 the term it drops is below 1e-7.
+    """
+    return logits.relu() - torch.sigmoid(logits.abs()).log()
+
+
+def softplus_sum(logits: Tensor, dim: int | None = None, out: Tensor | None = None) -> Tensor:
+    """``softplus(logits).sum(dim)`` (all elements when ``dim`` is None) with one temporary (``out``), no gradient.
+
+    Uses max(l, 0) = (l + |l|) / 2, so the sums of l and |l| replace a third pass.
+    """
+    a = torch.abs(logits, out=out)
+    abs_sum = a.sum() if dim is None else a.sum(dim)
+    log_sigmoid = torch.sigmoid(a, out=a).log_()
+    l_sum = logits.sum() if dim is None else logits.sum(dim)
+    return 0.5 * (l_sum + abs_sum) - (log_sigmoid.sum() if dim is None else log_sigmoid.sum(dim))
+
+
+def bernoulli_nll(logits: Tensor, x: Tensor) -> Tensor:
+    """-log p(x|z) for a Bernoulli decoder with probabilities sigmoid(logits): BCE summed over the last dimension.
+
+    sum_d softplus(l_d) - x_d l_d, computed from the logits, exact where the sigmoid saturates. ``x`` broadcasts
+    against ``logits`` (k samples of a batch: logits (k, B, D), x (B, D)). Without autograd the sum of x l is a
+    batched matrix product and softplus needs one temporary; bf16 logits are converted to fp32 first.
+    """
+    if torch.is_grad_enabled() and logits.requires_grad:
+        return (softplus(logits) - logits * x).sum(-1)
+    logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
+    return softplus_sum(logits, -1) - torch.einsum("...d,...d->...", logits, x.to(logits.dtype))
+
+
+def bernoulli_entropy_sum(images: Tensor) -> float:
+    """sum_i H(x_i), H(p) = -p ln p - (1 - p) ln(1 - p): no Bernoulli decoder's -log p(x|z) goes below it.
+
+    uint8 pixels take 256 values, so their sum is a histogram times a table of 256 entropies (20x faster than
+    computing the logarithms pixel by pixel); images in [0, 1] use ``torch.special.entr`` (0 ln 0 = 0).
+    """
+    if images.dtype == torch.uint8:
+        p = torch.arange(256, dtype=torch.float64, device=images.device) / 255
+        table = torch.special.entr(p) + torch.special.entr(1 - p)
+        return float(torch.bincount(images.flatten(), minlength=256).double() @ table)
+    p = images.float()
+    return float((torch.special.entr(p) + torch.special.entr(1 - p)).sum(dtype=torch.float64))
+
+
+def gaussian_nll(mean: Tensor, x: Tensor, log_std: Tensor) -> Tensor:
+    """-log p(x|z) for a Gaussian decoder N(mean, exp(log_std)^2), summed over the last dimension."""
+    sq = (x - mean).pow(2) * torch.exp(-2 * log_std)
+    return 0.5 * (sq + LOG_2PI + 2 * log_std).sum(-1)
+
+
+@dataclass(frozen=True)
+class ELBOOutput:
+    """The parts of the ELBO for one batch; per-sample tensors have shape (B,).
+
+    ``loss`` is what training minimises: ``recon.sum() + beta * KL term`` (the KL term with free bits, if any).
+    ``total = recon + kl`` is the negative ELBO per sample, unaffected by ``beta`` and free bits.
+    ``logits`` is the decoder output before its sigmoid, ``recon_x`` the reconstruction (pixel means).
+    ``iw_bound`` is the importance-weighted bound per sample when :func:`iwae` made it (else None).
+    """
+
+    loss: Tensor
+    total: Tensor
+    recon: Tensor
+    kl: Tensor
+    kl_per_dim: Tensor
+    logits: Tensor
+    mu: Tensor
+    logvar: Tensor
+    iw_bound: Tensor | None = None
+
+    @property
+    def recon_x(self) -> Tensor:
+        return torch.sigmoid(self.logits)
+
+    @property
+    def elbo(self) -> Tensor:
+        """The ELBO per sample (nats, higher is better)."""
+        return -self.total
+
+    @property
+    def total_sum(self) -> Tensor:
+        return self.total.sum()
+
+    @property
+    def recon_sum(self) -> Tensor:
+        return self.recon.sum()
+
+    @property
+    def kl_sum(self) -> Tensor:
+        return self.kl.sum()
+
+
+def elbo(
+    model: nn.Module,
+    x: Tensor,
+    *,
+    beta: float = 1.0,
+    free_bits: float = 0.0,
+    generator: torch.Generator | None = None,
+    labels: Tensor | None = None,
+) -> ELBOOutput:
+    """One-sample ELBO of ``model`` (a vae-hub model, or a DDP wrapper of one) on ``x`` with its parts.
+
+    ``beta`` weights the KL term (beta-VAE). ``free_bits`` (nats) is a floor on the batch-mean KL of each
+    latent dimension (Kingma et al., 2016): dimensions below it get no gradient pushing them to the prior,
+    which keeps the encoder from collapsing onto the prior. A conditional model takes the class ``labels``.
+    A deterministic autoencoder has no KL term (z = mu): its loss is the reconstruction term alone.
+    """
+    if beta < 0 or not math.isfinite(beta):
+        raise ValueError(f"beta must be a finite number >= 0, got {beta}")
+    if free_bits < 0 or not math.isfinite(free_bits):
+        raise ValueError(f"free_bits must be a finite number >= 0 (nats per latent dimension), got {free_bits}")
+    out = model(x, generator=generator, labels=labels)  # through any wrapper (DDP)
+    core = getattr(model, "module", model)
+    logits, mu, logvar = out.logits, out.posterior.mean, out.posterior.logvar
+    recon = core.reconstruction_nll(logits.flatten(1), x.flatten(1).to(logits))
+    kl_per_dim = out.posterior.kl_per_dim()
+    kl = kl_per_dim.sum(-1)
+    kl_term = torch.clamp(kl_per_dim.mean(0), min=free_bits).sum() * x.shape[0] if free_bits > 0 else kl.sum()
+    loss = recon.sum() + beta * kl_term
+    return ELBOOutput(loss, recon + kl, recon, kl, kl_per_dim, logits, mu, logvar)
+
+
+def iwae(
+    model: nn.Module, x: Tensor, k: int, *, generator: torch.Generator | None = None, labels: Tensor | None = None
+) -> ELBOOutput:
+    """The importance-weighted bound (IWAE, Burda et al., 2016) of ``model`` on ``x``, with k samples per image.
+
+    log p(x) >= L_k(x) = E[ log (1/k) sum_i w_i ],  w_i = p(x|z_i) p(z_i) / q(z_i|x),  z_i ~ q(z|x).
+    L_1 is the ELBO and L_k tightens as k grows. ``loss`` is -sum L_k (what IWAE training minimises; it has no KL
+    weight); ``total``, ``recon`` and ``kl`` are the ELBO's parts on the first of the k samples, for logging.
+    """
+    core = getattr(model, "module", model)
+    if getattr(core, "deterministic", False):
+        raise ValueError("the IWAE bound needs a VAE: a deterministic autoencoder has no q(z|x) to sample from")
+    out = model(x, generator=generator, samples=k, labels=labels)
+    q, z, logits = out.posterior, out.z, out.logits
+    mu, logvar = q.mean, q.logvar
+    recon = core.reconstruction_nll(logits.flatten(2), x.flatten(1).to(logits))  # (k, B): -log p(x|z_i)
+    log_w = -recon + standard_normal_log_prob(z) - q.log_prob(z)  # (k, B)
+    bound = torch.logsumexp(log_w, dim=0) - math.log(k)  # (B,)
+    kl_per_dim = q.kl_per_dim()
+    kl = kl_per_dim.sum(-1)
+    return ELBOOutput(-bound.sum(), recon[0] + kl, recon[0], kl, kl_per_dim, logits[0], mu, logvar, bound)
+
+
+def kl_warmup(step: int, warmup_steps: int, beta: float = 1.0) -> float:
+    """KL weight at ``step`` for a linear warm-up from 0 to ``beta`` over ``warmup_steps`` (Bowman et al., 2016)."""
+    if warmup_steps < 0:
+        raise ValueError(f"warmup_steps must be >= 0, got {warmup_steps}")
+    if warmup_steps == 0:
+        return beta
+    return beta * min(1.0, max(step, 0) / warmup_steps)

@@ -1,0 +1,171 @@
+"""The folder a training run leaves: a Hub model repo with config, weights, card, ``metrics.json`` and pictures."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..data.image_data import Splits
+from ..data.named_sets import DATASETS
+from ..evaluation.plots import save_reconstructions, save_samples, save_training_curves
+from ..evaluation.summary import evaluate
+from ..fileio import atomic_write
+from ..hub.publish import publish
+from ..models.base import BaseVAE
+from ..precision import nll_precision
+from .card import DataFacts, model_card
+from .config import TrainConfig
+
+
+def hyperparameters(config: TrainConfig, model: BaseVAE, n_train: int, world: int) -> dict[str, Any]:
+    """The model card's hyperparameter table."""
+    arch = (
+        f"MLP {model.input_dim}-{config.hidden_dim}-{config.latent_dim}"
+        if config.model == "mlp"
+        else f"ConvVAE, base width {config.base_channels}, hidden {config.hidden_dim}, latent {config.latent_dim}"
+        + (
+            f", {config.res_blocks} residual block{'s' * (config.res_blocks > 1)} per resolution"
+            if config.res_blocks
+            else ""
+        )
+    )
+    return {
+        "architecture": arch,
+        "parameters": f"{sum(p.numel() for p in model.parameters()):,}",
+        "likelihood": config.likelihood + (" (dynamically binarized data)" if config.binarize else ""),
+        "objective": "reconstruction only: a deterministic autoencoder (no KL, not a VAE)"
+        if config.autoencoder
+        else "ELBO"
+        if config.iw_samples == 1
+        else f"IWAE bound, {config.iw_samples} importance samples",
+        "optimizer": f"Adam, lr {config.lr:g}, {config.lr_schedule} schedule"
+        + (f", {config.lr_warmup:g} epochs of warm-up" if config.lr_warmup else ""),
+        "batch size": f"{config.batch_size} x {world} process(es)",
+        "epochs": config.epochs,
+        "beta": config.beta,
+        "free bits (nats/dim)": config.free_bits,
+        "KL warm-up (epochs)": config.kl_warmup,
+        "training images": f"{n_train:,}",
+        "seed": config.seed,
+        "precision": PRECISION_NOTES.get(config.mixed_precision, config.mixed_precision),
+        **({"weights": f"exponential moving average, decay {config.ema:g}"} if config.ema else {}),
+        **({"conditional on": f"{model.num_classes} classes"} if model.conditional else {}),
+    }
+
+
+PRECISION_NOTES = {
+    "no": "fp32 throughout",
+    "bf16": "bf16 autocast: matmuls and convolutions in bfloat16; weights, loss, gradients' sums and Adam in fp32",
+    "fp16": "fp16 autocast with loss scaling; weights and Adam in fp32",
+}
+
+
+def duration(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
+def hardware(model: BaseVAE) -> str:
+    """What the model was trained on, for the card: the GPU's name, else the CPU's, its cores and torch's threads."""
+    if model.device.type == "cuda":
+        return torch.cuda.get_device_name(model.device)
+    cpu = platform.processor() or platform.machine()
+    try:
+        names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                 if line.startswith("model name")]  # fmt: skip
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    return f"{cpu} ({os.cpu_count()} logical CPUs, {torch.get_num_threads()} threads), PyTorch {torch.__version__}"
+
+
+def data_facts(data: Splits) -> DataFacts:
+    """The card's data lines: the named data set's, or your images' (their source, number, size and test split)."""
+    if data.name in DATASETS and data.hub_id == DATASETS[data.name].hub_id:
+        return DataFacts.named(data.name)
+    c, h, w = data.train.images.shape[1:]
+    n = len(data.train) + len(data.test)
+    display = data.hub_id or f"{data.display_name} ({n:,} images)"
+    classes = f", {len(data.class_names)} classes" if data.class_names else ""
+    note = (
+        f"{display}: {n:,} images at {c}x{h}x{w}{classes}; {len(data.train):,} to train on; test images: "
+        f"{data.split_note}." + (f" Left out: {data.skipped}." if data.skipped else "")
+    )
+    return DataFacts(data.name, display, data.hub_id, note)
+
+
+def write_model_folder(
+    config: TrainConfig,
+    model: BaseVAE,
+    test_images: Tensor,
+    history: list[dict[str, Any]],
+    train_seconds: float,
+    n_train: int,
+    world: int,
+    data: Splits,
+    test_labels: Tensor | None = None,
+    test: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Evaluate (unless ``test`` is this model's evaluation already), then write ``config.output_dir`` as a Hub
+    model repo (and push it, if asked); returns the metrics."""
+    out_dir = Path(config.output_dir)
+    if test is None:
+        test = evaluate(
+            model, test_images, labels=test_labels, k=config.eval_k, seed=config.seed, progress=config.progress,
+            desc="final eval", precision=nll_precision(config.eval_precision, model.device),
+        )  # fmt: skip
+    metrics = {
+        "dataset": config.dataset,
+        "split": "test",
+        "data": {
+            "name": data.name,
+            "hub_id": data.hub_id,
+            "test_split": data.split_note,
+            "train_images": len(data.train),
+            "test_images": len(data.test),
+            "image_shape": list(data.train.images.shape[1:]),
+            "class_names": data.class_names,
+        },  # fmt: skip
+        "test": test,
+        "history": history,
+        "train_seconds": round(train_seconds, 2),
+        "hardware": hardware(model),
+        "data_spec": config.data.to_json(),  # what vae-hub evaluate rebuilds the test split from
+        "config": {k: v for k, v in asdict(config).items() if k not in ("progress", "resume")},
+    }
+    model.save_pretrained(out_dir)  # config.json + model.safetensors (README.md is written below)
+    atomic_write(out_dir / "metrics.json", lambda p: p.write_text(json.dumps(metrics, indent=2) + "\n"))
+    save_samples(model, out_dir / "samples.png", seed=config.seed)
+    save_reconstructions(model, test_images, out_dir / "reconstructions.png", labels=test_labels)
+    if history:
+        save_training_curves(history, out_dir / "training_curves.png")
+    limitations = list(config.extra_limitations)
+    full = data.train_size
+    if n_train < full:
+        limitations.insert(0, f"Trained on {n_train:,} images, not the full {full:,}-image training split.")
+    card = model_card(
+        model,
+        test,
+        data=data_facts(data),
+        hyperparameters=hyperparameters(config, model, n_train, world),
+        repo_id=config.push_to_hub,
+        model_name=config.model_name,
+        dataset_note=config.data_note,
+        extra_limitations=limitations,
+        has_curves=bool(history),
+        trained_on=f"{duration(train_seconds)} ({config.epochs} epoch{'s' * (config.epochs > 1)}, test passes "
+        f"included) on {hardware(model)}",
+        iw_samples=config.iw_samples,
+    )
+    atomic_write(out_dir / "README.md", lambda p: card.save(p))
+    print(f"wrote {out_dir}: config.json, model.safetensors, README.md, metrics.json, PNGs")
+    if config.push_to_hub:
+        url = publish(out_dir, config.push_to_hub, private=config.private, commit_message="Upload trained VAE")
+        print(f"pushed to {url}")
+    return metrics
