@@ -23,7 +23,7 @@ train conv-fashion-mnist --model conv --latent-dim 16 --hidden-dim 256 --res-blo
   --data-dir "$FMNIST" --epochs 60 --lr-schedule cosine --mixed-precision bf16 --eval-k 1000 \
   --model-name "vae-hub ConvVAE (residual), Fashion-MNIST"
 train mlp-fashion-mnist --model mlp --hidden-dim 400 --latent-dim 20 --dataset fashion-mnist --data-dir "$FMNIST" \
-  --epochs 10 --eval-k 1000 --model-name "The seed's MLP VAE (784-400-20), Fashion-MNIST"
+  --epochs 10 --eval-k 1000 --model-name "The classic MLP VAE (784-400-20), Fashion-MNIST"
 train cmlp-fashion-mnist --model mlp --hidden-dim 400 --latent-dim 20 --conditional --dataset fashion-mnist \
   --data-dir "$FMNIST" --epochs 10 --eval-k 1000 --model-name "Conditional MLP VAE (784-400-20), Fashion-MNIST"
 train conv-mnist-5k --model conv --latent-dim 16 --hidden-dim 256 --dataset mnist --data-dir "$MNIST5K" \

@@ -17,8 +17,7 @@ def keep_freed_memory() -> bool:
 
     A training step frees and reallocates the same few-MB activations and gradients every time. By default glibc
     maps each one afresh (or hands the freed top of its heap back to the kernel), so every step pays a page fault
-    per 4 kB touched: ~1,700 per step of the ConvVAE at batch 128, ~2 ms of a ~16-ms step on the build machine.
-    With these settings the step makes no page faults. The cost: up to 256 MB of freed memory stays counted in the
+    per 4 kB touched (docs/performance.md, "Page faults"); with these settings the step makes none. The cost: up to 256 MB of freed memory stays counted in the
     process's RSS, which suits a command that trains and exits, not a long-running server. Process-wide and for
     the rest of the process; glibc on Linux only (elsewhere nothing changes and this returns False).
     """

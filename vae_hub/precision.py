@@ -61,11 +61,9 @@ def nll_precision(requested: str, device: torch.device) -> str:
 def flush_denormals() -> Iterator[bool]:
     """Inside, this thread's CPU arithmetic treats denormal floats (below ~1.2e-38) as zero; after, torch's default.
 
-    Adam's second moments of small gradients drift into that range within an epoch or two, and on Intel CPUs every
-    operation on a denormal takes a slow microcode assist: the seed MLP's epochs grew from 1.2 s to 1.5 s (bf16) and
-    from 1.3 s to 1.75 s (fp32) over four epochs, and stay at the first epoch's speed with this on, with the same test
-    loss. The setting is per thread, and torch's worker threads copy it only when they start: see
-    :func:`flush_denormals_in_this_process`. Yields whether the CPU supports it (x86 with SSE3, or Arm).
+    Adam's second moments drift into that range, and on Intel CPUs each operation on a denormal is a slow microcode
+    assist (measured in docs/performance.md, "Denormals"). The setting is per thread and torch's worker threads copy
+    it only when they start: see :func:`flush_denormals_in_this_process`. Yields whether the CPU supports it.
     """
     supported = torch.set_flush_denormal(True)
     try:
@@ -79,8 +77,7 @@ def flush_denormals_in_this_process() -> bool:
     """Flush denormals to zero in this thread and every thread started after it, for the rest of the process.
 
     For a process that trains and exits (``vae-hub train``), called before torch starts its OpenMP worker threads,
-    which copy the calling thread's setting when they start; :func:`flush_denormals` alone reaches only the thread
-    it runs in, and the other core's half of each operation kept slowing down (the ConvVAE's epochs: 6.9, 8.1 and
-    9.2 s, against 6.7, 7.0 and 7.0 s with this). Returns whether the CPU supports it.
+    which copy the calling thread's setting when they start (:func:`flush_denormals` reaches only its own thread).
+    Returns whether the CPU supports it.
     """
     return torch.set_flush_denormal(True)

@@ -55,7 +55,7 @@ def entry(argv: list[str] | None = None) -> NoReturn:
     """The console command (``vae-hub``, ``python -m vae_hub``): :func:`main`, then a quick exit.
 
     Python's own shutdown takes ~0.7 s once torch is imported (the final garbage collection over its objects,
-    then module teardown): 4% of training the seed's MLP. Every command has closed what it writes when ``main``
+    then module teardown): 4% of training the MLP VAE. Every command has closed what it writes when ``main``
     returns, so after flushing logging and the standard streams the process ends at once. An exception still
     exits the usual way, with its traceback. ``train`` first sets up its process (``train.prepare_process``).
     """

@@ -1,6 +1,6 @@
 """Looking at a latent space: posterior means of a set of images, a 2-D view of them, and how gappy it is.
 
-The seed's claim: a plain autoencoder leaves gaps between its classes' codes, so a random point decodes to
+The textbook claim: a plain autoencoder leaves gaps between its classes' codes, so a random point decodes to
 nonsense; the KL term of a VAE pulls the codes onto the prior, so that any prior draw lands near some encoded image.
 :func:`gap_fraction` puts one number on it.
 """

@@ -53,8 +53,7 @@ def importance_sampled_log_likelihood(
     log p(x) >= log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x), z_i ~ q(z|x); the bound tightens as k grows
     and equals the ELBO for k = 1. Samples are drawn in chunks of at most ``max_decoded`` decoded images, and
     combined with a running logsumexp, so k = 5000 needs no more memory than k = 50. Returns (B,) in nats.
-    1024 decoded 28x28 images (3 MB of fp32 logits) stay in a CPU's cache through the likelihood's passes over them:
-    2x faster than 16384 on the benchmark machine.
+    1024 decoded 28x28 images (3 MB of fp32 logits) stay in a CPU's cache through the likelihood's passes over them.
     ``precision="bf16"`` runs the decoder's layers in bfloat16 autocast (native on recent CPUs and GPUs); the
     encoder, the likelihood of the fp32 logits and the logsumexp stay in fp32, so the estimate moves by
     hundredths of a nat (``vae-hub benchmark`` measures it).

@@ -112,7 +112,7 @@ class BaseVAE(
     ) -> None:
         """Record the shapes, the classes and the decoder likelihood; subclasses call this first in ``__init__``.
 
-        ``deterministic=True`` makes the seed's *traditional autoencoder*: z = encoder(x) (the mean head), no
+        ``deterministic=True`` makes a plain (*traditional*) autoencoder: z = encoder(x) (the mean head), no
         sampling and no KL term in training; its log-variance head is kept but unused, so it shares the VAE's
         architecture, API and files.
         """

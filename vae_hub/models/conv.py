@@ -1,4 +1,4 @@
-"""The models: the seed's MLP VAE, by its own names, and a convolutional VAE."""
+"""A convolutional VAE, with optional residual blocks at each resolution."""
 
 from __future__ import annotations
 

@@ -1,10 +1,8 @@
 """Convolutions whose bias, while training, is added after the convolution instead of inside it.
 
-oneDNN's convolution backward on CPUs computes the bias gradient slowly: for the ConvVAE's ConvTranspose2d 64 -> 32
-at batch 128 in bf16 channels-last, the backward takes ~2.5 ms with it and ~1.6 ms without, where autograd's sum
-over the batch and pixels gives it in ~0.1 ms. The ConvVAE's training step: 13.2 -> 12.7 ms (bf16), 22.4 -> 21.7 ms
-(fp32) on the Intel build machine. Without a gradient to compute (inference), the fused bias costs nothing and is
-kept. Same parameters and state dict as ``nn.Conv2d`` / ``nn.ConvTranspose2d``, same function.
+oneDNN's convolution backward on CPUs computes the bias gradient slowly, and autograd's sum over the batch and
+pixels gives it far faster (docs/performance.md, "The bias gradient"). Without a gradient to compute (inference),
+the fused bias costs nothing and is kept. Same parameters and state dict as ``nn.Conv2d`` / ``nn.ConvTranspose2d``.
 """
 
 from __future__ import annotations

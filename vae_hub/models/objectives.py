@@ -1,4 +1,4 @@
-"""The ELBO and its parts, written as in the seed document.
+"""The ELBO and its parts, written as in Kingma & Welling (2014).
 
 ELBO(x) = E_q(z|x)[log p(x|z)] - KL(q(z|x) || p(z)), with q = N(mu, sigma^2) and p = N(0, I).
 Everything here works in nats; a *loss* is a negative ELBO (to minimise).
@@ -17,7 +17,7 @@ from .posterior import LOG_2PI, standard_normal_log_prob
 
 
 def vae_loss_fn(recon_x: Tensor, x: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
-    """The seed's loss: summed binary cross-entropy plus the closed-form KL to N(0, I)."""
+    """The classic PyTorch example's loss: summed binary cross-entropy plus the closed-form KL to N(0, I)."""
     recon_loss = F.binary_cross_entropy(recon_x, x, reduction="sum")
     kl_loss = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
     return recon_loss + kl_loss

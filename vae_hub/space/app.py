@@ -37,9 +37,8 @@ from .lab.tabs import collapse_tab, compare_tab, latent_tab, live_tab
 from .model_store import LoadedModel, ModelStore
 from .sessions import SwitchedSessions
 
-# requests run at once: 4 keeps both cores busy while one request's Python waits for the GIL (16 clients making
-# 10 /reconstruct calls each, one comparison: p99 1.27 s with 4, 1.56 s with 2, 3.1 s with 1); torch gets the
-# cores / CONCURRENCY threads
+# requests run at once: 4 keeps both cores busy while one request's Python waits for the GIL (docs/performance.md,
+# "Space concurrency"); torch gets the cores / CONCURRENCY threads
 CONCURRENCY = int(os.environ.get("VAE_HUB_CONCURRENCY", "4"))
 DELETE_CACHE = (600, 3600)  # every 10 minutes, delete output files older than an hour
 EXAMPLES = Path(__file__).resolve().parent / "examples"
@@ -435,8 +434,7 @@ def launch(demo: gr.Blocks, host: str | None = None, port: int | None = None) ->
     # holds up every request for ~0.2 s. Gradio switches to Agg for each event anyway.
     matplotlib.use("agg")
     # Everything loaded so far (torch, Gradio, the models) lives as long as the Space: out of the garbage
-    # collector's full passes, which otherwise stop every request for up to 0.5 s under load (gc.callbacks: 492 and
-    # 223 ms; 26-36 ms once frozen).
+    # collector's full passes, which otherwise stop requests under load (docs/performance.md, "Garbage collection").
     gc.freeze()
     demo.launch(
         server_name=host or os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),

@@ -1,8 +1,8 @@
-"""The seed MLP's training step written out by hand: forward pass, ELBO and backward pass in one function.
+"""The MLP VAE's training step written out by hand: forward pass, ELBO and backward pass in one function.
 
 Autograd records ~80 small operations per step of the 784-400-20 MLP and allocates a fresh buffer for each; on a CPU
 that bookkeeping costs as much as the matmuls themselves. This step does the same maths with the 10 matmuls and a
-handful of elementwise operations the seed's VAE needs, writes the gradients into buffers that live as long as the
+handful of elementwise operations the 784-400-20 MLP VAE needs, writes the gradients into buffers that live as long as the
 model, and casts the weights once per step for bf16 matmuls (fp32 accumulation, fp32 loss and gradients: what
 ``torch.autocast`` does). ``tests/test_fused_step.py`` checks loss and every gradient against autograd on the model.
 
@@ -33,7 +33,7 @@ from ..models.posterior import DiagonalGaussian
 def fused_step_problem(model: torch.nn.Module, *, iw_samples: int, free_bits: float, processes: int) -> str | None:
     """Why :class:`FusedMLPStep` cannot train ``model`` with these settings (None when it can)."""
     if type(model) is not VariationalAutoencoder:
-        return "it is written for the seed's MLP (--model mlp)"
+        return "it is written for the MLP VAE (--model mlp)"
     if model.likelihood != "bernoulli" or model.conditional or model.deterministic:
         return "it covers the Bernoulli VAE only (no --likelihood gaussian, --conditional or --autoencoder)"
     if iw_samples > 1 or free_bits > 0:
@@ -44,8 +44,8 @@ def fused_step_problem(model: torch.nn.Module, *, iw_samples: int, free_bits: fl
 
 
 def relu_backward(grad: Tensor, out: Tensor) -> Tensor:
-    """``grad * (out > 0)``, the gradient through ``out = relu(.)``, in one pass: 7x faster than the mask and the
-    product in bf16 on a CPU (torch's own ReLU backward kernel)."""
+    """``grad * (out > 0)``, the gradient through ``out = relu(.)``, in one pass (torch's own ReLU backward
+    kernel) instead of a mask and a product."""
     return torch.ops.aten.threshold_backward(grad, out, 0)
 
 

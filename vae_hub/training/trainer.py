@@ -164,7 +164,7 @@ class Trainer:
         self.resumed_seconds = 0.0  # training time before a --resume
 
     def make_fused_step(self) -> FusedMLPStep | None:
-        """The hand-fused step for the seed's MLP (fp32 or bf16) where it applies, else None (autograd)."""
+        """The hand-fused step for the MLP VAE (fp32 or bf16) where it applies, else None (autograd)."""
         config = self.config
         if not config.fused_step or config.mixed_precision not in ("no", "bf16"):
             return None
@@ -267,7 +267,7 @@ class Trainer:
             dynamic_ncols=True,
         )
         for i, idx in enumerate(bar):
-            # uint8 (the fused step scales it into a buffer of its own); index_select: 8x faster than x[idx] here
+            # uint8 (the fused step scales it into a buffer of its own); index_select is faster than x[idx] on a CPU
             x = torch.index_select(self.train_images, 0, idx)
             y = torch.index_select(self.train_labels, 0, idx) if config.conditional else None
             if config.binarize:

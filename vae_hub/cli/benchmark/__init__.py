@@ -39,7 +39,7 @@ SECTIONS = ["train", "conv", "load", "inference", "iwae", "space"]
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", default=DEFAULT_DATA, help="Fashion-MNIST (IDX files, .gz or torchvision layout)")
     p.add_argument("--models", default=None, help="a folder of model folders (default: untrained stand-ins)")
-    p.add_argument("--epochs", type=int, default=10, help="epochs of the seed MLP, for every loop")
+    p.add_argument("--epochs", type=int, default=10, help="epochs of the MLP VAE, for every loop")
     p.add_argument("--conv-epochs", type=int, default=2, help="epochs of the ConvVAE, for every loop")
     p.add_argument("--runs", type=int, default=200, help="timed calls per inference figure")
     p.add_argument("--repeats", type=int, default=2, help="whole-process training runs of each loop, interleaved")
@@ -80,7 +80,7 @@ def ms(stats: dict[str, float]) -> str:
     return f"{stats['median_ms']:.2f} / {stats['p99_ms']:.2f}"
 
 
-TRAINING_NAMES = {"train": "seed MLP (784-400-20)", "conv": "ConvVAE (16-D)"}
+TRAINING_NAMES = {"train": "MLP VAE (784-400-20)", "conv": "ConvVAE (16-D)"}
 
 
 def training_rows(runs: dict[str, Any], name: str) -> list[tuple[str, str]]:
@@ -129,7 +129,7 @@ def table(results: dict[str, Any]) -> str:
         rows += [(f"{model}: {op} (median / p99 ms)", ms(stats)) for op, stats in figures.items()]
     for iwae in results.get("iwae", []):
         rows += [
-            (f"NLL of the seed MLP, k={iwae['k']}, {iwae['images']:,} test images, decoder in {iwae['precision']}",
+            (f"NLL of the MLP VAE, k={iwae['k']}, {iwae['images']:,} test images, decoder in {iwae['precision']}",
              f"{iwae['seconds']:.1f} s (NLL {iwae['nll']:.3f}), {iwae['samples_per_second']:,.0f} samples/s, "
              f"decoder {iwae['decoder_gflops']:.0f} GFLOP/s"),
         ]  # fmt: skip

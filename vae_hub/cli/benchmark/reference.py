@@ -1,4 +1,4 @@
-"""The canonical way to train the seed's VAE, as the PyTorch examples do it: the yardstick for vae-hub's speed.
+"""The canonical way to train the classic MLP VAE, as the PyTorch examples do it: the yardstick for vae-hub's speed.
 
 torchvision ``DataLoader`` + ``ToTensor`` (one PIL image at a time), Adam 1e-3, summed BCE + KL, ``loss.item()``
 after every batch, and a test pass after every epoch. Written out here on purpose, not imported from vae_hub.

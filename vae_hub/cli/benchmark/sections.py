@@ -32,7 +32,7 @@ from .timing import free_port, latency, matmul_gflops, peak_rss_mb, percentiles,
 
 DATASET = "fashion-mnist"
 SPACE_MODEL = "conv-fashion-mnist"  # the model the Space section calls
-NLL_MODEL = "mlp-fashion-mnist"  # the seed's MLP, for the NLL
+NLL_MODEL = "mlp-fashion-mnist"  # the 784-400-20 MLP VAE, for the NLL
 
 
 def write_stand_in_models(folder: Path) -> Path:
@@ -129,7 +129,7 @@ def load(folder: str, loop: str, runs: int) -> dict[str, Any]:
 
 # --- evaluation ----------------------------------------------------------------------------------------------
 def iwae(models: str, data_dir: str | None, k: int, precision: str, smoke: bool) -> dict[str, Any]:
-    """Importance-sampled NLL of the seed MLP in ``models`` on the test set, its decoder in ``precision`` (fp32 |
+    """Importance-sampled NLL of the MLP VAE in ``models`` on the test set, its decoder in ``precision`` (fp32 |
     bf16): seconds, throughput, and the fp32 matmul peak for scale. The same seed, so precisions see the same z."""
     model = from_pretrained(Path(models) / NLL_MODEL)
     with tempfile.TemporaryDirectory(prefix="vae-hub-bench-") as tmp:

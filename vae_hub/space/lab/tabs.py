@@ -63,7 +63,7 @@ def latent_tab(lab: Lab, tab: gr.Tab, current: gr.Textbox, label: gr.Dropdown) -
 def compare_tab(lab: Lab, tab: gr.Tab) -> None:
     """Its figures are drawn when the tab opens, and again for another seed or path."""
     gr.Markdown(
-        "The seed's *traditional autoencoder* (z = encoder(x), no KL term) beside its VAE twin: the same "
+        "A plain (*traditional*) autoencoder (z = encoder(x), no KL term) beside its VAE twin: the same "
         "784-400-2 MLP, the same Fashion-MNIST images and epochs; only the KL term differs."
     )
     names = lab_images("fashion-mnist", "test").class_names
