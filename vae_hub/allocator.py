@@ -17,9 +17,10 @@ def keep_freed_memory() -> bool:
 
     A training step frees and reallocates the same few-MB activations and gradients every time. By default glibc
     maps each one afresh (or hands the freed top of its heap back to the kernel), so every step pays a page fault
-    per 4 kB touched (docs/performance.md, "Page faults"); with these settings the step makes none. The cost: up to 256 MB of freed memory stays counted in the
-    process's RSS, which suits a command that trains and exits, not a long-running server. Process-wide and for
-    the rest of the process; glibc on Linux only (elsewhere nothing changes and this returns False).
+    per 4 kB touched (docs/performance.md, "Page faults"); with these settings the step makes none. The cost: up
+    to 256 MB of freed memory stays counted in the process's RSS, which suits a command that trains and exits, not a
+    long-running server. Process-wide and for the rest of the process; glibc on Linux only (elsewhere nothing
+    changes and this returns False).
     """
     if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
         return False

@@ -87,13 +87,18 @@ class DataSpec:
         if not isinstance(values, dict):
             raise ValueError(f"the stored data settings must be a JSON object, got {type(values).__name__}")
         spec = cls()
+        hints = {"str": "a string", "int": "an integer", "float": "a number", "bool": "true or false"}
         for f in fields(DataSpec):
-            if f.name in values:
-                value, default = values[f.name], getattr(spec, f.name)
-                types = (type(default),) if default is not None else (str, int)
-                if value is not None and not isinstance(value, types + ((int,) if types == (float,) else ())):
-                    raise ValueError(f"the stored data setting {f.name} is {value!r}, not a {types[0].__name__}")
-                setattr(spec, f.name, value)
+            if f.name not in values or values[f.name] is None:
+                continue
+            value, kinds = values[f.name], [k.strip() for k in str(f.type).split("|") if k.strip() != "None"]
+            ok = any(
+                (kind == "float" and type(value) in (int, float)) or type(value).__name__ == kind for kind in kinds
+            )
+            if not ok:
+                expected = " or ".join(hints.get(kind, kind) for kind in kinds)
+                raise ValueError(f"the stored data setting {f.name} is {value!r}, not {expected}")
+            setattr(spec, f.name, value)
         return spec
 
     def test_split_settings(self) -> dict[str, Any]:

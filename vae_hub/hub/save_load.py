@@ -9,7 +9,7 @@ problem raises a :class:`~vae_hub.errors.CheckpointError` that names it.
 
 A model from outside is untrusted input, so nothing is allocated before it is checked, in this order: the name;
 ``map_location``; the size the Hub reports for ``config.json``; every config field's type and range
-(:mod:`vae_hub.config_fields`); the parameter count the config implies (the model is built on the ``meta``
+(:mod:`vae_hub.hub.config_rules`); the parameter count the config implies (the model is built on the ``meta``
 device, which allocates nothing) against the size limit (:mod:`vae_hub.limits`); the weights file's size; its
 safetensors header (names, shapes, dtypes) against the model. Only then are the tensors read, once, into memory of
 their own (not a map of the file) and straight into the model (``load_state_dict(assign=True)``: no random
@@ -46,7 +46,7 @@ MODEL_TYPES: dict[str, type[nn.Module]] = {}
 def register(cls: ModelT) -> ModelT:
     """Make ``cls`` loadable from a ``config.json`` whose ``model_type`` is its class name.
 
-    The class must declare ``config_rules`` (a :mod:`vae_hub.config_fields` rule per ``__init__`` argument), so that
+    The class must declare ``config_rules`` (a :mod:`vae_hub.hub.config_rules` rule per ``__init__`` argument), so that
     no value of a config.json reaches its constructor unchecked.
     """
     rules: dict[str, Rule] = getattr(cls, "config_rules", {})

@@ -22,7 +22,8 @@ def infer_image_shape(input_dim: int) -> tuple[int, int, int]:
 
 
 class VariationalAutoencoder(BaseVAE):
-    """The classic 784-400-20 MLP VAE (Kingma & Welling): an MLP encoder with ``fc_mu`` / ``fc_logvar`` heads and an MLP decoder ending in a sigmoid.
+    """The classic MLP VAE (Kingma & Welling): an MLP encoder with ``fc_mu`` / ``fc_logvar`` heads, an MLP decoder
+    ending in a sigmoid.
 
     ``VariationalAutoencoder(784, 400, 20)`` is the classic MNIST model. ``image_shape`` defaults to a square
     single-channel image when ``input_dim`` is a square (784 -> 1x28x28). With ``num_classes`` > 0 it is a

@@ -2,9 +2,9 @@
 
 Autograd records ~80 small operations per step of the 784-400-20 MLP and allocates a fresh buffer for each; on a CPU
 that bookkeeping costs as much as the matmuls themselves. This step does the same maths with the 10 matmuls and a
-handful of elementwise operations the 784-400-20 MLP VAE needs, writes the gradients into buffers that live as long as the
+handful of elementwise operations the MLP VAE needs, writes the gradients into buffers that live as long as the
 model, and casts the weights once per step for bf16 matmuls (fp32 accumulation, fp32 loss and gradients: what
-``torch.autocast`` does). ``tests/test_fused_step.py`` checks loss and every gradient against autograd on the model.
+``torch.autocast`` does). ``tests/training/test_fused_step.py`` checks loss and every gradient against autograd.
 
 Forward (B images x, D pixels, H hidden units, L latent dimensions; W, b: each ``nn.Linear``'s weight and bias):
     h = relu(x W1' + b1)                     encoder backbone                               (B, H)

@@ -1,5 +1,5 @@
-"""The Space's lab: the textbook VAE's claims made visible. A latent map of any model, an autoencoder beside its VAE twin
-(gaps vs. a complete latent space), and beta twins sliding into posterior collapse. Layout lives in ``lab_tabs.py``.
+"""The Space's lab: the textbook VAE's claims made visible. A latent map of any model, an autoencoder beside its VAE
+twin (gaps vs. a complete latent space), and beta twins sliding into posterior collapse. Layout lives in ``tabs.py``.
 """
 
 from __future__ import annotations

@@ -67,11 +67,9 @@ def test_the_schedule_follows_lambdalr():
     assert restored.last_epoch == 30 and restored.get_last_lr() == pytest.approx(reference.get_last_lr())
 
 
-def test_building_a_trainer_does_not_import_dynamo(tmp_path):
+def test_building_a_trainer_does_not_import_dynamo(tmp_path, mnist_dir):
     """torch.optim would import torch._dynamo (1.3 s, 150 MB); neither training nor the data loading needs it."""
-    from idx_data import write_idx
 
-    write_idx(tmp_path / "data" / "MNIST" / "raw")
     code = textwrap.dedent(f"""
         import sys
         from vae_hub.training.config import TrainConfig

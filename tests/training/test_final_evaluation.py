@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from idx_data import write_idx
 
 from vae_hub.training import run_folder as model_folder
 from vae_hub.training import trainer as training
@@ -16,8 +15,7 @@ pytestmark = pytest.mark.usefixtures("fresh_accelerator_state")
 
 
 @pytest.mark.parametrize("eval_k", [0, 4])
-def test_the_final_metrics_repeat_no_evaluation(tmp_path, monkeypatch, eval_k):
-    write_idx(tmp_path / "data" / "MNIST" / "raw")
+def test_the_final_metrics_repeat_no_evaluation(tmp_path, mnist_dir, monkeypatch, eval_k):
     calls = []
 
     def counted(*args, **kwargs):

@@ -206,3 +206,30 @@ def test_evaluate_rebuilds_the_held_out_test_images_or_takes_any_folder(tmp_path
     capsys.readouterr()
     assert main(["evaluate", str(tmp_path / "nowhere")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_evaluate_rebuilds_the_test_split_from_the_stored_data_spec(tmp_path, capsys, monkeypatch):
+    """metrics.json's data_spec alone decides the test images: the flat config beside it is not read."""
+    monkeypatch.chdir(tmp_path)
+    root = write_folder(tmp_path / "shapes", per_class=10, classes=("circle", "square"))
+    code, out = train(tmp_path, root, "--model", "conv", "--image-size", "16", "--test-fraction", "0.3", "--seed", "7")
+    assert code == 0
+    metrics = metrics_of(out)
+    spec = metrics["data_spec"]
+    assert (spec["dataset"], spec["test_fraction"], spec["seed"]) == (str(root), 0.3, 7)
+    assert metrics["data"]["test_images"] == 6
+    metrics["config"] = {"dataset": "mnist", "test_fraction": 0.9, "seed": 1}  # what evaluate must not follow
+    (out / "metrics.json").write_text(json.dumps(metrics))
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--k", "0", "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "test images: 6 from" in printed and "a random 30% of the folder shapes" in printed and "seed 7" in printed
+    del metrics["data_spec"]  # a folder written before 0.2.0: its flat config holds the data settings
+    metrics["config"] = {"dataset": str(root), "test_fraction": 0.3, "seed": 7}
+    (out / "metrics.json").write_text(json.dumps(metrics))
+    assert main(["evaluate", str(out), "--k", "0", "--no-progress"]) == 0
+    assert "test images: 6 from" in capsys.readouterr().out
+    metrics["data_spec"] = {"dataset": str(root), "seed": "seven"}
+    (out / "metrics.json").write_text(json.dumps(metrics))
+    assert main(["evaluate", str(out), "--k", "0", "--no-progress"]) == 2
+    assert "the stored data setting seed is 'seven', not an integer" in capsys.readouterr().err

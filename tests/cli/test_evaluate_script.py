@@ -3,11 +3,9 @@
 import json
 
 from helpers import run_script, tiny_train_args
-from idx_data import write_idx
 
 
-def test_evaluate_a_trained_folder(tmp_path):
-    write_idx(tmp_path / "data" / "MNIST" / "raw")
+def test_evaluate_a_trained_folder(tmp_path, mnist_dir):
     out = tmp_path / "run"
     assert run_script("train.py", *tiny_train_args(tmp_path / "data", out)).returncode == 0
     report = tmp_path / "eval.json"

@@ -37,17 +37,17 @@ def hub_env(hub, tmp_path):
 
 
 @pytest.fixture
-def trained(tmp_path):
+def trained_folder(tmp_path):
     write_idx(tmp_path / "data")
     return tmp_path
 
 
-def test_train_push_then_from_pretrained_in_a_fresh_process(trained, tmp_path):
+def test_train_push_then_from_pretrained_in_a_fresh_process(trained_folder, tmp_path):
     out = tmp_path / "run"
     with FakeHub() as hub:
         env = hub_env(hub, tmp_path)
         result = run_script(
-            "train.py", *tiny_train_args(trained / "data", out, "--push-to-hub", "alice/tiny-vae"), env=env
+            "train.py", *tiny_train_args(trained_folder / "data", out, "--push-to-hub", "alice/tiny-vae"), env=env
         )
         assert result.returncode == 0, result.stderr
         files = hub.repos["alice/tiny-vae"]
@@ -75,12 +75,14 @@ def test_train_push_then_from_pretrained_in_a_fresh_process(trained, tmp_path):
     assert eval(values) == local.decode(z).flatten().tolist()  # the same floats, to the last bit
 
 
-def test_a_hub_answering_500_fails_cleanly_and_the_push_can_be_retried(trained, tmp_path):
+def test_a_hub_answering_500_fails_cleanly_and_the_push_can_be_retried(trained_folder, tmp_path):
     out = tmp_path / "run"
     with FakeHub() as hub:
         hub.fail_with = 500
         env = hub_env(hub, tmp_path)
-        result = run_script("train.py", *tiny_train_args(trained / "data", out, "--push-to-hub", "bob/vae"), env=env)
+        result = run_script(
+            "train.py", *tiny_train_args(trained_folder / "data", out, "--push-to-hub", "bob/vae"), env=env
+        )
         assert result.returncode == 3
         assert "the push failed" in result.stderr and "HTTP 500" in result.stderr
         assert "retry with: vae-hub publish" in result.stderr and "Traceback" not in result.stderr
@@ -99,9 +101,9 @@ def test_a_hub_answering_500_fails_cleanly_and_the_push_can_be_retried(trained, 
 
 
 @pytest.mark.parametrize("status", [401, 403])
-def test_a_refused_token_is_reported(trained, tmp_path, status):
+def test_a_refused_token_is_reported(trained_folder, tmp_path, status):
     out = tmp_path / "run"
-    assert run_script("train.py", *tiny_train_args(trained / "data", out)).returncode == 0
+    assert run_script("train.py", *tiny_train_args(trained_folder / "data", out)).returncode == 0
     with FakeHub() as hub:
         hub.fail_with = status
         result = run_script("publish.py", out, "carol/vae", env=hub_env(hub, tmp_path))
@@ -130,9 +132,9 @@ def test_a_folder_linking_outside_itself_is_not_published(tmp_path):
     assert "README.md in model folder" in result.stderr and "is a link to a file outside the folder" in result.stderr
 
 
-def test_no_network_is_reported(trained, tmp_path):
+def test_no_network_is_reported(trained_folder, tmp_path):
     out = tmp_path / "run"
-    assert run_script("train.py", *tiny_train_args(trained / "data", out)).returncode == 0
+    assert run_script("train.py", *tiny_train_args(trained_folder / "data", out)).returncode == 0
     env = {"HF_ENDPOINT": "http://127.0.0.1:9", "HF_HOME": str(tmp_path / "h"), "HF_TOKEN": "x"}
     result = run_script("publish.py", out, "erin/vae", env=env, timeout=120)
     assert result.returncode == 1 and "could not push to erin/vae" in result.stderr

@@ -42,8 +42,7 @@ def check_output_folder(out, epochs):
 
 
 @pytest.mark.parametrize("model", ["mlp", "conv"])
-def test_train_on_torchvision_layout(tmp_path, model):
-    write_idx(tmp_path / "data" / "MNIST" / "raw")
+def test_train_on_torchvision_layout(tmp_path, mnist_dir, model):
     out = tmp_path / "run"
     extra = ["--model", model, "--epochs", "2"] + (["--base-channels", "4"] if model == "conv" else [])
     result = run_script("train.py", *tiny_train_args(tmp_path / "data", out, *extra))
@@ -80,6 +79,7 @@ def test_bad_flags_exit_with_a_clear_message(tmp_path):
     assert result.returncode == 2 and "lr must be a finite number > 0, got -1.0" in result.stderr
 
 
+@pytest.mark.slow  # trains until it diverges
 def test_a_diverging_run_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     write_idx(tmp_path / "data")
     out = tmp_path / "run"
@@ -196,6 +196,7 @@ def test_iwae_training_reported_to_tensorboard_leaves_event_files_with_the_figur
     assert {"samples", "reconstructions"} <= {tag.split("/")[0] for tag in images}, images
 
 
+@pytest.mark.slow  # three training runs
 def test_ema_weights_are_what_is_saved_and_a_resume_continues_them_exactly(tmp_path):
     write_idx(tmp_path / "data", n_train=256, n_test=32)
     args = ["--batch-size", "32", "--eval-k", "0", "--ema", "0.9"]

@@ -10,11 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from helpers import run_script
 
 import vae_hub
 
 
+@pytest.mark.slow  # the benchmark starts its own processes and a Space
 def test_benchmark_smoke_reports_every_figure(tmp_path):
     out = tmp_path / "bench.json"
     result = run_script("benchmark.py", "--smoke", "--json", out, timeout=600)

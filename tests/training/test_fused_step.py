@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import torch
 from accelerate.state import AcceleratorState
-from idx_data import write_idx
 from safetensors.torch import load_file
 
 from vae_hub.models.conv import ConvVAE
@@ -98,9 +97,8 @@ def train_config(tmp_path, name, **kwargs) -> TrainConfig:
     )  # fmt: skip
 
 
-def test_training_with_the_fused_step_ends_where_autograd_does(tmp_path):
+def test_training_with_the_fused_step_ends_where_autograd_does(tmp_path, mnist_dir):
     """fp32: the same draws of eps, the same maths: the same weights after two epochs, up to rounding."""
-    write_idx(tmp_path / "data" / "MNIST" / "raw")
     fused = trainer(train_config(tmp_path, "fused", mixed_precision="no"))  # seeds the global RNG: run it at once
     assert isinstance(fused.fused_step, FusedMLPStep) and fused.fused_step.dtype == torch.float32
     a = fused.run()
@@ -118,7 +116,7 @@ def test_training_with_the_fused_step_ends_where_autograd_does(tmp_path):
     assert trainer(train_config(tmp_path, "fp16", mixed_precision="fp16")).fused_step is None
 
 
-def test_auto_precision_is_bf16_only_where_it_is_native(tmp_path):
+def test_auto_precision_is_bf16_only_where_it_is_native(tmp_path, mnist_dir):
     assert cpu_has_native_bf16("flags\t\t: fpu sse avx512f avx512_bf16 avx512_vnni\n")
     assert cpu_has_native_bf16("flags\t\t: fpu amx_bf16 amx_tile\n")
     assert not cpu_has_native_bf16("flags\t\t: fpu sse avx2 avx512f avx512bw\n")
@@ -126,7 +124,6 @@ def test_auto_precision_is_bf16_only_where_it_is_native(tmp_path):
     assert resolve_mixed_precision("auto", cpu=True) == ("bf16" if cpu_has_native_bf16() else "no")
     for explicit in ("no", "bf16", "fp16"):
         assert resolve_mixed_precision(explicit) == explicit
-    write_idx(tmp_path / "data" / "MNIST" / "raw")
     auto = trainer(train_config(tmp_path, "auto", cpu=True))
     assert auto.config.mixed_precision == ("bf16" if cpu_has_native_bf16() else "no")
     assert auto.fused_step.dtype == (torch.bfloat16 if auto.config.mixed_precision == "bf16" else torch.float32)

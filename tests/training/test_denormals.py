@@ -7,7 +7,6 @@ import sys
 
 import pytest
 import torch
-from idx_data import write_idx
 
 from vae_hub.precision import flush_denormals
 from vae_hub.training.config import TrainConfig
@@ -38,8 +37,7 @@ def test_flush_denormals_restores_the_default_when_the_block_raises():
 
 
 @pytest.mark.usefixtures("fresh_accelerator_state")
-def test_the_trainer_flushes_denormals_during_its_epochs_only(tmp_path, monkeypatch):
-    write_idx(tmp_path / "data" / "MNIST" / "raw")
+def test_the_trainer_flushes_denormals_during_its_epochs_only(tmp_path, mnist_dir, monkeypatch):
     seen = []
     train_epoch = Trainer.train_epoch
 
