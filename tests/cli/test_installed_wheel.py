@@ -70,9 +70,9 @@ def test_the_wheel_holds_the_package_and_not_the_checkout(installed, tmp_path):
     ).stdout.strip()  # fmt: skip
     assert Path(where).is_relative_to(installed.parent) and not Path(where).is_relative_to(ROOT)
     files = [p.relative_to(Path(where).parent).as_posix() for p in Path(where).parent.rglob("*") if p.is_file()]
-    weights = [f for f in files if f.endswith(".safetensors") and f != "space/lab/samples.safetensors"]
+    weights = [f for f in files if f.endswith(".safetensors") and f != "data/bundled.safetensors"]
     assert "MODEL_CARD.md" in files and not any("space/models" in f for f in files) and not weights
-    assert "space/lab/samples.safetensors" in files  # the lab's pictures: the Space works offline from the wheel
+    assert "data/bundled.safetensors" in files  # the lab's pictures: the Space works offline from the wheel
     help_text = command(installed, "train", "--help", cwd=tmp_path).stdout
     assert "--latent-dim LATENT_DIM" in help_text and "(default: 20)" in help_text
 

@@ -2,12 +2,14 @@
 
 Every source is decoded once into uint8 tensors (:class:`ImageData`) and split into train and test images
 (:class:`Splits`) as a :class:`DataSpec` says; decoded folders and datasets are cached on disk.
+:func:`bundled_images` gives the few thousand pictures that ship with the package.
 """
 
+from .bundled import BundledImages, bundled_images
 from .image_data import ImageData, Splits, fixed_binarization, to_unit
 from .named_sets import DATASETS, DatasetInfo, load_dataset
 from .sources import load_splits
 from .spec import DataSpec
 
-__all__ = ["DATASETS", "DataSpec", "DatasetInfo", "ImageData", "Splits", "fixed_binarization", "load_dataset",
-           "load_splits", "to_unit"]  # fmt: skip
+__all__ = ["DATASETS", "BundledImages", "DataSpec", "DatasetInfo", "ImageData", "Splits", "bundled_images",
+           "fixed_binarization", "load_dataset", "load_splits", "to_unit"]  # fmt: skip

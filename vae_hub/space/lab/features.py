@@ -12,6 +12,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from ...data.bundled import SOURCES, bundled_images
 from ...evaluation.latent_space import (
     Gaps,
     Projection,
@@ -27,7 +28,6 @@ from ...models.base import BaseVAE, lerp
 from ..endpoints import COLLAPSED_KL, MAX_SEED, Features, fixed_class, likeliest_class, seeded
 from ..inputs import Rejected, as_choice, as_float, as_int, user_errors
 from ..model_store import LoadedModel
-from .images import SOURCES, lab_images
 from .latent_plot import View, draw_map, view_for
 
 GAP_DRAWS = 2000  # prior draws behind each model's gap figure (seed 0)
@@ -60,7 +60,7 @@ class MapData:
 
 def encode_sample(model: BaseVAE, dataset: str) -> MapData:
     """The bundled test images of ``dataset`` at ``model``'s posterior means, on their plane."""
-    sample = lab_images(dataset, "test")
+    sample = bundled_images(dataset, "test")
     with torch.inference_mode():
         codes = posterior_means(model, sample.unit(), sample.labels)
     plane = projection(codes)
@@ -98,7 +98,7 @@ def gap_figures(loaded: LoadedModel) -> tuple[Gaps, Gaps, Tensor]:
     training codes they were measured against (cached on ``loaded``)."""
     if "gaps" in loaded.extras:
         return loaded.extras["gaps"]
-    train = lab_images("fashion-mnist", "train")
+    train = bundled_images("fashion-mnist", "train")
     with torch.inference_mode():
         codes = posterior_means(loaded.model, train.unit(), train.labels)
     eps = torch.randn(GAP_DRAWS, codes.shape[1], generator=seeded(0))
@@ -191,7 +191,7 @@ class Lab:
             z ~ N(0, I) decoded (PNG), the path decoded (PNG); then a Markdown table of the gap figures.
         """
         seed = as_int(seed, "seed", 0, MAX_SEED)
-        names = lab_images("fashion-mnist", "test").class_names
+        names = bundled_images("fashion-mnist", "test").class_names
         a = names.index(as_choice(class_a, "class A", tuple(names)))
         b = names.index(as_choice(class_b, "class B", tuple(names)))
         eps = torch.randn(SHOWN_DRAWS, 2, generator=seeded(seed))
@@ -245,7 +245,7 @@ class Lab:
             test images (originals on top, PNG), prior samples (PNG) and the KL of each latent dimension.
         """
         seed = as_int(seed, "seed", 0, MAX_SEED)
-        sample = lab_images("fashion-mnist", "test")
+        sample = bundled_images("fashion-mnist", "test")
         x = sample.unit()[:RECON_IMAGES]
         outputs: list[Any] = []
         for beta, name in self.betas.items():

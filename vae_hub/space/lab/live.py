@@ -15,13 +15,13 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ...data.bundled import bundled_images
 from ...evaluation.summary import evaluate
 from ...models.mlp import VariationalAutoencoder
 from ...training.live import train_live
 from ..inputs import Rejected, as_choice, as_float, as_int
 from ..model_store import LoadedModel, ModelStore
 from .features import encode_sample
-from .images import lab_images
 
 MAX_BUDGET_S = 90  # CPU seconds a visitor may spend; one training at a time per Space (the event's concurrency)
 MAX_EPOCHS = 30
@@ -75,7 +75,7 @@ class LiveTraining:
         budget = as_float(budget, "budget", 5.0, MAX_BUDGET_S)
         torch.manual_seed(0)
         model = VariationalAutoencoder(784, HIDDEN, latent_dim, likelihood=likelihood)
-        images = lab_images("fashion-mnist", "train").unit()
+        images = bundled_images("fashion-mnist", "train").unit()
         curve: list[dict[str, float]] = []
         last_map, shown = -MAP_EVERY_S, None
         progress = None
@@ -93,7 +93,7 @@ class LiveTraining:
             yield text, pd.DataFrame(curve), shown, None, ""
         if progress is None:
             raise Rejected("the training took no step")
-        sample = lab_images("fashion-mnist", "test")
+        sample = bundled_images("fashion-mnist", "test")
         test = evaluate(model, sample.unit(), k=0)
         name = f"trained-{uuid.uuid4().hex[:8]}"
         metrics = {"dataset": "fashion-mnist", "test": test, "train_seconds": round(progress.seconds, 2),

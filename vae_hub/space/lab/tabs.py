@@ -7,9 +7,9 @@ from typing import Any
 
 import gradio as gr
 
+from ...data.bundled import bundled_images
 from ..endpoints import MAX_SEED
 from .features import Lab
-from .images import lab_images
 from .live import MAX_BUDGET_S, MAX_EPOCHS, MAX_LATENT, LiveTraining
 
 
@@ -66,7 +66,7 @@ def compare_tab(lab: Lab, tab: gr.Tab) -> None:
         "A plain (*traditional*) autoencoder (z = encoder(x), no KL term) beside its VAE twin: the same "
         "784-400-2 MLP, the same Fashion-MNIST images and epochs; only the KL term differs."
     )
-    names = lab_images("fashion-mnist", "test").class_names
+    names = bundled_images("fashion-mnist", "test").class_names
     with gr.Row():
         seed = gr.Number(0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed of the prior draws")
         class_a = gr.Dropdown(names, value="Trouser", label="Path from")

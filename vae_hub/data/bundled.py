@@ -1,8 +1,9 @@
-"""The lab's bundled pictures: a few thousand test images per data set (for latent maps) and a training subset
-(for the live training tab), shipped with the package so the Space works offline.
+"""Pictures that ship with the package, so the Space's lab, the tutorials and quick experiments work offline:
+the first 2,000 test images of Fashion-MNIST and of MNIST (for latent maps) and the first 4,000 Fashion-MNIST
+training images (for the live training tab and the tutorials).
 
-``python -m vae_hub.space.lab.images FASHION_MNIST_DIR MNIST_DIR`` rebuilds ``lab/samples.safetensors`` from the
-IDX files (see the README for where they come from).
+``python -m vae_hub.data.bundled FASHION_MNIST_DIR MNIST_DIR`` rebuilds ``bundled.safetensors`` from the IDX files
+(see the data docs for where they come from).
 """
 
 from __future__ import annotations
@@ -17,17 +18,17 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import Tensor
 
-from ...data.named_sets import load_dataset
+from .named_sets import load_dataset
 
-SAMPLES = Path(__file__).resolve().parent / "samples.safetensors"
+SAMPLES = Path(__file__).resolve().parent / "bundled.safetensors"
 MAP_IMAGES = 2000  # test images per data set, drawn on latent maps
 TRAIN_IMAGES = 4000  # Fashion-MNIST training images for the live training tab
 SOURCES = {"fashion-mnist": "Fashion-MNIST", "mnist": "MNIST"}
 
 
 @dataclass(frozen=True)
-class LabImages:
-    """uint8 images (N, 1, 28, 28), their labels (N,) and the class names."""
+class BundledImages:
+    """Bundled pictures: uint8 ``images`` (N, 1, 28, 28) in 0..255, int64 ``labels`` (N,) and the ``class_names``."""
 
     images: Tensor
     labels: Tensor
@@ -39,19 +40,27 @@ class LabImages:
 
 
 @cache
-def lab_images(dataset: str, split: str = "test") -> LabImages:
-    """The bundled ``split`` ("test": for maps, "train": Fashion-MNIST only) of ``dataset``."""
+def bundled_images(dataset: str, split: str = "test") -> BundledImages:
+    """The bundled images of ``dataset`` ("fashion-mnist" or "mnist").
+
+    Args:
+        dataset: ``"fashion-mnist"`` or ``"mnist"``.
+        split: ``"test"`` (2,000 images of each) or ``"train"`` (4,000 images, Fashion-MNIST only).
+
+    Returns:
+        The images, their labels and class names; ``.unit()`` gives float images in [0, 1] for a model.
+
+    Raises:
+        KeyError: for a data set or split that is not bundled.
+    """
     key = f"{dataset}/{split}"
     with safe_open(SAMPLES, framework="pt") as f:
         names = json.loads(f.metadata()["class_names"])
         stored = set(f.keys())
         if f"{key}/images" not in stored:
-            raise KeyError(f"the lab has no {split} images of {dataset}; it has {', '.join(sorted(names))}")
-        return LabImages(f.get_tensor(f"{key}/images"), f.get_tensor(f"{key}/labels"), names[dataset])
-
-
-def has_lab_images(dataset: str | None) -> bool:
-    return dataset in SOURCES
+            have = ", ".join(k.removesuffix("/images") for k in sorted(stored) if k.endswith("/images"))
+            raise KeyError(f"no bundled {split} images of {dataset!r}; bundled are {have}")
+        return BundledImages(f.get_tensor(f"{key}/images"), f.get_tensor(f"{key}/labels"), names[dataset])
 
 
 def build(fashion_dir: Path, mnist_dir: Path, out: Path = SAMPLES) -> None:
