@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from vae_hub import ConvVAE, VariationalAutoencoder, elbo, gaussian_kl, kl_warmup, vae_loss_fn
+from vae_hub import ConvVAE, VariationalAutoencoder, elbo, gaussian_kl, iwae, kl_warmup, vae_loss_fn
 from vae_hub.models.objectives import bernoulli_entropy_sum, bernoulli_nll, gaussian_nll
 
 
@@ -227,3 +227,23 @@ def test_the_residual_convvae_is_deeper_and_overfits_a_batch(binary_batch):
         out.loss.backward()
         optimizer.step()
     assert elbo(model, binary_batch).recon.mean().item() < 0.6 * start  # random pixels, memorised
+
+
+@pytest.mark.parametrize("objective", ["elbo", "iwae"])
+def test_under_bf16_autocast_the_loss_is_summed_in_fp32(objective):
+    """The heads are bf16 under autocast; the ELBO's terms are not: their sums keep fp32's resolution."""
+    torch.manual_seed(0)
+    model = ConvVAE(image_shape=(1, 28, 28), latent_dim=8).eval()
+    x = torch.rand(256, 1, 28, 28)
+
+    def run() -> object:
+        g = torch.Generator().manual_seed(1)
+        return elbo(model, x, generator=g) if objective == "elbo" else iwae(model, x, 4, generator=g)
+
+    fp32 = run()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        bf16 = run()
+    assert bf16.recon.dtype == bf16.kl.dtype == bf16.loss.dtype == torch.float32
+    assert bf16.recon_sum.item() % 1 != 0  # a bf16 sum of ~140,000 nats would be a multiple of 1,024
+    # only the network's bf16 arithmetic differs: a fraction of a nat per image, not a sum's rounding
+    assert abs(bf16.total_sum.item() - fp32.total_sum.item()) / len(x) < 1.0

@@ -141,9 +141,10 @@ def elbo(
         raise ValueError(f"free_bits must be a finite number >= 0 (nats per latent dimension), got {free_bits}")
     out = model(x, generator=generator, labels=labels)  # through any wrapper (DDP)
     core = getattr(model, "module", model)
-    logits, mu, logvar = out.logits, out.posterior.mean, out.posterior.logvar
+    posterior = out.posterior.float()  # under bf16 autocast the heads are bf16: the loss is computed in fp32
+    logits, mu, logvar = out.logits.float(), posterior.mean, posterior.logvar
     recon = core.reconstruction_nll(logits.flatten(1), x.flatten(1).to(logits))
-    kl_per_dim = out.posterior.kl_per_dim()
+    kl_per_dim = posterior.kl_per_dim()
     kl = kl_per_dim.sum(-1)
     kl_term = torch.clamp(kl_per_dim.mean(0), min=free_bits).sum() * x.shape[0] if free_bits > 0 else kl.sum()
     loss = recon.sum() + beta * kl_term
@@ -163,7 +164,7 @@ def iwae(
     if getattr(core, "deterministic", False):
         raise ValueError("the IWAE bound needs a VAE: a deterministic autoencoder has no q(z|x) to sample from")
     out = model(x, generator=generator, samples=k, labels=labels)
-    q, z, logits = out.posterior, out.z, out.logits
+    q, z, logits = out.posterior.float(), out.z.float(), out.logits.float()  # the bound in fp32 under autocast
     mu, logvar = q.mean, q.logvar
     recon = core.reconstruction_nll(logits.flatten(2), x.flatten(1).to(logits))  # (k, B): -log p(x|z_i)
     log_w = -recon + standard_normal_log_prob(z) - q.log_prob(z)  # (k, B)

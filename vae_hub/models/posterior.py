@@ -58,6 +58,12 @@ class DiagonalGaussian:
     def __len__(self) -> int:
         return 2
 
+    def float(self) -> DiagonalGaussian:
+        """The same distribution in fp32 (itself when it already is): the KL of bf16 heads is summed in fp32."""
+        if self.mean.dtype == torch.float32 and self.logvar.dtype == torch.float32:
+            return self
+        return DiagonalGaussian(self.mean.float(), self.logvar.float(), self.deterministic)
+
     def sample(self, k: int | None = None, generator: torch.Generator | None = None) -> Tensor:
         """z = mean + std * eps: (B, latent_dim), or (k, B, latent_dim) with ``k`` draws per image."""
         shape = self.mean.shape if k is None else (k, *self.mean.shape)
