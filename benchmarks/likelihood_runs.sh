@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The likelihood results of the README: the canonical example and the bundled Fashion-MNIST models on one table,
+# The likelihood table of docs/how-to/evaluate.md: the canonical example and the bundled Fashion-MNIST models on one table,
 # and the seed's MLP on dynamically binarized MNIST-5k (to set beside the literature's binarized MNIST).
 # Needs Debian's dataset-fashion-mnist and the MNIST 5k subset (../shared/data/README.md); the bundled models come
 # from space/train_models.sh. About 15-25 min on 2 cores (the canonical example's training and k = 1000 evaluation,

@@ -1,4 +1,5 @@
-"""The README's results table: the canonical PyTorch example beside vae-hub models, one test set, one evaluation.
+"""The likelihood table of docs/how-to/evaluate.md: the canonical PyTorch example beside vae-hub models, one test
+set, one evaluation.
 
     python benchmarks/results_table.py --dataset fashion-mnist --data-dir /usr/share/datasets/fashion-mnist \
         --canonical runs/canonical-fashion-mnist space/models/conv-fashion-mnist space/models/mlp-fashion-mnist

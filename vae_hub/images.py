@@ -94,7 +94,7 @@ def prepare_image(
 
     Single-channel models get light-on-dark content (``invert=None`` inverts when the border is light), cropped to
     its bounding box and centred with ``margin`` (a fraction of the side) left free on each side. Three-channel
-    models get the whole picture resized. Blank pictures raise :class:`ImageInputError`.
+    models get the whole picture resized. Blank pictures raise ``ImageInputError``.
     """
     channels, height, width = image_shape
     if not 0 <= margin < 0.5:
@@ -154,5 +154,5 @@ def image_grid(images: Tensor, nrow: int | None = None, padding: int = 2, pad_va
 
 
 def save_grid(images: Tensor, path: str | os.PathLike[str], **grid_kwargs: Any) -> None:
-    """Write :func:`image_grid` of ``images`` as a PNG."""
+    """Write ``image_grid`` of ``images`` as a PNG."""
     Image.fromarray(image_grid(images, **grid_kwargs)).save(path)

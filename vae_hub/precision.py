@@ -63,7 +63,7 @@ def flush_denormals() -> Iterator[bool]:
 
     Adam's second moments drift into that range, and on Intel CPUs each operation on a denormal is a slow microcode
     assist (measured in docs/performance.md, "Denormals"). The setting is per thread and torch's worker threads copy
-    it only when they start: see :func:`flush_denormals_in_this_process`. Yields whether the CPU supports it.
+    it only when they start: see ``flush_denormals_in_this_process``. Yields whether the CPU supports it.
     """
     supported = torch.set_flush_denormal(True)
     try:
@@ -77,7 +77,7 @@ def flush_denormals_in_this_process() -> bool:
     """Flush denormals to zero in this thread and every thread started after it, for the rest of the process.
 
     For a process that trains and exits (``vae-hub train``), called before torch starts its OpenMP worker threads,
-    which copy the calling thread's setting when they start (:func:`flush_denormals` reaches only its own thread).
+    which copy the calling thread's setting when they start (``flush_denormals`` reaches only its own thread).
     Returns whether the CPU supports it.
     """
     return torch.set_flush_denormal(True)

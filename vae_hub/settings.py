@@ -32,5 +32,5 @@ def flag_name(f: Field) -> str:
 
 
 def with_role(cls: type, role: str) -> tuple[str, ...]:
-    """The names of ``cls``'s fields that have ``role`` (see :func:`option`)."""
+    """The names of ``cls``'s fields that have ``role`` (see ``option``)."""
     return tuple(f.name for f in cls.__dataclass_fields__.values() if f.metadata.get(role))

@@ -9,6 +9,7 @@ data), reported as one ``error:`` line naming what was wrong; 3 training finishe
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import importlib
 import logging
@@ -30,8 +31,8 @@ COMMANDS = {
 }
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run ``vae-hub`` with ``argv`` (default: the command line); returns the exit code."""
+def build_parser() -> argparse.ArgumentParser:
+    """The ``vae-hub`` parser with every subcommand (the CLI reference in the docs is generated from it)."""
     top = parser("vae-hub", "Variational Autoencoders: train, evaluate, sample, publish to the Hub, serve a Space.")
     top.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -43,7 +44,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         module.configure(p)
         p.set_defaults(run=module.run)
-    args = top.parse_args(sys.argv[1:] if argv is None else list(argv))
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``vae-hub`` with ``argv`` (default: the command line); returns the exit code."""
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
     try:
         return args.run(args)
     except VaeHubError as e:
@@ -52,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry(argv: list[str] | None = None) -> NoReturn:
-    """The console command (``vae-hub``, ``python -m vae_hub``): :func:`main`, then a quick exit.
+    """The console command (``vae-hub``, ``python -m vae_hub``): ``main``, then a quick exit.
 
     Python's own shutdown takes ~0.7 s once torch is imported (the final garbage collection over its objects,
     then module teardown): 4% of training the MLP VAE. Every command has closed what it writes when ``main``

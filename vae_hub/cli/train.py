@@ -22,7 +22,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def prepare_process() -> None:
     """Settings for a process that trains and exits, made by the console command (``cli.entry``) before anything
-    else: no page faults per step (:func:`keep_freed_memory`), no denormals in any thread (set before torch starts
+    else: no page faults per step (``keep_freed_memory``), no denormals in any thread (set before torch starts
     its worker threads, which copy it). Not made by ``main(["train", ...])`` called in a longer-lived process."""
     keep_freed_memory()
     flush_denormals_in_this_process()

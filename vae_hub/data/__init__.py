@@ -1,8 +1,8 @@
 """Where training images come from: named data sets, folders of pictures, Hugging Face datasets, CIFAR-10.
 
-Every source is decoded once into uint8 tensors (:class:`ImageData`) and split into train and test images
-(:class:`Splits`) as a :class:`DataSpec` says; decoded folders and datasets are cached on disk.
-:func:`bundled_images` gives the few thousand pictures that ship with the package.
+Every source is decoded once into uint8 tensors (``ImageData``) and split into train and test images
+(``Splits``) as a ``DataSpec`` says; decoded folders and datasets are cached on disk.
+``bundled_images`` gives the few thousand pictures that ship with the package.
 """
 
 from .bundled import BundledImages, bundled_images

@@ -1,5 +1,5 @@
 """Pictures that ship with the package, so the Space's lab, the tutorials and quick experiments work offline:
-the first 2,000 test images of Fashion-MNIST and of MNIST (for latent maps) and the first 4,000 Fashion-MNIST
+the first 2,000 Fashion-MNIST and 1,000 MNIST test images (for latent maps) and the first 4,000 Fashion-MNIST
 training images (for the live training tab and the tutorials).
 
 ``python -m vae_hub.data.bundled FASHION_MNIST_DIR MNIST_DIR`` rebuilds ``bundled.safetensors`` from the IDX files
@@ -45,7 +45,7 @@ def bundled_images(dataset: str, split: str = "test") -> BundledImages:
 
     Args:
         dataset: ``"fashion-mnist"`` or ``"mnist"``.
-        split: ``"test"`` (2,000 images of each) or ``"train"`` (4,000 images, Fashion-MNIST only).
+        split: ``"test"`` (2,000 Fashion-MNIST or 1,000 MNIST images) or ``"train"`` (4,000 images, Fashion-MNIST only).
 
     Returns:
         The images, their labels and class names; ``.unit()`` gives float images in [0, 1] for a model.

@@ -4,7 +4,7 @@ The python version of CIFAR-10 (``cifar-10-batches-py``, what torchvision downlo
 unpickling runs whatever code a file names: a crafted batch in a folder passed as ``--data-dir`` would run on
 load. Here pickle may build only what those files hold (dicts, lists, strings, numbers and numpy arrays: numpy's
 array reconstruction, ``ndarray`` and ``dtype``); a file that names any other global is refused with
-:class:`CIFARFormatError` before the global is looked up. The binary version (``cifar-10-batches-bin``: one label
+``CIFARFormatError`` before the global is looked up. The binary version (``cifar-10-batches-bin``: one label
 byte and 3,072 pixel bytes per image) needs no pickle and is read as it is.
 """
 

@@ -52,7 +52,7 @@ class DataSpec:
 
     @property
     def data(self) -> DataSpec:
-        """The data settings alone (a :class:`DataSpec`, also of a subclass such as ``TrainConfig``)."""
+        """The data settings alone (a ``DataSpec``, also of a subclass such as ``TrainConfig``)."""
         return DataSpec(**{f.name: getattr(self, f.name) for f in fields(DataSpec)})
 
     def data_problems(self) -> list[str]:

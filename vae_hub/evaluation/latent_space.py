@@ -2,7 +2,7 @@
 
 The textbook claim: a plain autoencoder leaves gaps between its classes' codes, so a random point decodes to
 nonsense; the KL term of a VAE pulls the codes onto the prior, so that any prior draw lands near some encoded image.
-:func:`gap_fraction` puts one number on it.
+``gap_fraction`` puts one number on it.
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ def save_reconstructions(model: BaseVAE, images: Tensor, path: Path, n: int = 8,
 
 
 def import_matplotlib_in_the_background() -> threading.Thread:
-    """Start importing what :func:`save_training_curves` needs in a daemon thread, and return the thread.
+    """Start importing what ``save_training_curves`` needs in a daemon thread, and return the thread.
 
     Importing matplotlib takes ~0.4 s, ~3% of training the MLP VAE for 10 epochs; started when training starts, it
     runs while the training loop waits in torch's kernels (which release the GIL). A later import waits for it to

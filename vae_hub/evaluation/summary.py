@@ -38,7 +38,7 @@ def evaluate(
     NLL, goes below it on grey-level data (it is 0 for binary data). Bits per dimension divide nats by D ln 2.
     A conditional model is evaluated given the images' ``labels``: its NLL is -log p(x|y).
     ``precision="bf16"`` decodes the NLL's importance samples in bfloat16
-    (:func:`~vae_hub.evaluation.metrics.importance_sampled_log_likelihood`); a convolutional model runs channels-last.
+    (``importance_sampled_log_likelihood``); a convolutional model runs channels-last.
     """
     if precision not in EVAL_PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(EVAL_PRECISIONS)}, got {precision!r}")

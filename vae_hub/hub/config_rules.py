@@ -129,7 +129,7 @@ Rule = Int | Float | Bool | Choice | ImageShape | Names
 
 
 def check_fields(rules: Mapping[str, Rule], config: Mapping[str, Any]) -> dict[str, Any]:
-    """The constructor arguments in ``config``, each checked by its rule; raises :class:`FieldError`.
+    """The constructor arguments in ``config``, each checked by its rule; raises ``FieldError``.
 
     Keys without a rule are not returned (the loader warns about them); a missing key takes the default.
     """

@@ -1,6 +1,6 @@
 """Finding a model's files, in a local folder or a Hub repo, within limits and without leaving the folder.
 
-Every problem is a :class:`~vae_hub.errors.CheckpointError` whose message quotes the name the user gave (cut
+Every problem is a ``CheckpointError`` whose message quotes the name the user gave (cut
 short), never a server path of the Hub cache.
 """
 

@@ -47,7 +47,7 @@ def publish(
 
 @contextmanager
 def push_errors(repo_id: str) -> Iterator[None]:
-    """Every failure of a push to ``repo_id`` (no token, refused, no network) as a :class:`PublishError`."""
+    """Every failure of a push to ``repo_id`` (no token, refused, no network) as a ``PublishError``."""
     try:
         yield
     except LocalTokenNotFoundError as e:

@@ -5,12 +5,12 @@ the class in ``model_type``, so any vae-hub model loads without knowing its clas
 
 The mixin's own loader keeps random weights for anything missing (``strict=False``), falls back to pickled
 ``pytorch_model.bin`` files and treats a mistyped local path as a repo id. This loader does none of that: every
-problem raises a :class:`~vae_hub.errors.CheckpointError` that names it.
+problem raises a ``CheckpointError`` that names it.
 
 A model from outside is untrusted input, so nothing is allocated before it is checked, in this order: the name;
 ``map_location``; the size the Hub reports for ``config.json``; every config field's type and range
-(:mod:`vae_hub.hub.config_rules`); the parameter count the config implies (the model is built on the ``meta``
-device, which allocates nothing) against the size limit (:mod:`vae_hub.limits`); the weights file's size; its
+(``vae_hub.hub.config_rules``); the parameter count the config implies (the model is built on the ``meta``
+device, which allocates nothing) against the size limit (``vae_hub.limits``); the weights file's size; its
 safetensors header (names, shapes, dtypes) against the model. Only then are the tensors read, once, into memory of
 their own (not a map of the file) and straight into the model (``load_state_dict(assign=True)``: no random
 initialisation to overwrite). A local folder's files must stay inside it: a link pointing outside is refused.
@@ -46,7 +46,7 @@ MODEL_TYPES: dict[str, type[nn.Module]] = {}
 def register(cls: ModelT) -> ModelT:
     """Make ``cls`` loadable from a ``config.json`` whose ``model_type`` is its class name.
 
-    The class must declare ``config_rules`` (a :mod:`vae_hub.hub.config_rules` rule per ``__init__`` argument), so that
+    The class must declare ``config_rules`` (a ``vae_hub.hub.config_rules`` rule per ``__init__`` argument), so that
     no value of a config.json reaches its constructor unchecked.
     """
     rules: dict[str, Rule] = getattr(cls, "config_rules", {})
@@ -191,8 +191,8 @@ def load_model(
     """Build the model class named in ``config.json`` and load its weights strictly; returns it in eval mode.
 
     ``expected``: refuse a model that is not of this class (or a subclass of it); None accepts any registered class.
-    ``max_bytes``: refuse a model whose weights take more memory (default :func:`vae_hub.limits.max_model_bytes`).
-    Every failure is a :class:`CheckpointError`.
+    ``max_bytes``: refuse a model whose weights take more memory (default ``vae_hub.limits.max_model_bytes``).
+    Every failure is a ``CheckpointError``.
     """
     source = source_name(check_name(name_or_path))
     try:

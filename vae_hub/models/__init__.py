@@ -1,7 +1,7 @@
 """The models: a Gaussian encoder, a decoder and the objectives that train them.
 
 ``MODEL_TYPES`` maps each ``vae-hub train --model`` name to its class; every class is also loadable by
-:func:`~vae_hub.models.base.from_pretrained` under the class name its ``config.json`` records.
+``from_pretrained`` under the class name its ``config.json`` records.
 """
 
 from .base import BaseVAE, ForwardOutput, from_pretrained

@@ -292,7 +292,7 @@ class BaseVAE(
 
     # --- the VAE --------------------------------------------------------------------------------------------
     def encode(self, x: Tensor, labels: Any = None) -> DiagonalGaussian:
-        """q(z|x) (q(z|x, y) given ``labels``): a :class:`DiagonalGaussian` with ``mean`` and ``logvar``, each
+        """q(z|x) (q(z|x, y) given ``labels``): a ``DiagonalGaussian`` with ``mean`` and ``logvar``, each
         (B, latent_dim); ``mu, logvar = model.encode(x)`` unpacks it."""
         x = self.check_input(x)
         return self._encode(x, self.check_labels(labels, x.shape[0]))
@@ -317,7 +317,7 @@ class BaseVAE(
     def forward(
         self, x: Tensor, generator: torch.Generator | None = None, samples: int | None = None, labels: Any = None
     ) -> ForwardOutput:
-        """Encode, draw z from q(z|x) with the reparameterization trick, decode: a :class:`ForwardOutput`.
+        """Encode, draw z from q(z|x) with the reparameterization trick, decode: a ``ForwardOutput``.
 
         With ``samples=k`` each image gets k draws of z, decoded together (the importance-weighted bound needs
         them, ``objectives.iwae``). A conditional model needs ``labels``.
@@ -453,7 +453,7 @@ class BaseVAE(
         """Load a model saved with ``save_pretrained`` from a local folder or a Hub repo id; loading is strict.
 
         Everything is checked before anything is allocated; a model whose weights take more than ``max_bytes``
-        (default: ``VAE_HUB_MAX_MODEL_MB`` megabytes, else 2048) is refused. Raises :class:`CheckpointError`.
+        (default: ``VAE_HUB_MAX_MODEL_MB`` megabytes, else 2048) is refused. Raises ``CheckpointError``.
         """
         model = hub.load_model(
             pretrained_model_name_or_path,
@@ -473,8 +473,8 @@ def from_pretrained(name_or_path: str | Path, **kwargs: Any) -> BaseVAE:
     """Load any vae-hub model from a local folder or a Hub repo id, whichever class saved it.
 
     Keyword arguments: ``revision``, ``token``, ``cache_dir``, ``force_download``, ``local_files_only``,
-    ``map_location``, ``max_bytes`` (the size limit, see :meth:`BaseVAE.from_pretrained`). Raises
-    :class:`~vae_hub.errors.CheckpointError` on any problem.
+    ``map_location``, ``max_bytes`` (the size limit, see ``BaseVAE.from_pretrained``). Raises
+    ``CheckpointError`` on any problem.
     """
     return BaseVAE.from_pretrained(name_or_path, **kwargs)
 

@@ -32,7 +32,7 @@ class ConvVAE(BaseVAE):
     The encoder halves the resolution ``num_downsamples`` times with stride-2 4x4 convolutions, doubling the
     channels from ``base_channels``; a ``hidden_dim`` layer feeds the ``fc_mu`` / ``fc_logvar`` heads. The decoder
     mirrors it with transposed convolutions and ends in a sigmoid. H and W must be divisible by 2**num_downsamples.
-    ``res_blocks`` residual blocks (:class:`ResidualBlock`) follow each downsampling and precede each upsampling:
+    ``res_blocks`` residual blocks (``ResidualBlock``) follow each downsampling and precede each upsampling:
     a deeper model at the same widths; 0 is the plain ConvVAE. ``num_classes`` > 0 makes it a conditional VAE.
     """
 

@@ -84,7 +84,7 @@ class ELBOOutput:
     ``loss`` is what training minimises: ``recon.sum() + beta * KL term`` (the KL term with free bits, if any).
     ``total = recon + kl`` is the negative ELBO per sample, unaffected by ``beta`` and free bits.
     ``logits`` is the decoder output before its sigmoid, ``recon_x`` the reconstruction (pixel means).
-    ``iw_bound`` is the importance-weighted bound per sample when :func:`iwae` made it (else None).
+    ``iw_bound`` is the importance-weighted bound per sample when ``iwae`` made it (else None).
     """
 
     loss: Tensor

@@ -280,5 +280,5 @@ class Features:
         return name
 
     def check_picked(self, choice: Any) -> str:
-        """:meth:`check_model` for a model picked from the list."""
+        """``check_model`` for a model picked from the list."""
         return self.check_model(choice, "")

@@ -46,7 +46,7 @@ def save_pil_to_cache(img: Image.Image, cache_dir: str, name: str = "image", for
 
 
 def apply() -> None:
-    """Patch Gradio, once; raises :class:`GradioChangedError` if its function is not a known version."""
+    """Patch Gradio, once; raises ``GradioChangedError`` if its function is not a known version."""
     original = processing_utils.save_pil_to_cache
     if original is save_pil_to_cache:
         return

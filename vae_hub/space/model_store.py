@@ -170,7 +170,7 @@ class ModelStore:
         self._lock = threading.Lock()
 
     def get(self, name: str) -> LoadedModel:
-        """The model called ``name`` (bundled name, Hub repo id or local folder); raises :class:`ModelLoadError`.
+        """The model called ``name`` (bundled name, Hub repo id or local folder); raises ``ModelLoadError``.
 
         A name being loaded by another request is waited for, not loaded twice.
         """
@@ -273,7 +273,7 @@ def _is_dir(name: str) -> bool:
 def read_text(source: str | Path, filename: str) -> str:
     """An optional text file of a model folder or repo ('' when it has none or it is not text).
 
-    Raises :class:`CheckpointError` when the file is over ``MAX_TEXT_BYTES`` or a link out of the model folder.
+    Raises ``CheckpointError`` when the file is over ``MAX_TEXT_BYTES`` or a link out of the model folder.
     """
     try:
         return resolve_file(source, filename, max_bytes=MAX_TEXT_BYTES).read_text(encoding="utf-8")

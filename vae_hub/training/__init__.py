@@ -1,4 +1,4 @@
-"""Training: the run's settings (:class:`TrainConfig`), the loop on Accelerate, checkpoints and the model folder.
+"""Training: the run's settings (``TrainConfig``), the loop on Accelerate, checkpoints and the model folder.
 
 ``train(TrainConfig(...))`` is ``vae-hub train``; ``live.train_live`` trains a small model in memory for the Space.
 """

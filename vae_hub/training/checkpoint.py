@@ -145,7 +145,7 @@ def load(
     """Restore model, optimizer, the weights' moving average (``ema``, if given) and this process's RNG from
     ``path``; returns the saved state.
 
-    Raises :class:`~vae_hub.errors.CheckpointError` when the checkpoint is incomplete, corrupt or does not fit.
+    Raises ``CheckpointError`` when the checkpoint is incomplete, corrupt or does not fit.
     """
     rng_file = path / f"rng-{rank}.safetensors"
     if not rng_file.is_file():

@@ -1,7 +1,7 @@
 """What defines a training run: one dataclass, whose fields (with their help and choices) are also the CLI's flags.
 
 Adding a training option is one edit here: ``vae-hub train`` builds its argument parser from these fields. The data
-settings are :class:`~vae_hub.data.DataSpec`'s; a model setting's range is its model class's ``config_rules``.
+settings are ``DataSpec``'s; a model setting's range is its model class's ``config_rules``.
 """
 
 from __future__ import annotations

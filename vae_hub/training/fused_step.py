@@ -31,7 +31,7 @@ from ..models.posterior import DiagonalGaussian
 
 
 def fused_step_problem(model: torch.nn.Module, *, iw_samples: int, free_bits: float, processes: int) -> str | None:
-    """Why :class:`FusedMLPStep` cannot train ``model`` with these settings (None when it can)."""
+    """Why ``FusedMLPStep`` cannot train ``model`` with these settings (None when it can)."""
     if type(model) is not VariationalAutoencoder:
         return "it is written for the MLP VAE (--model mlp)"
     if model.likelihood != "bernoulli" or model.conditional or model.deterministic:

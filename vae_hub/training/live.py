@@ -1,6 +1,6 @@
 """Train a small VAE in memory within a time budget, reporting as it goes: the Space's live training.
 
-The loop is the ELBO step of :mod:`vae_hub.training` without its run machinery (checkpoints, Accelerate, cards):
+The loop is the ELBO step of ``vae_hub.training`` without its run machinery (checkpoints, Accelerate, cards):
 for a minute of CPU on a few thousand images, where a visitor watches the loss fall and the latent map form.
 """
 
@@ -46,7 +46,7 @@ def train_live(
     seed: int = 0,
 ) -> Iterator[Progress]:
     """Minimise beta-weighted -ELBO on ``images`` (N, C, H, W) in [0, 1] for ``epochs``, yielding a
-    :class:`Progress` about every ``report_every`` seconds and at the end; stops early at ``budget_seconds``.
+    ``Progress`` about every ``report_every`` seconds and at the end; stops early at ``budget_seconds``.
 
     The caller may stop iterating at any time (a cancelled request): the model keeps the steps taken.
     """

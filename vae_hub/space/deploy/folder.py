@@ -3,7 +3,7 @@
 The folder runs on Spaces (or anywhere) with nothing but ``pip install -r requirements.txt``: the ``vae_hub``
 package travels inside it as source, so the Space does not depend on this repository or a release being reachable.
 Models are either copied into ``models/`` (local folders, checked by loading them) or named by Hub repo id and
-downloaded by the Space when it starts. ``models.json`` says which; ``app.py`` reads it with :func:`read_models`.
+downloaded by the Space when it starts. ``models.json`` says which; ``app.py`` reads it with ``read_models``.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ if __name__ == "__main__":
 
 @dataclass(frozen=True)
 class SpaceFolder:
-    """What :func:`write_space_folder` wrote: the folder, the models copied in, the repo ids referenced, and
+    """What ``write_space_folder`` wrote: the folder, the models copied in, the repo ids referenced, and
     every file (relative path, bytes), sorted."""
 
     path: Path

@@ -113,7 +113,7 @@ def decode_grid(loaded: LoadedModel, z: Tensor, nrow: int, label: int | None = N
 
 
 class Lab:
-    """The lab's features over the page's :class:`Features` (its models), with the twin models it compares."""
+    """The lab's features over the page's ``Features`` (its models), with the twin models it compares."""
 
     def __init__(self, features: Features, autoencoder: str, vae: str, betas: dict[str, str]) -> None:
         self.features = features
