@@ -27,7 +27,17 @@ MNIST_MARGIN = 4 / 28  # MNIST digits fill a 20x20 box in the middle of 28x28
 
 
 def open_image(path: str | os.PathLike[str]) -> Image.Image:
-    """Open an image file, checking its size from the header before decoding any pixels."""
+    """Open a picture file, checking its size from the header before any pixel is decoded.
+
+    Args:
+        path: A PNG, JPEG, WebP, BMP or GIF file.
+
+    Returns:
+        The decoded picture, turned upright by its EXIF orientation.
+
+    Raises:
+        ImageInputError: For a file that is not a picture, a corrupt one, or a size outside [8, 2048] pixels a side.
+    """
     name = Path(path).name
     try:
         with warnings.catch_warnings():
@@ -90,11 +100,24 @@ def prepare_image(
     invert: bool | None = None,
     margin: float = MNIST_MARGIN,
 ) -> Tensor:
-    """Turn a picture into model input of shape (1, C, H, W) with values in [0, 1].
+    """Turn any picture into model input, the way the Space does.
 
-    Single-channel models get light-on-dark content (``invert=None`` inverts when the border is light), cropped to
-    its bounding box and centred with ``margin`` (a fraction of the side) left free on each side. Three-channel
-    models get the whole picture resized. Blank pictures raise ``ImageInputError``.
+    Transparency becomes white paper. Single-channel models get light-on-dark content (MNIST-style), cropped to its
+    bounding box and centred with ``margin`` left free on each side; three-channel models get the whole picture
+    resized.
+
+    Args:
+        image: A PIL image or an array (H, W), (H, W, 3) or (H, W, 4), grey, RGB or RGBA.
+        image_shape: The model's (C, H, W).
+        invert: Whether to invert a single-channel picture; None inverts when its border is light (dark strokes
+            on paper).
+        margin: The free border, a fraction of the side in [0, 0.5).
+
+    Returns:
+        (1, C, H, W) floats in [0, 1].
+
+    Raises:
+        ImageInputError: For a blank, tiny (< 8 px) or huge (> 2048 px) picture.
     """
     channels, height, width = image_shape
     if not 0 <= margin < 0.5:
@@ -134,13 +157,30 @@ def fit_content(values: np.ndarray, height: int, width: int, margin: float) -> n
 
 
 def to_uint8(images: Tensor) -> np.ndarray:
-    """(C, H, W) values in [0, 1] -> (H, W) for one channel or (H, W, C) uint8."""
+    """One image as a displayable array.
+
+    Args:
+        images: One image (C, H, W), values in [0, 1] (clipped).
+
+    Returns:
+        uint8 (H, W) for one channel, (H, W, C) for three.
+    """
     array = (images.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
     return array[0] if array.shape[0] == 1 else array.transpose(1, 2, 0)
 
 
 def image_grid(images: Tensor, nrow: int | None = None, padding: int = 2, pad_value: float = 0.5) -> np.ndarray:
-    """(N, C, H, W) in [0, 1] -> one uint8 picture with ``nrow`` images per row (default: a square-ish grid)."""
+    """Lay a batch of images out as one picture, as torchvision's ``make_grid`` does.
+
+    Args:
+        images: (N, C, H, W), values in [0, 1].
+        nrow: Images per row (default: a square-ish grid).
+        padding: Pixels between and around the images.
+        pad_value: The grey of the padding, in [0, 1].
+
+    Returns:
+        uint8 (rows, cols) for one channel, (rows, cols, C) for three.
+    """
     images = images.detach().float().cpu()
     n, c, h, w = images.shape
     cols = min(nrow or math.ceil(math.sqrt(n)), n)
@@ -154,5 +194,11 @@ def image_grid(images: Tensor, nrow: int | None = None, padding: int = 2, pad_va
 
 
 def save_grid(images: Tensor, path: str | os.PathLike[str], **grid_kwargs: Any) -> None:
-    """Write ``image_grid`` of ``images`` as a PNG."""
+    """Write ``image_grid(images)`` as a PNG.
+
+    Args:
+        images: (N, C, H, W), values in [0, 1].
+        path: The PNG file to write.
+        **grid_kwargs: ``nrow``, ``padding``, ``pad_value``, as for ``image_grid``.
+    """
     Image.fromarray(image_grid(images, **grid_kwargs)).save(path)

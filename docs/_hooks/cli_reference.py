@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 MARKER = "<!-- cli-reference -->"
-WIDTH = "100"  # argparse wraps help at $COLUMNS
+WIDTH = "80"  # argparse wraps help at $COLUMNS; 80 fits the page's code column
 
 
 def subcommands(parser: argparse.ArgumentParser) -> Iterator[tuple[str, argparse.ArgumentParser]]:

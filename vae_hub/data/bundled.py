@@ -35,7 +35,11 @@ class BundledImages:
     class_names: list[str]
 
     def unit(self) -> Tensor:
-        """The images as floats in [0, 1], as the models take them."""
+        """The images as floats, as the models take them.
+
+        Returns:
+            (N, 1, 28, 28) float32 in [0, 1].
+        """
         return self.images.float() / 255
 
 

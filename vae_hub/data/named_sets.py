@@ -30,6 +30,19 @@ IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-
 
 @dataclass(frozen=True)
 class DatasetInfo:
+    """What vae-hub knows about a named data set (``DATASETS``).
+
+    Attributes:
+        name: The ``--dataset`` name.
+        display_name: Its name in prose.
+        torchvision_class: The torchvision class that reads (or downloads) it.
+        image_shape: (C, H, W).
+        train_size: Images in the full training split.
+        hub_id: Its id on the Hugging Face Hub, for model cards.
+        how_to_get: Where the files come from offline.
+        classes: Its class names.
+    """
+
     name: str
     display_name: str
     torchvision_class: str
@@ -172,7 +185,25 @@ def load_dataset(
     download: bool = True,
     cache_dir: str | Path | None = None,
 ) -> ImageData:
-    """Load a split of ``mnist``, ``fashion-mnist``, ``kmnist`` or ``cifar10`` into memory."""
+    """Load one split of a named data set into memory.
+
+    The MNIST family is read from its IDX files (plain or ``.gz``, in torchvision's layout or not; checked before
+    they are read); CIFAR-10 from its batches, without running pickle code.
+
+    Args:
+        name: ``"mnist"``, ``"fashion-mnist"``, ``"kmnist"`` or ``"cifar10"``.
+        data_dir: Where the files are, or are downloaded to.
+        train: The training split (True) or the test split (False).
+        download: Download when the files are missing (torchvision's download).
+        cache_dir: Where compressed files are unpacked (default ``~/.cache/vae-hub``).
+
+    Returns:
+        The split as uint8 images with their labels and class names.
+
+    Raises:
+        DataNotFoundError: When the files are missing (and not downloaded), listing those expected and where.
+        IDXFormatError: For IDX files that are not what they claim.
+    """
     if name not in DATASETS:
         raise ValueError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
     info = DATASETS[name]

@@ -48,7 +48,21 @@ def source_kind(dataset: str) -> str:
 
 
 def load_splits(spec: DataSpec, progress: bool = True) -> Splits:
-    """The train and test images that ``spec`` asks for; raises DataError (or DataNotFoundError) saying why not."""
+    """The train and test images a ``DataSpec`` asks for: a named data set, a folder of pictures, or a dataset.
+
+    Decoded folders and datasets are cached on disk, keyed by the files and the decoding settings; a second call
+    reads the cache.
+
+    Args:
+        spec: The data settings (a ``TrainConfig`` is one).
+        progress: Show progress bars while decoding.
+
+    Returns:
+        The ``Splits``: uint8 images, labels, and what the card says about them.
+
+    Raises:
+        DataError: Saying what is wrong (``DataNotFoundError`` for missing data).
+    """
     kind = source_kind(spec.dataset)
     if kind == "named":
         return _named(spec)

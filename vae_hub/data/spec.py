@@ -56,7 +56,11 @@ class DataSpec:
         return DataSpec(**{f.name: getattr(self, f.name) for f in fields(DataSpec)})
 
     def data_problems(self) -> list[str]:
-        """What is wrong with the data settings, one message per setting naming its flag (empty when nothing)."""
+        """What is wrong with the data settings.
+
+        Returns:
+            One message per wrong setting, naming its flag; empty when nothing is.
+        """
         flag = {f.name: flag_name(f) for f in fields(DataSpec)}
         problems = []
         if not self.dataset:
@@ -74,16 +78,35 @@ class DataSpec:
         return problems
 
     def decoded_settings(self) -> dict[str, Any]:
-        """The settings the decoded images depend on (besides the source itself): the cache's key."""
+        """The settings the decoded images depend on besides the source itself: the decoded cache's key.
+
+        Returns:
+            Setting name to value.
+        """
         return {name: getattr(self, name) for name in with_role(DataSpec, "decoded")}
 
     def to_json(self) -> dict[str, Any]:
+        """The data settings as stored in ``metrics.json`` (its ``data_spec``).
+
+        Returns:
+            Setting name to value.
+        """
         return asdict(self.data)
 
     @classmethod
     def from_json(cls, values: Any) -> DataSpec:
-        """A DataSpec from a ``metrics.json`` (its ``data_spec``, or a flat ``config`` written before there was one);
-        unknown keys are ignored, and a value of the wrong type is refused by name."""
+        """The data settings stored in a ``metrics.json``.
+
+        Args:
+            values: Its ``data_spec``, or the flat ``config`` of a folder written before there was one; unknown keys
+                are ignored.
+
+        Returns:
+            A ``DataSpec``.
+
+        Raises:
+            ValueError: For a value of the wrong type, naming the setting.
+        """
         if not isinstance(values, dict):
             raise ValueError(f"the stored data settings must be a JSON object, got {type(values).__name__}")
         spec = cls()
@@ -102,5 +125,9 @@ class DataSpec:
         return spec
 
     def test_split_settings(self) -> dict[str, Any]:
-        """The settings that decide which images are the test split."""
+        """The settings that decide which images are the test split.
+
+        Returns:
+            Setting name to value.
+        """
         return {name: getattr(self, name) for name in with_role(DataSpec, "test_split_of")}

@@ -20,7 +20,17 @@ GAP_QUANTILE = 0.95  # a draw is "in a gap" when it is farther from every code t
 
 @torch.no_grad()
 def posterior_means(model: BaseVAE, images: Tensor, labels: Tensor | None = None, batch_size: int = 1000) -> Tensor:
-    """E_q[z|x] for each image (N, latent_dim): the code of a deterministic autoencoder."""
+    """The posterior mean E_q[z|x] of each image: its code on a latent map (a plain autoencoder's code).
+
+    Args:
+        model: A vae-hub model.
+        images: Images (N, C, H, W) in [0, 1].
+        labels: A conditional model's classes (N,).
+        batch_size: Images encoded at once.
+
+    Returns:
+        (N, latent_dim).
+    """
     y = labels if model.conditional else None
     parts = [
         model.encode(x, None if y is None else y[i * batch_size : (i + 1) * batch_size])[0]
@@ -44,9 +54,25 @@ class Projection:
     kind: str
 
     def to_plane(self, z: Tensor) -> Tensor:
+        """Coordinates on the plane.
+
+        Args:
+            z: Codes (..., latent_dim).
+
+        Returns:
+            (..., 2).
+        """
         return (z - self.center) @ self.axes.T
 
     def to_latent(self, p: Tensor) -> Tensor:
+        """The code at plane coordinates.
+
+        Args:
+            p: Coordinates (..., 2).
+
+        Returns:
+            (..., latent_dim).
+        """
         return self.center + p @ self.axes
 
     @property
@@ -56,7 +82,14 @@ class Projection:
 
 
 def projection(codes: Tensor) -> Projection:
-    """The identity for 2-D codes, else their PCA plane."""
+    """The plane a latent map is drawn on: the latent space itself for 2-D codes, else their PCA plane.
+
+    Args:
+        codes: Codes (N, latent_dim), N >= 2.
+
+    Returns:
+        A ``Projection``.
+    """
     latent_dim = codes.shape[1]
     if latent_dim == 2:
         return Projection(torch.zeros(2), torch.eye(2), 1.0, "the 2-D latent space itself")
@@ -84,14 +117,27 @@ class Gaps:
     median_code: float  # median distance from a code to its nearest other code
 
     def as_dict(self) -> dict[str, Any]:
+        """The figures for JSON.
+
+        Returns:
+            Field name to value, rounded to 4 decimals.
+        """
         return {k: round(v, 4) for k, v in self.__dict__.items()}
 
 
 def gaps(codes: Tensor, draws: Tensor, quantile: float = GAP_QUANTILE) -> Gaps:
-    """Measure the gaps of a latent space: where do ``draws`` land relative to ``codes`` (encoded images)?
+    """Measure the gaps of a latent space: where ``draws`` land relative to ``codes`` (encoded images).
 
     A draw is in a gap when its nearest code is farther than the ``quantile`` of the codes' own nearest-neighbour
     distances: denser sets of codes get a tighter threshold, so the figure does not depend on the codes' scale.
+
+    Args:
+        codes: Encoded images (N, latent_dim).
+        draws: Points to test (M, latent_dim), e.g. draws from the prior.
+        quantile: Of the codes' nearest-neighbour distances, in (0, 1).
+
+    Returns:
+        A ``Gaps``: the share of draws in a gap, the threshold and the median distances.
     """
     own = nearest_distances(codes, codes, exclude_self=True)
     threshold = float(torch.quantile(own, quantile))
@@ -105,9 +151,16 @@ def gaps(codes: Tensor, draws: Tensor, quantile: float = GAP_QUANTILE) -> Gaps:
 
 
 def fitted_gaussian_draws(codes: Tensor, eps: Tensor) -> Tensor:
-    """``eps`` ~ N(0, I) mapped through the Gaussian fitted to ``codes`` (their mean and covariance).
+    """Map draws ``eps`` ~ N(0, I) through the Gaussian fitted to ``codes`` (their mean and covariance).
 
-    A plain autoencoder has no prior; this is the fairest stand-in for "sampling" it.
+    A plain autoencoder has no prior; this is the fairest stand-in for sampling it.
+
+    Args:
+        codes: Codes (N, latent_dim).
+        eps: Standard normal draws (M, latent_dim).
+
+    Returns:
+        (M, latent_dim).
     """
     mean = codes.mean(0)
     cov = torch.cov(codes.T.double()).reshape(codes.shape[1], codes.shape[1])

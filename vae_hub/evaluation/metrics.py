@@ -48,15 +48,25 @@ def importance_sampled_log_likelihood(
     labels: Any = None,
     precision: str = "fp32",
 ) -> Tensor:
-    """Estimate log p(x) per image with k importance samples from q(z|x) (the IWAE bound, Burda et al. 2016).
+    """Estimate log p(x) of each image with k importance samples from q(z|x): the IWAE bound (Burda et al., 2016).
 
-    log p(x) >= log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x), z_i ~ q(z|x); the bound tightens as k grows
-    and equals the ELBO for k = 1. Samples are drawn in chunks of at most ``max_decoded`` decoded images, and
-    combined with a running logsumexp, so k = 5000 needs no more memory than k = 50. Returns (B,) in nats.
-    1024 decoded 28x28 images (3 MB of fp32 logits) stay in a CPU's cache through the likelihood's passes over them.
-    ``precision="bf16"`` runs the decoder's layers in bfloat16 autocast (native on recent CPUs and GPUs); the
-    encoder, the likelihood of the fp32 logits and the logsumexp stay in fp32, so the estimate moves by
-    hundredths of a nat (``vae-hub benchmark`` measures it).
+    log p(x) >= log (1/k) Σ_i p(x|z_i) p(z_i) / q(z_i|x), z_i ~ q(z|x): the bound tightens as k grows and equals
+    the ELBO for k = 1. The draws are decoded in chunks and combined with a running logsumexp, so k = 5000 needs no
+    more memory than k = 50.
+
+    Args:
+        model: A vae-hub VAE.
+        x: Images (B, C, H, W) or flat, in [0, 1].
+        k: Importance samples per image, >= 1 (papers use 1000 to 5000).
+        max_decoded: Decoded images per chunk (1024 28x28 logits, 3 MB, stay in a CPU's cache).
+        generator: The random generator of the draws.
+        labels: A conditional model's classes; its estimate is then log p(x|y).
+        precision: ``"fp32"``, or ``"bf16"`` to run the decoder's layers in bfloat16 autocast (native on recent
+            CPUs and GPUs); the encoder, the likelihood of the fp32 logits and the logsumexp stay in fp32, so the
+            estimate moves by hundredths of a nat.
+
+    Returns:
+        log p(x) per image, (B,), in nats; −mean is the usual "NLL".
     """
     check_positive_int("k", k)
     if precision not in EVAL_PRECISIONS:
@@ -86,7 +96,13 @@ def importance_sampled_log_likelihood(
 
 @dataclass
 class PosteriorEstimate:
-    """The ELBO of each image from ``samples`` draws of z ~ q(z|x), and what those draws decode to."""
+    """The ELBO of each image from many draws of z ~ q(z|x), and what those draws decode to.
+
+    Attributes:
+        recon: −E_q[log p(x|z)] per image, (B,), nats, averaged over the draws.
+        kl_per_dim: KL(q(z_d|x) ‖ N(0, 1)) per image and dimension, (B, latent_dim), exact.
+        samples: The decoder's means at the drawn codes, (S, B, C, H, W).
+    """
 
     recon: Tensor  # (B,) -E_q[log p(x|z)] in nats, averaged over the draws
     kl_per_dim: Tensor  # (B, latent_dim) KL(q(z_d|x) || N(0, 1)), exact
@@ -94,10 +110,12 @@ class PosteriorEstimate:
 
     @property
     def kl(self) -> Tensor:
+        """KL(q(z|x) ‖ N(0, I)) per image, (B,), nats."""
         return self.kl_per_dim.sum(-1)
 
     @property
     def elbo(self) -> Tensor:
+        """The ELBO per image, (B,), nats (higher is better)."""
         return -(self.recon + self.kl)
 
 
@@ -105,7 +123,18 @@ class PosteriorEstimate:
 def posterior_estimate(
     model: BaseVAE, x: Tensor, samples: int = 64, generator: torch.Generator | None = None, labels: Any = None
 ) -> PosteriorEstimate:
-    """Encode ``x`` once, draw ``samples`` codes per image, decode them: the ELBO and the decoded draws."""
+    """Encode ``x`` once, draw ``samples`` codes per image and decode them: the ELBO and the decoded draws.
+
+    Args:
+        model: A vae-hub model.
+        x: Images (B, C, H, W) or flat, in [0, 1].
+        samples: Draws of z per image, >= 1.
+        generator: The random generator of the draws.
+        labels: A conditional model's classes.
+
+    Returns:
+        A ``PosteriorEstimate``.
+    """
     check_positive_int("samples", samples)
     native = model.check_input(x)
     y = model.check_labels(labels, native.shape[0])
@@ -121,7 +150,17 @@ def posterior_estimate(
 
 @torch.no_grad()
 def posterior_mean_variance(model: BaseVAE, data: Data, batch_size: int = 500, labels: Tensor | None = None) -> Tensor:
-    """Var_x(E_q[z_d]) for each latent dimension d over the data: (latent_dim,)."""
+    """The variance over the data of each latent dimension's posterior mean, Var_x(E_q[z_d]).
+
+    Args:
+        model: A vae-hub model.
+        data: Images (N, C, H, W) in [0, 1], or an iterable of batches (images, or ``(images, labels)`` pairs).
+        batch_size: Images encoded at once.
+        labels: A conditional model's classes (N,), when ``data`` is a tensor.
+
+    Returns:
+        (latent_dim,).
+    """
     batches = iter_batches(data, batch_size, labels)
     means = torch.cat([model.encode(x, y if model.conditional else None).mode() for x, y in batches])
     return means.var(dim=0, correction=0)
@@ -134,18 +173,38 @@ def active_units(
     batch_size: int = 500,
     labels: Tensor | None = None,
 ) -> int:
-    """Number of active latent units (Burda et al. 2016): dimensions with Var_x(E_q[z_d]) > ``threshold``.
+    """The number of active latent units (Burda et al., 2016): dimensions with Var_x(E_q[z_d]) > ``threshold``.
 
     Few active units is the signature of posterior collapse: the decoder ignores the other dimensions.
+
+    Args:
+        model: A vae-hub model.
+        data: Images (N, C, H, W) in [0, 1], or an iterable of batches (images, or ``(images, labels)`` pairs).
+        threshold: The variance above which a dimension counts as active.
+        batch_size: Images encoded at once.
+        labels: A conditional model's classes (N,), when ``data`` is a tensor.
+
+    Returns:
+        A count in [0, latent_dim].
     """
     return int((posterior_mean_variance(model, data, batch_size, labels) > threshold).sum())
 
 
 @torch.no_grad()
 def kl_per_dimension(model: BaseVAE, data: Data, batch_size: int = 500, labels: Tensor | None = None) -> Tensor:
-    """Mean KL(q(z_d|x) || N(0, 1)) over the data for each latent dimension d: (latent_dim,), in nats.
+    """The mean KL(q(z_d|x) ‖ N(0, 1)) over the data of each latent dimension d.
 
-    A conditional model needs the images' ``labels`` (or ``(x, label)`` batches).
+    Args:
+        model: A vae-hub model.
+        data: Images (N, C, H, W) in [0, 1], or an iterable of batches (images, or ``(images, labels)`` pairs).
+        batch_size: Images encoded at once.
+        labels: A conditional model's classes (N,), when ``data`` is a tensor.
+
+    Returns:
+        Nats, (latent_dim,).
+
+    Raises:
+        ValueError: When ``data`` holds no images.
     """
     total, count = None, 0
     for x, y in iter_batches(data, batch_size, labels):

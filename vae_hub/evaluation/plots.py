@@ -27,9 +27,17 @@ def save_samples(
     seed: int = 0,
     padding: int = 2,
 ) -> None:
-    """A square grid of ``n`` images decoded from the prior N(0, temperature^2 I).
+    """Write a square grid of ``n`` images decoded from the prior N(0, temperature² I), as a PNG.
 
-    For a conditional model: one row of ``PER_CLASS`` samples for each class, in class order.
+    For a conditional model: one row of samples for each class, in class order.
+
+    Args:
+        model: A vae-hub model.
+        path: The PNG file to write.
+        n: Images in the grid.
+        temperature: The prior's scale, >= 0.
+        seed: The seed of the draws.
+        padding: Pixels between the images.
     """
     generator = torch.Generator(device=model.device).manual_seed(seed)
     if model.conditional:
@@ -42,7 +50,15 @@ def save_samples(
 
 
 def save_reconstructions(model: BaseVAE, images: Tensor, path: Path, n: int = 8, labels: Tensor | None = None) -> None:
-    """Two rows: ``n`` originals above their reconstructions (given their ``labels``, for a conditional model)."""
+    """Write two rows as a PNG: ``n`` originals above their reconstructions.
+
+    Args:
+        model: A vae-hub model.
+        images: Images (N, C, H, W) in [0, 1] (or uint8); the first ``n`` are shown.
+        path: The PNG file to write.
+        n: Images shown.
+        labels: A conditional model's classes of ``images``.
+    """
     x = to_unit(images[:n])
     recon = model.reconstruct(x, labels=labels[:n] if model.conditional else None)
     save_grid(torch.cat([x.cpu(), recon.float().cpu()]), path, nrow=x.shape[0])
@@ -67,7 +83,12 @@ def _import_matplotlib() -> None:
 
 
 def save_training_curves(history: list[dict[str, Any]], path: Path) -> None:
-    """Train and test loss (-ELBO), and KL, per epoch."""
+    """Write the train and test loss (−ELBO) and the KL per epoch as a PNG.
+
+    Args:
+        history: The per-epoch records of ``metrics.json`` (``epoch``, ``train_loss``, ``test_loss``, ...).
+        path: The PNG file to write.
+    """
     from matplotlib.figure import Figure  # no pyplot: no global figure state, no GUI backend to pick
 
     epochs = [h["epoch"] for h in history]

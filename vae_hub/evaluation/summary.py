@@ -29,16 +29,26 @@ def evaluate(
     desc: str = "evaluate",
     precision: str = "fp32",
 ) -> dict[str, Any]:
-    """Per-image means over ``images`` (N, C, H, W; in [0, 1], or uint8 pixels), in nats.
+    """Every test figure of a model at once, as per-image means in nats.
 
-    ``loss`` is the negative ELBO with one sampled z (the canonical example's test loss: summed BCE + KL per
-    image), ``recon`` and ``kl`` its parts; with ``k > 0``, ``nll`` is the importance-sampled -log p(x) with k
-    samples. ``active_units`` counts dimensions with Var_x(E_q[z_d]) > 0.01. For a Bernoulli likelihood,
-    ``bernoulli_floor`` is the summed binary entropy of the pixels: no decoder's reconstruction term, hence no
-    NLL, goes below it on grey-level data (it is 0 for binary data). Bits per dimension divide nats by D ln 2.
-    A conditional model is evaluated given the images' ``labels``: its NLL is -log p(x|y).
-    ``precision="bf16"`` decodes the NLL's importance samples in bfloat16
-    (``importance_sampled_log_likelihood``); a convolutional model runs channels-last.
+    Args:
+        model: A vae-hub model.
+        images: Test images (N, C, H, W): floats in [0, 1] or uint8 pixels (scaled batch by batch).
+        labels: A conditional model's classes (N,); its NLL is then −log p(x|y).
+        k: Importance samples for the NLL; 0 skips it.
+        batch_size: Images evaluated at once.
+        seed: The seed of the draws of z.
+        progress: Show a progress bar.
+        desc: The progress bar's label.
+        precision: ``"fp32"``, or ``"bf16"`` to decode the NLL's importance samples in bfloat16 (see
+            ``importance_sampled_log_likelihood``; a convolutional model runs channels-last).
+
+    Returns:
+        A dict: ``loss`` (−ELBO with one sampled z, the canonical example's test loss), ``elbo``, ``recon`` and
+        ``kl`` (its parts), ``loss_bits_per_dim``, ``active_units`` (Var_x E_q[z_d] > 0.01), ``latent_dim``,
+        ``kl_per_dim``, ``num_images``; with ``k > 0``, ``nll``, ``nll_bits_per_dim``, ``nll_k`` and
+        ``nll_precision``; for a Bernoulli likelihood, ``bernoulli_floor`` (the pixels' own binary entropy, which
+        no reconstruction term goes below on grey-level data). Bits per dimension are nats / (C·H·W · ln 2).
     """
     if precision not in EVAL_PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(EVAL_PRECISIONS)}, got {precision!r}")
@@ -99,7 +109,14 @@ def evaluate(
 
 
 def format_table(metrics: dict[str, Any]) -> str:
-    """A plain-text table of the scalar metrics."""
+    """A plain-text table of what ``evaluate`` returns, as ``vae-hub evaluate`` prints it.
+
+    Args:
+        metrics: The dict ``evaluate`` returns.
+
+    Returns:
+        The table, one figure per line, then the KL of each latent dimension, largest first.
+    """
     labels = {
         "loss": "test loss (-ELBO, nats/image)",
         "recon": "  reconstruction",

@@ -103,9 +103,20 @@ def check_links(folder: Path, source: str, max_entries: int = 10_000) -> None:
 
 
 def resolve_file(name_or_path: str | Path, filename: str, max_bytes: int | None = None, **hub_kwargs: Any) -> Path:
-    """The local path of ``filename`` inside a local model folder or a Hub repo (downloaded to the cache).
+    """The local path of one file of a model folder or a Hub repo (downloaded to the cache).
 
-    ``max_bytes``: refuse a larger file, before downloading it when the Hub reports its size.
+    Args:
+        name_or_path: A local model folder or a Hub repo id.
+        filename: The file inside it, e.g. ``"config.json"``.
+        max_bytes: Refuse a larger file; for a Hub repo, before downloading it (from the size the Hub reports).
+        **hub_kwargs: Passed to ``huggingface_hub.hf_hub_download`` (``revision``, ``token``, ...).
+
+    Returns:
+        The path.
+
+    Raises:
+        CheckpointError: For a missing file (``CheckpointNotFoundError``), an oversized one, or a link out of the
+            folder.
     """
     name = check_name(name_or_path)
     folder = local_folder(name_or_path)

@@ -23,10 +23,23 @@ def publish(
     commit_message: str = "Upload VAE with vae-hub",
     token: str | None = None,
 ) -> str:
-    """Upload config, weights, card, metrics and pictures of ``folder`` to ``repo_id``; returns the commit URL.
+    """Upload a model folder to the Hugging Face Hub in one commit: config, weights, card, metrics and pictures.
 
-    The folder is checked first by loading the model from it strictly. Training checkpoints are not uploaded.
-    The token comes from ``token``, ``HF_TOKEN`` or the login cache (``hf auth login``).
+    The folder is first loaded strictly (a broken folder is never uploaded); training checkpoints stay local.
+
+    Args:
+        folder: A model folder written by ``vae-hub train`` (or ``save_pretrained``).
+        repo_id: The model repo, ``"user/name"``; created when missing.
+        private: Create the repo as private.
+        commit_message: The commit's message.
+        token: A Hub token (default: ``HF_TOKEN`` or the ``hf auth login`` cache).
+
+    Returns:
+        The commit's URL.
+
+    Raises:
+        PublishError: When the folder is not a loadable model, or the Hub refused or failed (the message says
+            which; the folder is untouched, and the same call can be retried).
     """
     folder = Path(folder)
     for name in (CONFIG_NAME, WEIGHTS_NAME):

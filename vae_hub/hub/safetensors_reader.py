@@ -38,7 +38,17 @@ class TensorInfo:
 
 
 def read_header(path: Path) -> dict[str, TensorInfo]:
-    """The tensors a safetensors file declares, checked for consistency with the file's size."""
+    """The tensors a safetensors file declares, read from its header alone and checked against the file's size.
+
+    Args:
+        path: A ``.safetensors`` file.
+
+    Returns:
+        Tensor name to ``TensorInfo`` (dtype, shape, where its bytes are).
+
+    Raises:
+        HeaderError: For a header that is too long, malformed, or that does not match the file.
+    """
     size = path.stat().st_size
     with path.open("rb") as f:
         prefix = f.read(8)

@@ -44,10 +44,19 @@ MODEL_TYPES: dict[str, type[nn.Module]] = {}
 
 
 def register(cls: ModelT) -> ModelT:
-    """Make ``cls`` loadable from a ``config.json`` whose ``model_type`` is its class name.
+    """Make a model class loadable from a ``config.json`` whose ``model_type`` is its class name.
 
-    The class must declare ``config_rules`` (a ``vae_hub.hub.config_rules`` rule per ``__init__`` argument), so that
-    no value of a config.json reaches its constructor unchecked.
+    Every ``BaseVAE`` subclass is registered when it is defined. The class must declare ``config_rules`` (a rule
+    per ``__init__`` argument), so that no value of a config.json reaches its constructor unchecked.
+
+    Args:
+        cls: The model class.
+
+    Returns:
+        ``cls`` itself (usable as a decorator).
+
+    Raises:
+        TypeError: When an ``__init__`` argument has no rule.
     """
     rules: dict[str, Rule] = getattr(cls, "config_rules", {})
     unchecked = sorted(set(init_parameters(cls)) - set(rules))
@@ -188,11 +197,20 @@ def load_model(
     max_bytes: int | None = None,
     **hub_kwargs: Any,
 ) -> nn.Module:
-    """Build the model class named in ``config.json`` and load its weights strictly; returns it in eval mode.
+    """Build the model class named in ``config.json`` and load its weights strictly (what ``from_pretrained`` does).
 
-    ``expected``: refuse a model that is not of this class (or a subclass of it); None accepts any registered class.
-    ``max_bytes``: refuse a model whose weights take more memory (default ``vae_hub.limits.max_model_bytes``).
-    Every failure is a ``CheckpointError``.
+    Args:
+        name_or_path: A local model folder or a Hub repo id.
+        expected: Refuse a model that is not of this class (or a subclass); None accepts any registered class.
+        map_location: The device to load onto.
+        max_bytes: Refuse a model whose weights take more bytes (default ``vae_hub.limits.max_model_bytes()``).
+        **hub_kwargs: ``revision``, ``token``, ``cache_dir``, ``force_download``, ``local_files_only``.
+
+    Returns:
+        The model, in eval mode.
+
+    Raises:
+        CheckpointError: For any problem, naming it.
     """
     source = source_name(check_name(name_or_path))
     try:

@@ -165,10 +165,12 @@ class BaseVAE(
 
     @property
     def device(self) -> torch.device:
+        """The device the weights are on."""
         return next(self.parameters()).device
 
     @property
     def dtype(self) -> torch.dtype:
+        """The dtype of the weights (inputs are cast to it)."""
         return next(self.parameters()).dtype
 
     # --- to be defined by each model ------------------------------------------------------------------------
@@ -202,9 +204,18 @@ class BaseVAE(
 
     # --- input checks ---------------------------------------------------------------------------------------
     def check_input(self, x: Any) -> Tensor:
-        """Validate a batch of images and return it on the model's device and dtype, in the native layout.
+        """Check a batch of images, and bring it to the model's device, dtype and native layout.
 
-        Accepted: a float tensor of shape (B, C, H, W) or (B, C*H*W) with values in [0, 1].
+        Args:
+            x: A float tensor (B, C, H, W) or (B, C·H·W) with values in [0, 1], B >= 1.
+
+        Returns:
+            The batch, flat (B, D) for the MLP, (B, C, H, W) for the ConvVAE.
+
+        Raises:
+            TypeError: For something that is not a tensor.
+            ValueError: For a wrong shape, a non-float dtype, an empty batch, or values outside [0, 1] (NaN included),
+                saying what was expected.
         """
         name = type(self).__name__
         c, h, w = self._image_shape
@@ -234,7 +245,18 @@ class BaseVAE(
         return x.flatten(1) if self.flat_input else x.reshape(-1, c, h, w)
 
     def check_latent(self, z: Any) -> Tensor:
-        """Validate latent codes of shape (B, latent_dim) and return them on the model's device and dtype."""
+        """Check latent codes, and bring them to the model's device and dtype.
+
+        Args:
+            z: A float tensor (B, latent_dim) of finite values, B >= 1.
+
+        Returns:
+            The codes.
+
+        Raises:
+            TypeError: For something that is not a tensor.
+            ValueError: For a wrong shape or dtype, or NaN / inf values.
+        """
         name = type(self).__name__
         if not isinstance(z, Tensor):
             raise TypeError(
@@ -249,9 +271,19 @@ class BaseVAE(
         return z.to(device=self.device, dtype=self.dtype)
 
     def check_labels(self, labels: Any, n: int) -> Tensor | None:
-        """Class indices for ``n`` images as a (n,) long tensor on the model's device (None for an unconditional model).
+        """Class indices for ``n`` images, from what a caller passed as ``labels``.
 
-        ``labels`` is one class (an index or a name) for all, or one per image (a sequence or a tensor).
+        Args:
+            labels: One class (an index or a name) for all, or one per image (a sequence or a tensor); None for an
+                unconditional model.
+            n: The number of images.
+
+        Returns:
+            (n,) int64 indices on the model's device; None for an unconditional model.
+
+        Raises:
+            ValueError: For labels given to an unconditional model, missing for a conditional one, unknown classes,
+                or the wrong count.
         """
         name = type(self).__name__
         if not self.num_classes:
@@ -287,40 +319,90 @@ class BaseVAE(
         return torch.tensor(out, dtype=torch.long, device=self.device)
 
     def to_images(self, x: Tensor) -> Tensor:
-        """Reshape a batch to (B, C, H, W)."""
+        """Reshape a batch to images.
+
+        Args:
+            x: (B, C·H·W) or (B, C, H, W).
+
+        Returns:
+            (B, C, H, W).
+        """
         return x.reshape(-1, *self._image_shape)
 
     # --- the VAE --------------------------------------------------------------------------------------------
     def encode(self, x: Tensor, labels: Any = None) -> DiagonalGaussian:
-        """q(z|x) (q(z|x, y) given ``labels``): a ``DiagonalGaussian`` with ``mean`` and ``logvar``, each
-        (B, latent_dim); ``mu, logvar = model.encode(x)`` unpacks it."""
+        """The approximate posterior q(z|x), or q(z|x, y) for a conditional model.
+
+        Args:
+            x: Images (B, C, H, W) or flat (B, C·H·W), floats in [0, 1].
+            labels: A conditional model's classes: an index or a name for all, or one per image.
+
+        Returns:
+            A ``DiagonalGaussian`` whose ``mean`` and ``logvar`` are (B, latent_dim); it unpacks as
+            ``mu, logvar = model.encode(x)``.
+
+        Raises:
+            ValueError: For a wrong shape, a non-float dtype, values outside [0, 1] or an empty batch.
+        """
         x = self.check_input(x)
         return self._encode(x, self.check_labels(labels, x.shape[0]))
 
     def reparameterize(self, mu: Tensor, logvar: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """z = mu + sigma * eps with eps ~ N(0, I): the sample is differentiable in mu and logvar.
+        """The reparameterization trick: z = mu + sigma * eps with eps ~ N(0, I), differentiable in mu and logvar.
 
-        A deterministic autoencoder returns ``mu`` itself.
+        Args:
+            mu: Posterior means (B, latent_dim).
+            logvar: Posterior log-variances (B, latent_dim), natural log.
+            generator: The random generator of eps (default: torch's global one).
+
+        Returns:
+            Codes z (B, latent_dim); ``mu`` itself for a deterministic autoencoder.
         """
         return DiagonalGaussian(mu, logvar, self.deterministic).sample(generator=generator)
 
     def decode(self, z: Tensor, labels: Any = None) -> Tensor:
-        """Mean of p(x|z) (p(x|z, y) given ``labels``), in [0, 1]: flat (B, D) for the MLP, else (B, C, H, W)."""
+        """The decoder's mean of p(x|z), or p(x|z, y) for a conditional model.
+
+        Args:
+            z: Latent codes (B, latent_dim), finite floats.
+            labels: A conditional model's classes (an index or a name for all, or one per image).
+
+        Returns:
+            Pixel means in [0, 1]: flat (B, C·H·W) for the MLP VAE (as in the classic example), (B, C, H, W)
+            for the ConvVAE.
+        """
         z = self.check_latent(z)
         return self._decode(z, self.check_labels(labels, z.shape[0]))
 
     def decode_logits(self, z: Tensor, labels: Any = None) -> Tensor:
-        """The decoder's output before its final sigmoid (what the likelihood takes), in the layout of ``decode``."""
+        """The decoder's output before its final sigmoid: what the likelihood takes.
+
+        Args:
+            z: Latent codes (B, latent_dim).
+            labels: A conditional model's classes.
+
+        Returns:
+            Logits in the layout of ``decode``; ``torch.sigmoid`` of them is ``decode(z)``.
+        """
         z = self.check_latent(z)
         return self._decode_logits(z, self.check_labels(labels, z.shape[0]))
 
     def forward(
         self, x: Tensor, generator: torch.Generator | None = None, samples: int | None = None, labels: Any = None
     ) -> ForwardOutput:
-        """Encode, draw z from q(z|x) with the reparameterization trick, decode: a ``ForwardOutput``.
+        """Encode, draw z from q(z|x) with the reparameterization trick, decode.
 
-        With ``samples=k`` each image gets k draws of z, decoded together (the importance-weighted bound needs
-        them, ``objectives.iwae``). A conditional model needs ``labels``.
+        Args:
+            x: Images (B, C, H, W) or flat (B, C·H·W), floats in [0, 1].
+            generator: The random generator of the draws of z.
+            samples: k draws of z per image, decoded together (the importance-weighted bound needs them); None
+                for one draw.
+            labels: A conditional model's classes.
+
+        Returns:
+            A ``ForwardOutput``: ``logits`` in the layout of ``x`` (with a leading k for ``samples=k``), the
+            ``posterior`` and the codes ``z`` (B, latent_dim) or (k, B, latent_dim). It unpacks as
+            ``recon_x, mu, logvar = model(x)``.
         """
         native = self.check_input(x)
         y = self.check_labels(labels, native.shape[0])
@@ -335,15 +417,30 @@ class BaseVAE(
         return ForwardOutput(logits.reshape(samples, *x.shape), posterior, z)
 
     def reconstruction_nll(self, logits: Tensor, x: Tensor) -> Tensor:
-        """-log p(x|z) in nats from decoder logits, for flattened tensors (..., D), summed over the last dimension."""
+        """The reconstruction term -log p(x|z) of the model's likelihood (Bernoulli or Gaussian).
+
+        Args:
+            logits: Decoder logits (..., D), flattened.
+            x: The images, flattened to (..., D), in [0, 1].
+
+        Returns:
+            Nats, summed over the last dimension: shape (...).
+        """
         if self.likelihood == "bernoulli":
             return bernoulli_nll(logits, x)
         return gaussian_nll(torch.sigmoid(logits), x, self.log_std)
 
     def observe(self, means: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """A draw x ~ p(x|z) from the decoder's ``means``: Bernoulli pixels (0 or 1) for a Bernoulli decoder, the
-        mean plus Gaussian noise of the decoder's std (clipped to [0, 1]) for a Gaussian one. The mean is what the
-        page and the reconstructions show: the average of such draws, hence its blur."""
+        """A true sample x ~ p(x|z), where the reconstructions show its mean (the average of such draws: blurry).
+
+        Args:
+            means: The decoder's means (any shape), in [0, 1], as ``decode`` returns them.
+            generator: The random generator of the draw.
+
+        Returns:
+            The same shape: Bernoulli pixels (0 or 1) for a Bernoulli decoder; the mean plus Gaussian noise of the
+            decoder's std, clipped to [0, 1], for a Gaussian one.
+        """
         if self.likelihood == "bernoulli":
             return torch.bernoulli(means.clamp(0, 1), generator=generator)
         noise = torch.randn(means.shape, generator=generator, device=means.device, dtype=means.dtype)
@@ -354,9 +451,16 @@ class BaseVAE(
     def sample(
         self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None, labels: Any = None
     ) -> Tensor:
-        """Decode ``n`` draws from the prior N(0, temperature^2 I): images (n, C, H, W).
+        """New images: ``n`` draws from the prior N(0, temperature² I), decoded.
 
-        A conditional model draws images of the class(es) in ``labels`` (one for all, or one per image).
+        Args:
+            n: How many images, >= 1.
+            temperature: The prior's scale, >= 0: below 1, cleaner and less varied samples; 0 decodes z = 0.
+            generator: The random generator of the draws (pass a seeded one for repeatable samples).
+            labels: A conditional model's class(es) to draw: one for all, or one per image.
+
+        Returns:
+            Images (n, C, H, W), pixel means in [0, 1].
         """
         check_positive_int("n", n)
         if not (isinstance(temperature, (int, float)) and 0 <= temperature < math.inf):
@@ -367,16 +471,31 @@ class BaseVAE(
 
     @torch.no_grad()
     def reconstruct(self, x: Tensor, labels: Any = None) -> Tensor:
-        """Decoder mean at the posterior mean, in the layout of ``x`` (a conditional model needs ``labels``)."""
+        """The reconstruction: the decoder's mean at the posterior mean of each image.
+
+        Args:
+            x: Images (B, C, H, W) or flat (B, C·H·W), floats in [0, 1].
+            labels: A conditional model's classes.
+
+        Returns:
+            Pixel means in [0, 1], in the layout of ``x``.
+        """
         native = self.check_input(x)
         y = self.check_labels(labels, native.shape[0])
         return self._decode(self._encode(native, y).mode(), y).reshape(x.shape)
 
     @torch.no_grad()
     def interpolate_classes(self, z: Tensor, label_a: Any, label_b: Any, steps: int = 8) -> Tensor:
-        """Decode fixed codes ``z`` (B, latent_dim) while the label moves from class a to class b.
+        """Decode fixed codes while the class moves from ``label_a`` to ``label_b`` (conditional models only).
 
-        The one-hot input is blended, (1 - t) y_a + t y_b: images (B, steps, C, H, W). Conditional models only.
+        Args:
+            z: Latent codes (B, latent_dim), kept fixed.
+            label_a: The first class (an index or a name).
+            label_b: The last class.
+            steps: Images along the way, >= 1; the one-hot input is blended, (1 - t) y_a + t y_b.
+
+        Returns:
+            Images (B, steps, C, H, W) in [0, 1].
         """
         check_positive_int("steps", steps)
         if not self.num_classes:
@@ -395,10 +514,18 @@ class BaseVAE(
     def interpolate(
         self, x_a: Tensor, x_b: Tensor, steps: int = 8, method: str = "slerp", labels: Any = None
     ) -> Tensor:
-        """Decode a path between the posterior means of ``x_a`` and ``x_b``: images (B, steps, C, H, W).
+        """Decode a path between the posterior means of two batches of images.
 
-        ``method`` is ``"lerp"`` (straight line) or ``"slerp"`` (great circle, better suited to a Gaussian prior).
-        A conditional model encodes and decodes both with ``labels``.
+        Args:
+            x_a: The start images (B, C, H, W) or flat, in [0, 1].
+            x_b: The end images, as many as ``x_a``.
+            steps: Images along each path (ends included), >= 1.
+            method: ``"lerp"`` (a straight line) or ``"slerp"`` (a great circle: it keeps the codes' norm, as
+                typical draws from a Gaussian prior have).
+            labels: A conditional model's classes, for both ends.
+
+        Returns:
+            Images (B, steps, C, H, W) in [0, 1].
         """
         check_positive_int("steps", steps)
         if method not in ("lerp", "slerp"):
@@ -415,9 +542,16 @@ class BaseVAE(
 
     @torch.no_grad()
     def traverse(self, x_or_z: Tensor, dim: int, values: Sequence[float] | Tensor, labels: Any = None) -> Tensor:
-        """Vary latent ``dim`` over ``values`` from a starting code: images (B, len(values), C, H, W).
+        """A latent traversal: set one latent dimension to each of ``values``, keeping the others, and decode.
 
-        ``x_or_z`` is either latent codes (B, latent_dim) or images, which are encoded to their posterior mean.
+        Args:
+            x_or_z: Starting codes (B, latent_dim), or images, which are encoded to their posterior mean.
+            dim: The latent dimension to vary, in [0, latent_dim).
+            values: The values it takes, finite numbers.
+            labels: A conditional model's classes.
+
+        Returns:
+            Images (B, len(values), C, H, W) in [0, 1].
         """
         if isinstance(dim, bool) or not isinstance(dim, int) or not 0 <= dim < self.latent_dim:
             raise ValueError(f"dim must be an integer in [0, {self.latent_dim}), got {dim!r}")
@@ -450,10 +584,28 @@ class BaseVAE(
         map_location: str | torch.device = "cpu",
         max_bytes: int | None = None,
     ) -> BaseVAE:
-        """Load a model saved with ``save_pretrained`` from a local folder or a Hub repo id; loading is strict.
+        """Load a model saved with ``save_pretrained`` from a local folder or a Hub repo id, strictly.
 
-        Everything is checked before anything is allocated; a model whose weights take more than ``max_bytes``
-        (default: ``VAE_HUB_MAX_MODEL_MB`` megabytes, else 2048) is refused. Raises ``CheckpointError``.
+        The name, the config and the weights' header are checked before anything is allocated (see the Security
+        page); called on a subclass, a checkpoint of another class is refused.
+
+        Args:
+            pretrained_model_name_or_path: A local folder or a Hub repo id (``"user/name"``).
+            revision: A Hub branch, tag or commit.
+            token: A Hub token (default: ``HF_TOKEN`` or the ``hf auth login`` cache).
+            cache_dir: Where Hub downloads are cached.
+            force_download: Download again even if cached.
+            local_files_only: Never reach the network.
+            map_location: The device to load onto; it must exist on this machine.
+            max_bytes: The largest weights accepted, in bytes (default: ``VAE_HUB_MAX_MODEL_MB`` megabytes, else
+                2048 MB).
+
+        Returns:
+            The model, in eval mode, of the class named in its ``config.json``.
+
+        Raises:
+            CheckpointError: For any problem, naming it; ``CheckpointNotFoundError`` for a missing folder, file or
+                repo.
         """
         model = hub.load_model(
             pretrained_model_name_or_path,
@@ -472,21 +624,47 @@ class BaseVAE(
 def from_pretrained(name_or_path: str | Path, **kwargs: Any) -> BaseVAE:
     """Load any vae-hub model from a local folder or a Hub repo id, whichever class saved it.
 
-    Keyword arguments: ``revision``, ``token``, ``cache_dir``, ``force_download``, ``local_files_only``,
-    ``map_location``, ``max_bytes`` (the size limit, see ``BaseVAE.from_pretrained``). Raises
-    ``CheckpointError`` on any problem.
+    Args:
+        name_or_path: A local folder or a Hub repo id (``"user/name"``).
+        **kwargs: ``revision``, ``token``, ``cache_dir``, ``force_download``, ``local_files_only``,
+            ``map_location``, ``max_bytes``: as for ``BaseVAE.from_pretrained``.
+
+    Returns:
+        The model (a ``VariationalAutoencoder``, a ``ConvVAE``, ...), in eval mode.
+
+    Raises:
+        CheckpointError: For any problem, naming it.
     """
     return BaseVAE.from_pretrained(name_or_path, **kwargs)
 
 
 def lerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
-    """Straight-line interpolation: (B, D), (B, D), (T,) -> (B, T, D)."""
+    """Straight-line interpolation between codes.
+
+    Args:
+        a: Start codes (B, D).
+        b: End codes (B, D).
+        t: Positions (T,) in [0, 1].
+
+    Returns:
+        (B, T, D): (1 - t) a + t b.
+    """
     t = t[None, :, None]
     return (1 - t) * a[:, None, :] + t * b[:, None, :]
 
 
 def slerp(a: Tensor, b: Tensor, t: Tensor, eps: float = 1e-7) -> Tensor:
-    """Spherical interpolation (falls back to lerp for nearly parallel codes): -> (B, T, D)."""
+    """Spherical interpolation between codes, along the great circle; lerp for nearly parallel codes.
+
+    Args:
+        a: Start codes (B, D).
+        b: End codes (B, D).
+        t: Positions (T,) in [0, 1].
+        eps: Guards the angle's computation against zero norms.
+
+    Returns:
+        (B, T, D).
+    """
     cos = (a * b).sum(-1) / (a.norm(dim=-1) * b.norm(dim=-1)).clamp_min(eps)
     omega = torch.arccos(cos.clamp(-1 + eps, 1 - eps))[:, None, None]  # (B, 1, 1)
     so = torch.sin(omega)

@@ -27,13 +27,28 @@ class ResidualBlock(nn.Module):
 
 
 class ConvVAE(BaseVAE):
-    """A convolutional VAE for (C, H, W) images, e.g. 1x28x28 (MNIST family) or 3x32x32 (CIFAR-10).
+    """A convolutional VAE for (C, H, W) images, e.g. 1x28x28 (the MNIST family) or 3x32x32 (CIFAR-10).
 
     The encoder halves the resolution ``num_downsamples`` times with stride-2 4x4 convolutions, doubling the
     channels from ``base_channels``; a ``hidden_dim`` layer feeds the ``fc_mu`` / ``fc_logvar`` heads. The decoder
-    mirrors it with transposed convolutions and ends in a sigmoid. H and W must be divisible by 2**num_downsamples.
-    ``res_blocks`` residual blocks (``ResidualBlock``) follow each downsampling and precede each upsampling:
-    a deeper model at the same widths; 0 is the plain ConvVAE. ``num_classes`` > 0 makes it a conditional VAE.
+    mirrors it with transposed convolutions and ends in a sigmoid.
+
+    Args:
+        image_shape: The images' (C, H, W); H and W must be divisible by 2 ** ``num_downsamples``.
+        latent_dim: Dimensions of z.
+        base_channels: Channels of the first convolution.
+        hidden_dim: Width of the layer before the heads (and after z in the decoder).
+        num_downsamples: Stride-2 convolutions, >= 1.
+        likelihood: The decoder's p(x|z): ``"bernoulli"`` (binary cross-entropy, for grey levels) or
+            ``"gaussian"``.
+        gaussian_std: The Gaussian decoder's standard deviation, > 0 (pixels are in [0, 1]).
+        learn_std: Learn that standard deviation (one scale, as in the σ-VAE).
+        num_classes: > 0 makes a conditional VAE (Sohn et al., 2015) on that many classes; every method then takes
+            ``labels=``.
+        class_names: The classes' names, ``num_classes`` of them (default ``"0"``, ``"1"``, ...).
+        deterministic: A plain autoencoder instead of a VAE: z = the mean head, no sampling, no KL term.
+        res_blocks: Residual blocks after each downsampling and before each upsampling, in [0, 16]: a deeper
+            model at the same widths; 0 is the plain ConvVAE.
     """
 
     config_rules: ClassVar[dict[str, Rule]] = BaseVAE.config_rules | {

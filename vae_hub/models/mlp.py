@@ -22,13 +22,26 @@ def infer_image_shape(input_dim: int) -> tuple[int, int, int]:
 
 
 class VariationalAutoencoder(BaseVAE):
-    """The classic MLP VAE (Kingma & Welling): an MLP encoder with ``fc_mu`` / ``fc_logvar`` heads, an MLP decoder
+    """The classic MLP VAE (Kingma & Welling): an MLP encoder to ``fc_mu`` / ``fc_logvar`` heads, an MLP decoder
     ending in a sigmoid.
 
-    ``VariationalAutoencoder(784, 400, 20)`` is the classic MNIST model. ``image_shape`` defaults to a square
-    single-channel image when ``input_dim`` is a square (784 -> 1x28x28). With ``num_classes`` > 0 it is a
-    conditional VAE (Sohn et al., 2015): the one-hot label joins the features before the heads and z before the
-    decoder.
+    ``VariationalAutoencoder(784, 400, 20)`` is the classic MNIST model. With ``num_classes`` > 0 it is a
+    conditional VAE: the one-hot label joins the features before the heads and z before the decoder.
+
+    Args:
+        input_dim: Values in one flattened image, e.g. 784 for 1x28x28.
+        hidden_dim: Width of the encoder's and the decoder's hidden layer.
+        latent_dim: Dimensions of z.
+        image_shape: The images' (C, H, W), C·H·W = ``input_dim`` (default: a square single-channel image when
+            ``input_dim`` is a square, 784 -> 1x28x28).
+        likelihood: The decoder's p(x|z): ``"bernoulli"`` (binary cross-entropy, for grey levels) or
+            ``"gaussian"``.
+        gaussian_std: The Gaussian decoder's standard deviation, > 0 (pixels are in [0, 1]).
+        learn_std: Learn that standard deviation (one scale, as in the σ-VAE).
+        num_classes: > 0 makes a conditional VAE (Sohn et al., 2015) on that many classes; every method then takes
+            ``labels=``.
+        class_names: The classes' names, ``num_classes`` of them (default ``"0"``, ``"1"``, ...).
+        deterministic: A plain autoencoder instead of a VAE: z = the mean head, no sampling, no KL term.
     """
 
     flat_input = True

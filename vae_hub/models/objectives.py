@@ -17,7 +17,17 @@ from .posterior import LOG_2PI, standard_normal_log_prob
 
 
 def vae_loss_fn(recon_x: Tensor, x: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
-    """The classic PyTorch example's loss: summed binary cross-entropy plus the closed-form KL to N(0, I)."""
+    """The classic PyTorch example's loss: summed binary cross-entropy plus the closed-form KL to N(0, I).
+
+    Args:
+        recon_x: The decoder's means in [0, 1], (B, D) or the shape of ``x``.
+        x: The images in [0, 1].
+        mu: Posterior means (B, latent_dim).
+        logvar: Posterior log-variances (B, latent_dim).
+
+    Returns:
+        A scalar: the batch's −ELBO in nats (summed over images, not averaged).
+    """
     recon_loss = F.binary_cross_entropy(recon_x, x, reduction="sum")
     kl_loss = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
     return recon_loss + kl_loss
@@ -45,11 +55,18 @@ def softplus_sum(logits: Tensor, dim: int | None = None, out: Tensor | None = No
 
 
 def bernoulli_nll(logits: Tensor, x: Tensor) -> Tensor:
-    """-log p(x|z) for a Bernoulli decoder with probabilities sigmoid(logits): BCE summed over the last dimension.
+    """−log p(x|z) of a Bernoulli decoder with pixel probabilities sigmoid(logits): the binary cross-entropy.
 
-    sum_d softplus(l_d) - x_d l_d, computed from the logits, exact where the sigmoid saturates. ``x`` broadcasts
-    against ``logits`` (k samples of a batch: logits (k, B, D), x (B, D)). Without autograd the sum of x l is a
-    batched matrix product and softplus needs one temporary; bf16 logits are converted to fp32 first.
+    Computed from the logits as Σ_d softplus(l_d) − x_d l_d, exact where the sigmoid saturates. Without autograd the
+    sum of x·l is a batched matrix product and softplus needs one temporary; bf16 logits are converted to fp32.
+
+    Args:
+        logits: Decoder logits (..., D).
+        x: Pixels (..., D) in [0, 1], broadcasting against ``logits`` (k samples of a batch: logits (k, B, D),
+            x (B, D)).
+
+    Returns:
+        Nats, summed over the last dimension: shape (...).
     """
     if torch.is_grad_enabled() and logits.requires_grad:
         return (softplus(logits) - logits * x).sum(-1)
@@ -58,10 +75,16 @@ def bernoulli_nll(logits: Tensor, x: Tensor) -> Tensor:
 
 
 def bernoulli_entropy_sum(images: Tensor) -> float:
-    """sum_i H(x_i), H(p) = -p ln p - (1 - p) ln(1 - p): no Bernoulli decoder's -log p(x|z) goes below it.
+    """The floor of a Bernoulli likelihood on grey-level pixels: Σ_i H(x_i), H(p) = −p ln p − (1 − p) ln(1 − p).
 
-    uint8 pixels take 256 values, so their sum is a histogram times a table of 256 entropies (20x faster than
-    computing the logarithms pixel by pixel); images in [0, 1] use ``torch.special.entr`` (0 ln 0 = 0).
+    No Bernoulli decoder's −log p(x|z) goes below it. uint8 pixels take 256 values, so their sum is a histogram
+    times a table of 256 entropies.
+
+    Args:
+        images: Pixels as uint8 (0..255) or floats in [0, 1], any shape.
+
+    Returns:
+        Nats, summed over every pixel.
     """
     if images.dtype == torch.uint8:
         p = torch.arange(256, dtype=torch.float64, device=images.device) / 255
@@ -72,19 +95,35 @@ def bernoulli_entropy_sum(images: Tensor) -> float:
 
 
 def gaussian_nll(mean: Tensor, x: Tensor, log_std: Tensor) -> Tensor:
-    """-log p(x|z) for a Gaussian decoder N(mean, exp(log_std)^2), summed over the last dimension."""
+    """−log p(x|z) of a Gaussian decoder N(mean, exp(log_std)²).
+
+    Args:
+        mean: The decoder's means (..., D).
+        x: Pixels (..., D) in [0, 1].
+        log_std: The decoder's log standard deviation (a scalar tensor, or broadcasting).
+
+    Returns:
+        Nats, summed over the last dimension: shape (...).
+    """
     sq = (x - mean).pow(2) * torch.exp(-2 * log_std)
     return 0.5 * (sq + LOG_2PI + 2 * log_std).sum(-1)
 
 
 @dataclass(frozen=True)
 class ELBOOutput:
-    """The parts of the ELBO for one batch; per-sample tensors have shape (B,).
+    """The parts of the ELBO for one batch, in nats; per-image tensors have shape (B,).
 
-    ``loss`` is what training minimises: ``recon.sum() + beta * KL term`` (the KL term with free bits, if any).
-    ``total = recon + kl`` is the negative ELBO per sample, unaffected by ``beta`` and free bits.
-    ``logits`` is the decoder output before its sigmoid, ``recon_x`` the reconstruction (pixel means).
-    ``iw_bound`` is the importance-weighted bound per sample when ``iwae`` made it (else None).
+    Attributes:
+        loss: What training minimises: ``recon.sum() + beta * KL term`` (with free bits, if any); for ``iwae``,
+            −Σ of the bound.
+        total: The negative ELBO per image, ``recon + kl``, unaffected by beta and free bits.
+        recon: The reconstruction term −log p(x|z) per image.
+        kl: KL(q(z|x) ‖ p(z)) per image.
+        kl_per_dim: KL per image and latent dimension, (B, latent_dim).
+        logits: The decoder's output before its sigmoid.
+        mu: Posterior means (B, latent_dim).
+        logvar: Posterior log-variances (B, latent_dim).
+        iw_bound: The importance-weighted bound per image when ``iwae`` made it, else None.
     """
 
     loss: Tensor
@@ -99,6 +138,7 @@ class ELBOOutput:
 
     @property
     def recon_x(self) -> Tensor:
+        """The reconstruction: the decoder's pixel means in [0, 1]."""
         return torch.sigmoid(self.logits)
 
     @property
@@ -108,14 +148,17 @@ class ELBOOutput:
 
     @property
     def total_sum(self) -> Tensor:
+        """The batch's negative ELBO, summed over images (a scalar)."""
         return self.total.sum()
 
     @property
     def recon_sum(self) -> Tensor:
+        """The reconstruction term summed over images (a scalar)."""
         return self.recon.sum()
 
     @property
     def kl_sum(self) -> Tensor:
+        """The KL term summed over images (a scalar)."""
         return self.kl.sum()
 
 
@@ -128,12 +171,22 @@ def elbo(
     generator: torch.Generator | None = None,
     labels: Tensor | None = None,
 ) -> ELBOOutput:
-    """One-sample ELBO of ``model`` (a vae-hub model, or a DDP wrapper of one) on ``x`` with its parts.
+    """The one-sample ELBO of a model on a batch, with its two terms, computed in fp32.
 
-    ``beta`` weights the KL term (beta-VAE). ``free_bits`` (nats) is a floor on the batch-mean KL of each
-    latent dimension (Kingma et al., 2016): dimensions below it get no gradient pushing them to the prior,
-    which keeps the encoder from collapsing onto the prior. A conditional model takes the class ``labels``.
-    A deterministic autoencoder has no KL term (z = mu): its loss is the reconstruction term alone.
+    Args:
+        model: A vae-hub model, or a DDP wrapper of one.
+        x: Images (B, C, H, W) or flat, in [0, 1].
+        beta: The KL weight (a β-VAE), >= 0; it changes ``loss``, not ``total``.
+        free_bits: A floor on the batch-mean KL of each latent dimension, in nats (Kingma et al., 2016): below it
+            no gradient pushes a dimension onto the prior, against posterior collapse.
+        generator: The random generator of the draw of z.
+        labels: A conditional model's classes (B,).
+
+    Returns:
+        An ``ELBOOutput``. A deterministic autoencoder has no KL term (z = mu): its loss is the reconstruction term.
+
+    Raises:
+        ValueError: For a negative or non-finite ``beta`` or ``free_bits``.
     """
     if beta < 0 or not math.isfinite(beta):
         raise ValueError(f"beta must be a finite number >= 0, got {beta}")
@@ -154,11 +207,21 @@ def elbo(
 def iwae(
     model: nn.Module, x: Tensor, k: int, *, generator: torch.Generator | None = None, labels: Tensor | None = None
 ) -> ELBOOutput:
-    """The importance-weighted bound (IWAE, Burda et al., 2016) of ``model`` on ``x``, with k samples per image.
+    """The importance-weighted bound (IWAE, Burda et al., 2016), with k samples per image.
 
-    log p(x) >= L_k(x) = E[ log (1/k) sum_i w_i ],  w_i = p(x|z_i) p(z_i) / q(z_i|x),  z_i ~ q(z|x).
-    L_1 is the ELBO and L_k tightens as k grows. ``loss`` is -sum L_k (what IWAE training minimises; it has no KL
-    weight); ``total``, ``recon`` and ``kl`` are the ELBO's parts on the first of the k samples, for logging.
+    log p(x) >= L_k(x) = E[log (1/k) Σ_i w_i], w_i = p(x|z_i) p(z_i) / q(z_i|x), z_i ~ q(z|x). L_1 is the ELBO, and
+    L_k tightens as k grows.
+
+    Args:
+        model: A vae-hub VAE (not a deterministic autoencoder), or a DDP wrapper of one.
+        x: Images (B, C, H, W) or flat, in [0, 1].
+        k: Importance samples per image, >= 1.
+        generator: The random generator of the draws.
+        labels: A conditional model's classes (B,).
+
+    Returns:
+        An ``ELBOOutput`` whose ``loss`` is −Σ L_k (what IWAE training minimises; there is no KL weight) and
+        ``iw_bound`` the bound per image; ``total``, ``recon`` and ``kl`` are the ELBO's parts on the first sample.
     """
     core = getattr(model, "module", model)
     if getattr(core, "deterministic", False):
@@ -175,7 +238,16 @@ def iwae(
 
 
 def kl_warmup(step: int, warmup_steps: int, beta: float = 1.0) -> float:
-    """KL weight at ``step`` for a linear warm-up from 0 to ``beta`` over ``warmup_steps`` (Bowman et al., 2016)."""
+    """The KL weight of a linear warm-up from 0 to ``beta`` (Bowman et al., 2016).
+
+    Args:
+        step: The training step, from 0.
+        warmup_steps: Steps of the ramp, >= 0 (0: ``beta`` from the start).
+        beta: The weight at the end of the ramp.
+
+    Returns:
+        ``beta * min(1, step / warmup_steps)``.
+    """
     if warmup_steps < 0:
         raise ValueError(f"warmup_steps must be >= 0, got {warmup_steps}")
     if warmup_steps == 0:

@@ -17,25 +17,53 @@ LOG_2PI = math.log(2 * math.pi)
 
 
 def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
-    """KL(N(mu, exp(logvar)) || N(0, 1)) per latent dimension, same shape as ``mu``."""
+    """The closed-form KL(N(mu, exp(logvar)) ‖ N(0, 1)) of each latent dimension: ½ (mu² + σ² − log σ² − 1).
+
+    Args:
+        mu: Means, any shape.
+        logvar: Log-variances (natural log), the shape of ``mu``.
+
+    Returns:
+        Nats, the shape of ``mu``; sum over the last dimension for the KL of the whole code.
+    """
     return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())
 
 
 def standard_normal_log_prob(z: Tensor) -> Tensor:
-    """log N(z; 0, I), summed over the last dimension."""
+    """The prior's log-density log N(z; 0, I).
+
+    Args:
+        z: Codes (..., latent_dim).
+
+    Returns:
+        Nats, summed over the last dimension: shape (...).
+    """
     return -0.5 * (z.pow(2) + LOG_2PI).sum(-1)
 
 
 def diagonal_normal_log_prob(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
-    """log N(z; mu, exp(logvar)), summed over the last dimension."""
+    """log N(z; mu, diag(exp(logvar))).
+
+    Args:
+        z: Codes (..., latent_dim), broadcasting against ``mu``.
+        mu: Means (..., latent_dim).
+        logvar: Log-variances (natural log), the shape of ``mu``.
+
+    Returns:
+        Nats, summed over the last dimension.
+    """
     return -0.5 * ((z - mu).pow(2) * torch.exp(-logvar) + logvar + LOG_2PI).sum(-1)
 
 
 class DiagonalGaussian:
-    """q(z|x) for a batch: ``mean`` and ``logvar`` of shape (B, latent_dim).
+    """The approximate posterior q(z|x) = N(mean, diag(exp(logvar))) of a batch, as ``encode`` returns it.
 
-    ``deterministic=True`` is a plain autoencoder's code: every sample is the mean and the KL term is zero. It
-    unpacks as ``mean, logvar = posterior``, the pair ``encode`` returned before it was an object.
+    It unpacks as ``mean, logvar = posterior``, the pair ``encode`` returned before it was an object.
+
+    Args:
+        mean: Means (B, latent_dim).
+        logvar: Log-variances (B, latent_dim), natural log.
+        deterministic: A plain autoencoder's code: every sample is the mean and the KL is zero.
     """
 
     def __init__(self, mean: Tensor, logvar: Tensor, deterministic: bool = False) -> None:
@@ -43,10 +71,12 @@ class DiagonalGaussian:
 
     @property
     def std(self) -> Tensor:
+        """The standard deviations exp(logvar / 2), (B, latent_dim)."""
         return torch.exp(0.5 * self.logvar)
 
     @property
     def var(self) -> Tensor:
+        """The variances exp(logvar), (B, latent_dim)."""
         return torch.exp(self.logvar)
 
     def __iter__(self) -> Iterator[Tensor]:
@@ -59,13 +89,25 @@ class DiagonalGaussian:
         return 2
 
     def float(self) -> DiagonalGaussian:
-        """The same distribution in fp32 (itself when it already is): the KL of bf16 heads is summed in fp32."""
+        """The same distribution in fp32, so that a loss from bf16 heads is computed in fp32.
+
+        Returns:
+            A ``DiagonalGaussian`` with fp32 tensors (itself when they already are).
+        """
         if self.mean.dtype == torch.float32 and self.logvar.dtype == torch.float32:
             return self
         return DiagonalGaussian(self.mean.float(), self.logvar.float(), self.deterministic)
 
     def sample(self, k: int | None = None, generator: torch.Generator | None = None) -> Tensor:
-        """z = mean + std * eps: (B, latent_dim), or (k, B, latent_dim) with ``k`` draws per image."""
+        """Draw codes with the reparameterization trick: z = mean + std * eps, eps ~ N(0, I).
+
+        Args:
+            k: Draws per image; None for one.
+            generator: The random generator of eps.
+
+        Returns:
+            Codes (B, latent_dim), or (k, B, latent_dim) with ``k``; differentiable in ``mean`` and ``logvar``.
+        """
         shape = self.mean.shape if k is None else (k, *self.mean.shape)
         if self.deterministic:
             return self.mean.expand(shape)
@@ -74,19 +116,38 @@ class DiagonalGaussian:
         return mean + eps * self.std
 
     def mode(self) -> Tensor:
-        """The most likely code, the mean: what ``reconstruct`` and the latent maps use."""
+        """The most likely code, the mean: what ``reconstruct`` and the latent maps use.
+
+        Returns:
+            (B, latent_dim).
+        """
         return self.mean
 
     def kl_per_dim(self) -> Tensor:
-        """KL(q(z_d|x) || N(0, 1)) per image and dimension, (B, latent_dim); zeros for a deterministic code."""
+        """KL(q(z_d|x) ‖ N(0, 1)) of each image and latent dimension, in closed form.
+
+        Returns:
+            Nats, (B, latent_dim); zeros for a deterministic code.
+        """
         if self.deterministic:
             return torch.zeros_like(self.mean)
         return gaussian_kl(self.mean, self.logvar)
 
     def kl(self) -> Tensor:
-        """KL(q(z|x) || N(0, I)) per image, (B,), in nats: 1/2 sum_d (mean^2 + var - logvar - 1)."""
+        """KL(q(z|x) ‖ N(0, I)) of each image: ½ Σ_d (mean² + var − logvar − 1).
+
+        Returns:
+            Nats, (B,).
+        """
         return self.kl_per_dim().sum(-1)
 
     def log_prob(self, z: Tensor) -> Tensor:
-        """log q(z|x) summed over the latent dimensions; ``z`` is (..., B, latent_dim)."""
+        """log q(z|x), summed over the latent dimensions.
+
+        Args:
+            z: Codes (..., B, latent_dim), e.g. k draws (k, B, latent_dim).
+
+        Returns:
+            Nats, (..., B).
+        """
         return diagonal_normal_log_prob(z, self.mean, self.logvar)

@@ -91,7 +91,14 @@ class TrainConfig(DataSpec):
     extra_limitations: list[str] = option([], "a line for the card's limitations (repeatable)", flag="--limitation")
 
     def flag(self, name: str) -> str:
-        """The command-line flag of field ``name``."""
+        """The command-line flag of a field.
+
+        Args:
+            name: A field's name, e.g. ``"latent_dim"``.
+
+        Returns:
+            Its flag, e.g. ``"--latent-dim"``.
+        """
         return flag_name(self.__dataclass_fields__[name])
 
     def check(self) -> None:
@@ -140,7 +147,11 @@ class TrainConfig(DataSpec):
             raise ValueError("invalid training configuration: " + "; ".join(problems))
 
     def model_problems(self) -> list[str]:
-        """The model settings that the chosen model class's ``config_rules`` refuse, each named by its flag."""
+        """The model settings that the chosen model class's ``config_rules`` refuse.
+
+        Returns:
+            One message per refused setting, naming its flag and its range; empty when none is.
+        """
         problems = []
         rules = MODEL_TYPES[self.model].config_rules
         for name, rule in rules.items():
@@ -154,7 +165,11 @@ class TrainConfig(DataSpec):
 
     @classmethod
     def resumable(cls) -> set[str]:
-        """The settings that may differ from the checkpoint's on ``--resume`` (the others warn)."""
+        """The settings that may differ from the checkpoint's on ``--resume`` (the others print a warning).
+
+        Returns:
+            Field names.
+        """
         return {f.name for f in cls.__dataclass_fields__.values() if f.metadata.get("resumable")}
 
 

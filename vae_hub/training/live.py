@@ -45,10 +45,27 @@ def train_live(
     report_every: float = 1.0,
     seed: int = 0,
 ) -> Iterator[Progress]:
-    """Minimise beta-weighted -ELBO on ``images`` (N, C, H, W) in [0, 1] for ``epochs``, yielding a
-    ``Progress`` about every ``report_every`` seconds and at the end; stops early at ``budget_seconds``.
+    """Train a model in memory within a time budget, reporting as it goes: the Space's live training.
 
-    The caller may stop iterating at any time (a cancelled request): the model keeps the steps taken.
+    Minimises beta-weighted −ELBO with Adam; the caller may stop iterating at any time (a cancelled request), and
+    the model keeps the steps taken.
+
+    Args:
+        model: A vae-hub model, trained in place.
+        images: Training images (N, C, H, W) in [0, 1].
+        epochs: Passes over the images, >= 1.
+        beta: The KL weight.
+        batch_size: Images per step.
+        lr: Adam's learning rate.
+        budget_seconds: Stop after this many seconds, > 0.
+        report_every: Seconds between reports.
+        seed: The seed of the order and of the draws.
+
+    Yields:
+        A ``Progress`` about every ``report_every`` seconds, and one at the end (``done=True``).
+
+    Raises:
+        ValueError: For ``epochs`` < 1 or a budget that is not a positive number.
     """
     if not (isinstance(epochs, int) and epochs >= 1):
         raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")

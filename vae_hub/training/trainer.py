@@ -209,6 +209,11 @@ class Trainer:
         accel.print(f"resumed from {latest} (epoch {self.start_epoch} of {config.epochs} done)")
 
     def run(self) -> dict[str, Any]:
+        """Train (resuming first with ``--resume``), then write the model folder.
+
+        Returns:
+            The final metrics (on the main process; an empty dict on the others).
+        """
         config, accel = self.config, self.accelerator
         if config.resume:
             self.resume()
@@ -349,5 +354,17 @@ class Trainer:
 
 
 def train(config: TrainConfig) -> dict[str, Any]:
-    """Run training; returns the final metrics. Raises ``TrainingDivergedError`` on a NaN/inf loss."""
+    """Train a model as ``vae-hub train`` does: the loop, the checkpoints, then the model folder.
+
+    Args:
+        config: Every setting of the run (the fields are the command's flags).
+
+    Returns:
+        The final metrics, as written to ``metrics.json`` (test figures, the per-epoch history, the hardware).
+
+    Raises:
+        TrainingDivergedError: On a NaN or infinite loss; the last good checkpoint is kept.
+        DataError: When the data cannot be read.
+        ValueError: For settings out of range, naming the flag (before any data is read).
+    """
     return Trainer(config).run()
