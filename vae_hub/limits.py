@@ -7,7 +7,6 @@ import os
 from .errors import CheckpointError
 
 MAX_MODEL_ENV = "VAE_HUB_MAX_MODEL_MB"
-MAX_DATA_ENV = "VAE_HUB_MAX_DATA_MB"
 DEFAULT_MAX_MODEL_MB = 2048  # the library's default: far above any VAE here (the bundled ones are ~6 MB)
 MAX_CONFIG_BYTES = 64 * 2**10  # a config.json is a few hundred bytes
 MAX_TEXT_BYTES = 2**20  # a model card or metrics.json
@@ -27,17 +26,6 @@ def max_model_bytes(default_mb: int = DEFAULT_MAX_MODEL_MB) -> int:
     if not 0 < megabytes < 2**40:
         raise CheckpointError(f"{MAX_MODEL_ENV} must be a positive number of megabytes, got {text!r}")
     return int(megabytes * 2**20)
-
-
-def max_data_bytes() -> int:
-    """The most memory decoded training images may take: ``VAE_HUB_MAX_DATA_MB`` if set, else half the RAM."""
-    text = os.environ.get(MAX_DATA_ENV, "").strip()
-    if text:
-        try:
-            return int(float(text) * 2**20)
-        except ValueError:
-            raise ValueError(f"{MAX_DATA_ENV} must be a number of megabytes, got {text!r}") from None
-    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
 
 
 def size_text(nbytes: float) -> str:

@@ -81,7 +81,8 @@ def test_channels_can_be_forced_and_a_second_run_reads_the_cache(tmp_path, capsy
         ("bad files", ["--strict-data"], "--strict-data: skipped 1 file(s)"),
         ("empty", [], "no images in"),
         ("only broken", [], "none of the 1 file(s)"),
-        ("tiny memory", [], "in memory (as uint8), above the limit of 1.0 KB"),
+        ("tiny disk", [], "decoding 20 images of 3x28x28 needs 45.9 KB on disk for the decoded cache in"),
+        ("tiny disk", [], "free: free some space, pass --cache-dir on a larger disk"),
         ("one image", [], "cannot be split into training and test images"),
     ],
 )
@@ -95,9 +96,9 @@ def test_bad_folders_give_a_clear_message(tmp_path, capsys, monkeypatch, setup, 
         (root / "circle" / "notes.txt").write_text("hello")
     elif setup == "only broken":
         (root / "a.png").write_bytes(b"garbage")
-    elif setup == "tiny memory":
-        write_folder(root, per_class=10)
-        monkeypatch.setenv("VAE_HUB_MAX_DATA_MB", str(1 / 1024))
+    elif setup == "tiny disk":
+        write_folder(root, per_class=10)  # 20 colour 28x28 pictures: 47,040 bytes decoded
+        monkeypatch.setattr("vae_hub.data.cache.disk_free", lambda folder: 2**20)
     elif setup == "one image":
         write_folder(root, per_class=1, classes=("circle",))
     code, out = train(tmp_path, root, *extra)

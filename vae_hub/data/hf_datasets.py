@@ -1,11 +1,13 @@
 """Hugging Face datasets as training data: a Hub id, a ``save_to_disk`` folder, or parquet files.
 
 Read with the ``datasets`` library (``pip install vae-hub[data]``). The image column is read undecoded (its bytes
-or path), so the pictures go through the same decoding, resizing and skipping as an image folder's.
+or path) a chunk of rows at a time, so the pictures go through the same parallel decoding, resizing and
+skipping as an image folder's, and the column is never held in memory whole.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,19 +20,66 @@ LABEL_NAMES = ("label", "labels", "class", "target", "fine_label")
 SAVE_TO_DISK_MARKERS = ("dataset_info.json", "dataset_dict.json", "state.json")
 
 
-@dataclass
-class Table:
-    """One split's pictures and labels, ready for decoding."""
+class DatasetTable:
+    """One split's image column, read undecoded a chunk of rows at a time (never the whole column at once)."""
 
-    names: list[str]
-    sources: list[Source]
-    labels: list[Any] | None
+    def __init__(self, ds: Any, column: str, split: str) -> None:
+        datasets = _datasets()
+        if isinstance(ds.features[column], datasets.Image):
+            ds = ds.cast_column(column, datasets.Image(decode=False))
+        self.ds, self.column, self.split = ds.select_columns([column]), column, split
+        if len(ds):
+            first = _source(ds[0][column])
+            if first is None:
+                raise DataError(self._not_images(ds[0][column], 0))
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def name(self, index: int) -> str:
+        return f"{self.split}[{index}]"
+
+    def get(self, indices: Sequence[int]) -> list[Source]:
+        if not len(indices):
+            return []
+        first, last = int(indices[0]), int(indices[-1])
+        contiguous = last - first + 1 == len(indices)  # a slice reads Arrow in one go, a list row by row
+        cells = self.ds[first : last + 1] if contiguous else self.ds[[int(i) for i in indices]]
+        return [
+            _source(cell) or _raiser(self._not_images(cell, int(i)))
+            for i, cell in zip(indices, cells[self.column], strict=True)
+        ]
+
+    def _not_images(self, cell: Any, index: int) -> str:
+        return (
+            f"column {self.column!r} holds {type(cell).__name__} values, not images (row {index} of split "
+            f"{self.split!r})"
+        )
+
+
+def _source(cell: Any) -> Source | None:
+    if isinstance(cell, dict) and cell.get("bytes"):
+        return bytes(cell["bytes"])
+    if isinstance(cell, dict) and cell.get("path"):
+        return Path(cell["path"])
+    if isinstance(cell, bytes):
+        return cell
+    return None
+
+
+def _raiser(message: str) -> Source:
+    def fail() -> bytes:
+        raise ValueError(message)
+
+    return fail
 
 
 @dataclass
 class HFSplits:
-    train: Table
-    test: Table | None
+    train: DatasetTable
+    train_labels: list[Any] | None
+    test: DatasetTable | None
+    test_labels: list[Any] | None
     class_names: list[str] | None
     image_column: str
     label_column: str | None
@@ -99,27 +148,6 @@ def pick_column(features: dict[str, Any], wanted: str | None, kind: str, names: 
     raise DataError(f"cannot tell which column holds the images (columns: {columns}); pass {flag} NAME")
 
 
-def _table(ds: Any, image_column: str, label_column: str | None, split: str) -> Table:
-    datasets = _datasets()
-    if isinstance(ds.features[image_column], datasets.Image):
-        ds = ds.cast_column(image_column, datasets.Image(decode=False))
-    names, sources = [], []
-    for i, cell in enumerate(ds[image_column]):
-        names.append(f"{split}[{i}]")
-        if isinstance(cell, dict) and cell.get("bytes"):
-            sources.append(bytes(cell["bytes"]))
-        elif isinstance(cell, dict) and cell.get("path"):
-            sources.append(Path(cell["path"]))
-        elif isinstance(cell, bytes):
-            sources.append(cell)
-        else:
-            raise DataError(
-                f"column {image_column!r} holds {type(cell).__name__} values, not images (row {i} of split {split!r})"
-            )
-    labels = list(ds[label_column]) if label_column else None
-    return Table(names, sources, labels)
-
-
 def load_hf(
     source: str,
     kind: str,
@@ -154,8 +182,10 @@ def load_hf(
         class_names = list(features[label_col].names)
     fingerprint = train_ds._fingerprint + (test_ds._fingerprint if test_ds is not None else "")
     return HFSplits(
-        train=_table(train_ds, image_col, label_col, split),
-        test=_table(test_ds, image_col, label_col, test_split) if test_ds is not None else None,
+        train=DatasetTable(train_ds, image_col, split),
+        train_labels=list(train_ds[label_col]) if label_col else None,
+        test=DatasetTable(test_ds, image_col, test_split) if test_ds is not None else None,
+        test_labels=list(test_ds[label_col]) if label_col and test_ds is not None else None,
         class_names=class_names,
         image_column=image_col,
         label_column=label_col,

@@ -2,24 +2,20 @@
 
 Each picture is converted to the model's channels (1: grey, 3: RGB; transparency is dropped) and, when its size is
 not the requested one, scaled so that its shorter side fits and centre-cropped (``PIL.ImageOps.fit``). A file that
-cannot be read is skipped and reported by name, or is an error under ``strict``. Decoding runs on a thread pool
-(Pillow releases the GIL while it decodes) behind a progress bar.
+cannot be read is skipped and reported by name, or is an error under ``strict``. Many pictures are decoded in
+worker processes by ``parallel_decode``.
 """
 
 from __future__ import annotations
 
 import io
 import os
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps
-from torch import Tensor
-from tqdm.auto import tqdm
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 GREY_MODES = ("1", "L", "LA", "I", "I;16", "F")
@@ -30,20 +26,26 @@ Source = Path | bytes | Callable[[], bytes]  # a file, its bytes, or a way to ge
 
 @dataclass
 class Skipped:
-    """Files left out, with why; ``report()`` is one line naming the first few."""
+    """Files left out, with why: the first few by name (``items``) and how many in all (``count``).
+
+    ``report()`` is one line naming the first few; a million broken files take no more memory than five.
+    """
 
     items: list[tuple[str, str]] = field(default_factory=list)
+    count: int = 0
 
     def add(self, name: str, why: str) -> None:
-        self.items.append((name, why))
+        if len(self.items) < SHOWN:
+            self.items.append((name, why))
+        self.count += 1
 
     def __len__(self) -> int:
-        return len(self.items)
+        return self.count
 
     def report(self) -> str:
-        shown = "; ".join(f"{name} ({why})" for name, why in self.items[:SHOWN])
-        more = f" and {len(self.items) - SHOWN} more" if len(self.items) > SHOWN else ""
-        return f"skipped {len(self.items)} file(s) that are not readable images: {shown}{more}"
+        shown = "; ".join(f"{name} ({why})" for name, why in self.items)
+        more = f" and {self.count - len(self.items)} more" if self.count > len(self.items) else ""
+        return f"skipped {self.count} file(s) that are not readable images: {shown}{more}"
 
 
 @dataclass(frozen=True)
@@ -96,57 +98,6 @@ def decode(source: Source, channels: int, size: int) -> np.ndarray:
     return array[None] if channels == 1 else array.transpose(2, 0, 1)
 
 
-def scan_headers(
-    names: Sequence[str], sources: Sequence[Source], skipped: Skipped, *, progress: bool
-) -> tuple[list[int], list[tuple[int, int]], list[bool]]:
-    """The indices of readable pictures, with their sizes and greyness; the others go to ``skipped``."""
-    keep, sizes, grey = [], [], []
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        results = pool.map(_try(read_header), sources)
-        for i, result in enumerate(tqdm(results, total=len(sources), desc="reading headers", disable=not progress)):
-            if isinstance(result, Exception):
-                skipped.add(names[i], describe(result))
-                continue
-            keep.append(i)
-            sizes.append(result[0])
-            grey.append(result[1])
-    return keep, sizes, grey
-
-
-def decode_all(
-    names: Sequence[str],
-    sources: Sequence[Source],
-    channels: int,
-    size: int,
-    skipped: Skipped,
-    *,
-    progress: bool,
-) -> tuple[Tensor, list[int]]:
-    """Decode every picture into one (N, channels, size, size) uint8 tensor; returns it and the indices kept."""
-    out = torch.empty(len(sources), channels, size, size, dtype=torch.uint8)
-    kept = []
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        results = pool.map(_try(lambda s: decode(s, channels, size)), sources)
-        bar = tqdm(results, total=len(sources), desc=f"decoding {channels}x{size}x{size}", disable=not progress)
-        for i, result in enumerate(bar):
-            if isinstance(result, Exception):
-                skipped.add(names[i], describe(result))
-                continue
-            out[len(kept)].numpy()[...] = result
-            kept.append(i)
-    return out[: len(kept)], kept
-
-
 def describe(error: Exception) -> str:
     text = str(error).splitlines()[0] if str(error) else type(error).__name__
     return text[:120]
-
-
-def _try(fn: Callable) -> Callable:
-    def call(arg: object) -> object:
-        try:
-            return fn(arg)
-        except Exception as e:  # Pillow raises many kinds for a broken file; each is reported by name
-            return e
-
-    return call

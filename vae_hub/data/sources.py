@@ -5,26 +5,37 @@
 folder of them), or a folder of images (class labels from top-level sub-folder names, when every image has one);
 otherwise a Hugging Face Hub dataset id (downloaded by ``datasets`` when online).
 
-Pictures are decoded once into uint8 tensors of one shape and cached (keyed by the source's files, or the
-dataset's fingerprint, and the settings), so a second run starts at once. Without a test split, a seeded
-``test_fraction`` of the images is held out.
+Pictures are decoded once, in worker processes, into a uint8 file of one shape on disk (keyed by the source's
+files and the settings; see ``cache``), which every run and process maps, so a second run starts at once and the
+images need not fit in memory. Without a test split, a seeded ``test_fraction`` of the images is held out.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from ..errors import DataError
-from ..limits import max_data_bytes, size_text
-from .cache import cache_key, read_cache, write_cache
+from .cache import DecodedCache, Plan, cache_key
 from .hf_datasets import is_save_to_disk, load_hf, parquet_files
-from .image_data import ImageData, Splits
-from .image_folder import Skipped, decode_all, list_image_folder, scan_headers
+from .image_data import Splits
+from .image_folder import Skipped, list_image_folder
 from .named_sets import DATASETS, default_cache_dir, load_dataset
+from .parallel_decode import (
+    FileTable,
+    PictureTable,
+    decode_chunk,
+    decode_tasks,
+    default_workers,
+    run_tasks,
+    scan_headers,
+)
 from .spec import DataSpec
 
 
@@ -50,8 +61,8 @@ def source_kind(dataset: str) -> str:
 def load_splits(spec: DataSpec, progress: bool = True) -> Splits:
     """The train and test images a ``DataSpec`` asks for: a named data set, a folder of pictures, or a dataset.
 
-    Decoded folders and datasets are cached on disk, keyed by the files and the decoding settings; a second call
-    reads the cache.
+    Folders and datasets are decoded once, in parallel, into a file on disk (keyed by the files and the decoding
+    settings) that every later call and every process maps instead of reading it into memory.
 
     Args:
         spec: The data settings (a ``TrainConfig`` is one).
@@ -66,15 +77,18 @@ def load_splits(spec: DataSpec, progress: bool = True) -> Splits:
     kind = source_kind(spec.dataset)
     if kind == "named":
         return _named(spec)
-    key = cache_key(spec, kind)
-    cache_file = Path(spec.cache_dir or default_cache_dir()).expanduser() / "decoded" / f"{key}.safetensors"
-    if cache_file.is_file():
-        print(f"decoded images from the cache: {cache_file}")
-        return read_cache(cache_file)
-    splits = _from_files(spec, kind, progress)
-    cache_file.parent.mkdir(parents=True, exist_ok=True)
-    write_cache(cache_file, splits)
-    return splits
+    cache = DecodedCache(Path(spec.cache_dir or default_cache_dir()).expanduser() / "decoded", cache_key(spec, kind))
+    with cache.lock():  # one process decodes; the others of a multi-process run wait, then map the same file
+        if cache.complete():
+            try:
+                splits = cache.open()
+            except DataError as e:
+                print(f"warning: {e}; decoding again")
+            else:
+                print(f"decoded images from the cache: {cache.final}")
+                return splits
+        _decode_into(cache, spec, kind, progress)
+        return cache.open()
 
 
 def _named(spec: DataSpec) -> Splits:
@@ -88,9 +102,25 @@ def _named(spec: DataSpec) -> Splits:
 
 
 # --- your own images -------------------------------------------------------------------------------------------
-def _from_files(spec: DataSpec, kind: str, progress: bool) -> Splits:
+@dataclass
+class _Source:
+    """A folder or dataset opened for decoding: its tables of pictures, their labels, and what the card says."""
+
+    tables: dict[str, PictureTable]
+    labels: dict[str, list[Any] | None]
+    class_names: list[str] | None
+    name: str
+    hub_id: str | None
+    split_from: str
+    test_split: str | None  # the test table's split name; None when images are held out
+    skipped: Skipped
+
+
+def _open_source(spec: DataSpec, kind: str) -> _Source:
     skipped = Skipped()
     if kind == "folder":
+        if spec.test_split is not None:
+            raise DataError("--test-split is for Hugging Face datasets; a folder's test images are held out")
         root = Path(spec.dataset).expanduser().resolve()
         listing = list_image_folder(root)
         for path in listing.odd:
@@ -100,76 +130,122 @@ def _from_files(spec: DataSpec, kind: str, progress: bool) -> Splits:
                 f"no images in {root}: expected PNG, JPEG, WebP or BMP files, in it or in sub-folders "
                 f"(one per class); found {len(listing.odd)} other file(s)"
             )
-        names = [str(p.relative_to(root)) for p in listing.files]
-        train_table = (names, list(listing.files), listing.labels)
-        test_table, class_names = None, sorted(set(listing.labels)) if listing.labels else None
-        name, hub_id, split_from = root.name, None, f"the folder {root.name}"
-        if spec.test_split is not None:
-            raise DataError("--test-split is for Hugging Face datasets; a folder's test images are held out")
-    else:
-        hf = load_hf(
-            spec.dataset,
-            kind,
-            split=spec.split,
-            test_split=spec.test_split,
-            image_column=spec.image_column,
-            label_column=spec.label_column,
-            download=spec.download,
+        class_names = sorted(set(listing.labels)) if listing.labels else None
+        return _Source({"train": FileTable(root, listing.files)}, {"train": listing.labels}, class_names, root.name,
+                       None, f"the folder {root.name}", None, skipped)  # fmt: skip
+    hf = load_hf(
+        spec.dataset,
+        kind,
+        split=spec.split,
+        test_split=spec.test_split,
+        image_column=spec.image_column,
+        label_column=spec.label_column,
+        download=spec.download,
+    )
+    class_names = hf.class_names
+    if hf.train_labels is not None and class_names is None:
+        class_names = names_of(hf.train_labels + (hf.test_labels or []))
+    name = spec.dataset if kind == "hub" else Path(spec.dataset).expanduser().resolve().name
+    tables: dict[str, PictureTable] = {"train": hf.train}
+    labels = {"train": hf.train_labels}
+    if hf.test is not None:
+        tables["test"], labels["test"] = hf.test, hf.test_labels
+    return _Source(tables, labels, class_names, name, spec.dataset if kind == "hub" else None,
+                   f"the {hf.split!r} split of {name}", hf.test_split if hf.test is not None else None,
+                   skipped)  # fmt: skip
+
+
+def _plan(spec: DataSpec, source: _Source, workers: int, progress: bool) -> Plan:
+    """Read every training picture's header, choose the shape, and choose the rows of each split."""
+    if spec.strict_data and source.skipped:
+        raise DataError(f"--strict-data: {source.skipped.report()}")
+    table = source.tables["train"]
+    headers = scan_headers({"train": table}, workers, _bar(progress))["train"]
+    for row, why in headers.errors:
+        source.skipped.add(table.name(row), why)
+    if spec.strict_data and source.skipped:
+        raise DataError(f"--strict-data: {source.skipped.report()}")
+    readable = headers.readable
+    if not len(readable):
+        raise DataError(
+            f"none of the {len(table)} file(s) in {source.name} is a readable image; {source.skipped.report()}"
         )
-        train_table = (hf.train.names, hf.train.sources, hf.train.labels)
-        test_table = (hf.test.names, hf.test.sources, hf.test.labels) if hf.test else None
-        class_names = hf.class_names
-        if hf.train.labels is not None and class_names is None:
-            class_names = names_of(hf.train.labels)
-        name = spec.dataset if kind == "hub" else Path(spec.dataset).expanduser().resolve().name
-        hub_id = spec.dataset if kind == "hub" else None
-        split_from = f"the {hf.split!r} split of {name}"
+    size = spec.image_size or common_side(table, readable, headers.sizes)
+    channels = spec.channels or (1 if headers.grey[readable].all() else 3)
+    if "test" in source.tables:
+        train_rows, test_rows, test_table = readable, np.arange(len(source.tables["test"])), "test"
+    else:
+        train_rows, test_rows = hold_out(len(readable), spec.test_fraction, spec.seed)
+        train_rows, test_rows, test_table = readable[train_rows], readable[test_rows], "train"
+    info = {"name": source.name, "display_name": source.name, "hub_id": source.hub_id,
+            "class_names": source.class_names, "skipped_items": source.skipped.items,
+            "skipped_count": source.skipped.count}  # fmt: skip
+    return Plan(channels, size, train_rows, test_rows, test_table, info)
+
+
+def _decode_into(cache: DecodedCache, spec: DataSpec, kind: str, progress: bool) -> None:
+    """Decode the source into ``cache``, continuing an interrupted decoding of the same files and settings."""
+    source = _open_source(spec, kind)
+    workers = spec.decode_workers or default_workers()
+    plan = cache.resumable_plan()
+    if plan is None:
+        plan = _plan(spec, source, workers, progress)
+        cache.begin(plan)
+    else:
+        print(f"continuing the interrupted decoding in {cache.partial}")
+    done, failures = cache.done()
+    segments = [("train", plan.train_rows), (plan.test_table, plan.test_rows)]
+    tasks = decode_tasks(segments, cache.images_path(), plan.channels, plan.size)
+    pending = [t for t in tasks if t.first_row not in done]
+    left = sum(len(t.indices) for t in pending)
+    desc = f"decoding {plan.channels}x{plan.size}x{plan.size}"
+    with tqdm(total=plan.rows, initial=plan.rows - left, desc=desc, unit="img", disable=not progress) as bar:
+        for first_row, n, chunk_failures in run_tasks(decode_chunk, pending, source.tables, workers, left):
+            cache.record(first_row, chunk_failures)
+            failures += chunk_failures
+            bar.update(n)
+
+    skipped = Skipped([tuple(item) for item in plan.info.pop("skipped_items")], plan.info.pop("skipped_count"))
+    for _, name, why in failures:
+        skipped.add(name, why)
     if spec.strict_data and skipped:
         raise DataError(f"--strict-data: {skipped.report()}")
-
-    names, sources, labels = train_table
-    keep, sizes, grey = scan_headers(names, sources, skipped, progress=progress)
-    if not keep:
-        raise DataError(f"none of the {len(names)} file(s) in {name} is a readable image; {skipped.report()}")
-    size = spec.image_size or common_side(names, keep, sizes)
-    channels = spec.channels or (1 if all(grey) else 3)
-    n_test = len(test_table[0]) if test_table else 0
-    check_memory(len(keep) + n_test, channels, size)
-    images, kept = decode_all([names[i] for i in keep], [sources[i] for i in keep], channels, size, skipped,
-                              progress=progress)  # fmt: skip
-    kept = [keep[i] for i in kept]
-    train = ImageData(images, label_tensor(labels, kept, class_names), class_names)
-
-    if test_table is None:
-        train, test = hold_out(train, spec.test_fraction, spec.seed)
+    failed = {row for row, _, _ in failures}
+    kept = np.ones(plan.rows, dtype=bool)
+    kept[list(failed)] = False
+    n_train = len(plan.train_rows)
+    train_kept, test_kept = plan.train_rows[kept[:n_train]], plan.test_rows[kept[n_train:]]
+    if not len(test_kept):
+        raise DataError(f"{source.name} has no test images left; add images or raise --test-fraction")
+    names = source.class_names
+    train_labels = label_tensor(source.labels["train"], train_kept, names)
+    test_labels = label_tensor(source.labels[plan.test_table], test_kept, names)
+    if plan.test_table == "train":
+        total = len(train_kept) + len(test_kept)
         split_note = (
-            f"a random {spec.test_fraction:.0%} of {split_from} ({len(test):,} of {len(train) + len(test):,} "
-            f"images, seed {spec.seed}) held out from training"
+            f"a random {spec.test_fraction:.0%} of {source.split_from} ({len(test_kept):,} of {total:,} images, "
+            f"seed {spec.seed}) held out from training"
         )
     else:
-        t_names, t_sources, t_labels = test_table
-        t_images, t_kept = decode_all(t_names, t_sources, channels, size, skipped, progress=progress)
-        test = ImageData(t_images, label_tensor(t_labels, t_kept, class_names), class_names)
-        split_note = f"its {spec.test_split or 'test'!r} split ({len(test):,} images)"
-    if spec.strict_data and skipped:
-        raise DataError(f"--strict-data: {skipped.report()}")
+        split_note = f"its {source.test_split!r} split ({len(test_kept):,} images)"
     if skipped:
         print(f"warning: {skipped.report()}")
-    if len(test) == 0:
-        raise DataError(f"{name} has no test images left; add images or raise --test-fraction")
-    return Splits(train, test, name, name, hub_id, split_note, len(train), skipped.report() if skipped else "")
+    plan.info |= {"split_note": split_note, "train_size": len(train_kept),
+                  "skipped": skipped.report() if skipped else ""}  # fmt: skip
+    cache.finish(plan, train_labels, test_labels, failed)
 
 
-def common_side(names: list[str], keep: list[int], sizes: list[tuple[int, int]]) -> int:
+def _bar(progress: bool) -> Any:
+    return lambda total, desc: tqdm(total=total, desc=desc, unit="img", disable=not progress)
+
+
+def common_side(table: PictureTable, readable: np.ndarray, sizes: np.ndarray) -> int:
     """The images' side when all are square and of one size; else a DataError asking for --image-size."""
-    distinct: dict[tuple[int, int], str] = {}
-    for i, size in zip(keep, sizes, strict=True):
-        distinct.setdefault(size, names[i])
-    if len(distinct) == 1:
-        ((w, h),) = distinct
-        if w == h:
-            return w
-    examples = ", ".join(f"{w}x{h} ({name})" for (w, h), name in list(distinct.items())[:4])
+    distinct, first = np.unique(sizes[readable], axis=0, return_index=True)
+    if len(distinct) == 1 and distinct[0, 0] == distinct[0, 1]:
+        return int(distinct[0, 0])
+    order = np.argsort(first)[:4]  # the sizes in the order they first appear
+    examples = ", ".join(f"{w}x{h} ({table.name(int(readable[first[k]]))})" for k in order for w, h in [distinct[k]])
     raise DataError(
         f"the images are not all square and of one size ({len(distinct)} size(s): {examples}); pass --image-size S "
         "to scale and centre-crop them all to SxS"
@@ -183,11 +259,11 @@ def names_of(labels: list[Any]) -> list[str]:
     return sorted({str(v) for v in labels})
 
 
-def label_tensor(labels: list[Any] | None, kept: list[int], class_names: list[str] | None) -> Tensor:
+def label_tensor(labels: list[Any] | None, kept: np.ndarray, class_names: list[str] | None) -> Tensor:
     """Class indices of the kept images (-1 everywhere when the data has no labels)."""
     if labels is None or class_names is None:
         return torch.full((len(kept),), -1, dtype=torch.long)
-    values = [labels[i] for i in kept]
+    values = [labels[int(i)] for i in kept]
     integers = all(isinstance(v, int) and not isinstance(v, bool) for v in values)
     if integers and len(class_names) > max(values, default=0):
         return torch.tensor(values, dtype=torch.long)
@@ -195,22 +271,10 @@ def label_tensor(labels: list[Any] | None, kept: list[int], class_names: list[st
     return torch.tensor([index[str(v)] for v in values], dtype=torch.long)
 
 
-def hold_out(data: ImageData, fraction: float, seed: int) -> tuple[ImageData, ImageData]:
-    """A seeded random ``fraction`` of the images as a test split (at least one), the rest to train on."""
-    n = len(data)
+def hold_out(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded random ``fraction`` of ``n`` images (at least one) to test on: (train, test) positions, ascending."""
     n_test = max(1, round(n * fraction))
     if n - n_test < 1:
         raise DataError(f"{n} image(s) cannot be split into training and test images; add images")
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    test_idx, train_idx = order[:n_test].sort().values, order[n_test:].sort().values
-    return tuple(ImageData(data.images[i], data.labels[i], data.class_names) for i in (train_idx, test_idx))
-
-
-def check_memory(n: int, channels: int, size: int) -> None:
-    needed, limit = n * channels * size * size, max_data_bytes()
-    if needed > limit:
-        raise DataError(
-            f"{n:,} images of {channels}x{size}x{size} need {size_text(needed)} in memory (as uint8), above the "
-            f"limit of {size_text(limit)} (VAE_HUB_MAX_DATA_MB, default half the RAM): use a smaller --image-size "
-            "or fewer images"
-        )
+    return order[n_test:].sort().values.numpy(), order[:n_test].sort().values.numpy()

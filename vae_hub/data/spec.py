@@ -46,6 +46,8 @@ class DataSpec:
                        test_split_of=True)  # fmt: skip
     binarize: bool = option(False, "dynamic binarization of the training images (a fixed one of the test images)",
                             test_split_of=True)  # fmt: skip
+    decode_workers: int | None = option(None, "your images: processes that decode them (default: one per CPU core)",
+                                        metavar="N")  # fmt: skip
     max_train_images: int | None = option(None, "train on the first N images only", metavar="N")
     download: bool = option(True, "never try to download data", flag="--no-download")
     cache_dir: str | None = option(None, "where unpacked data sets go (default ~/.cache/vae-hub)", test_split_of=True)
@@ -71,6 +73,10 @@ class DataSpec:
             problems.append(f"{flag['channels']} must be 1 or 3, got {self.channels}")
         if not 0 < self.test_fraction < 1:
             problems.append(f"{flag['test_fraction']} must be between 0 and 1, got {self.test_fraction}")
+        if self.decode_workers is not None and self.decode_workers < 1:
+            problems.append(
+                f"{flag['decode_workers']} must be >= 1 (or left out for one per core), got {self.decode_workers}"
+            )
         if self.max_train_images is not None and self.max_train_images < 1:
             problems.append(
                 f"{flag['max_train_images']} must be >= 1 (or left out for all images), got {self.max_train_images}"

@@ -71,6 +71,7 @@ def evaluate(
                      unit="batch", leave=False):  # fmt: skip
         if model.likelihood == "bernoulli":  # -log p(x|z) >= sum_i H(x_i): reached only when the decoder outputs x
             sums["floor"] += bernoulli_entropy_sum(x)
+        x, y = x.to(model.device), (y.to(model.device) if y is not None else None)  # a no-op where they are already
         x = to_unit(x)  # uint8 pixels are scaled per batch: a data set in memory stays 4x smaller
         out = elbo(model, x, generator=generator, labels=y)
         sums["loss"] += float(out.total_sum)

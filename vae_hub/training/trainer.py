@@ -38,6 +38,7 @@ from .tracking import log_epoch, tracker_config
 
 CHECKPOINTS = "checkpoints"
 LOGS = "logs"  # the trackers' files (TensorBoard's event files, ...)
+DEVICE_COPY_MAX = 2 * 2**30  # bytes of a split moved to an accelerator whole; a larger one is copied a batch at a time
 
 
 def diverged(loss: float | str, epoch: int, step: int, ckpt_dir: Path) -> TrainingDivergedError:
@@ -111,6 +112,13 @@ def lr_factor(step: int, total: int, warmup: int, schedule: str) -> float:
     return 0.5 * (1 + math.cos(math.pi * done))
 
 
+def on_device(tensor: Tensor, device: torch.device) -> Tensor:
+    """``tensor`` on ``device`` if it is at most ``DEVICE_COPY_MAX`` bytes, else where it is (a CPU tensor)."""
+    if device.type == "cpu" or tensor.nbytes > DEVICE_COPY_MAX:
+        return tensor
+    return tensor.to(device)
+
+
 def epoch_order(n: int, seed: int, epoch: int, rank: int, world: int) -> Tensor:
     """This process's share of a permutation that depends only on (seed, epoch): equal shares for every process."""
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
@@ -136,10 +144,12 @@ class Trainer:
 
         with accel.main_process_first():  # one process unpacks / downloads / decodes, the others then read
             self.data = load_splits(config.data, progress=config.progress)
-        self.train_images = self.data.train.images[: config.max_train_images].to(accel.device)  # uint8
-        self.test_images = self.data.test.images.to(accel.device)  # uint8 too; evaluate() scales each batch
-        self.train_labels = self.data.train.labels[: config.max_train_images].to(accel.device)
-        self.test_labels = self.data.test.labels.to(accel.device)
+        # uint8, mapped from the decoded cache for your own images: on an accelerator, a split larger than
+        # DEVICE_COPY_MAX stays in host memory and each batch is copied over
+        self.train_images = on_device(self.data.train.images[: config.max_train_images], accel.device)
+        self.test_images = on_device(self.data.test.images, accel.device)  # evaluate() scales each batch
+        self.train_labels = on_device(self.data.train.labels[: config.max_train_images], self.train_images.device)
+        self.test_labels = on_device(self.data.test.labels, self.test_images.device)
         if config.conditional:
             require_labels(self.data)
         if config.binarize:
@@ -257,15 +267,20 @@ class Trainer:
         self.data.train.images = images[:1].expand(images.shape) if len(images) else images
         self.train_images = self.train_images[:0]
 
-    def train_epoch(self, epoch: int) -> Tensor:
-        """One pass over this process's share of the data; returns the summed (loss, -ELBO, recon, KL)."""
+    def train_epoch(self, epoch: int, max_steps: int | None = None) -> Tensor:
+        """One pass over this process's share of the data (its first ``max_steps`` batches when given).
+
+        Returns:
+            The summed (loss, -ELBO, recon, KL).
+        """
         config, accel = self.config, self.accelerator
         self.ddp_model.train()
-        order = epoch_order(self.n_train, config.seed, epoch, self.rank, self.world).to(accel.device)
+        order = epoch_order(self.n_train, config.seed, epoch, self.rank, self.world).to(self.train_images.device)
+        batches = order.split(config.batch_size)[:max_steps]
         sums = torch.zeros(4, device=accel.device, dtype=torch.float64)
         seen = 0
         bar = tqdm(
-            order.split(config.batch_size),
+            batches,
             desc=f"epoch {epoch + 1}/{config.epochs}",
             disable=not (config.progress and self.main),
             unit="batch",
@@ -273,8 +288,8 @@ class Trainer:
         )
         for i, idx in enumerate(bar):
             # uint8 (the fused step scales it into a buffer of its own); index_select is faster than x[idx] on a CPU
-            x = torch.index_select(self.train_images, 0, idx)
-            y = torch.index_select(self.train_labels, 0, idx) if config.conditional else None
+            x = torch.index_select(self.train_images, 0, idx).to(accel.device, non_blocking=True)
+            y = torch.index_select(self.train_labels, 0, idx).to(accel.device) if config.conditional else None
             if config.binarize:
                 x = torch.bernoulli(to_unit(x))
             elif self.fused_step is None:
