@@ -12,6 +12,7 @@ import pytest
 import torch
 from helpers import ROOT, free_port, run_script, tiny_train_args
 from idx_data import write_idx
+from image_folders import write_parquet
 from safetensors.torch import load_file
 
 import vae_hub
@@ -96,15 +97,32 @@ def test_a_diverging_run_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     assert (out / "checkpoints" / "latest").read_text() == "epoch-0001"
 
 
-def test_sigkill_mid_epoch_then_resume_gives_the_same_weights(tmp_path):
-    write_idx(tmp_path / "data", n_train=12_000, n_test=64)
+def own_images_args(tmp_path, out, *extra):
+    """tiny_train_args on the parquet file of 16x16 pictures in tmp_path (decoded into the mapped cache)."""
+    args = tiny_train_args(tmp_path / "data", out, *extra)
+    args[args.index("mnist")] = str(tmp_path / "pictures.parquet")
+    return args
+
+
+@pytest.mark.parametrize("source", ["in memory", "mapped cache"])
+def test_sigkill_mid_epoch_then_resume_gives_the_same_weights(tmp_path, source):
+    if source == "in memory":  # a named data set: IDX files read into memory
+        write_idx(tmp_path / "data", n_train=12_000, n_test=64)
+
+        def train_args(tmp_path, out, *extra):
+            return tiny_train_args(tmp_path / "data", out, *extra)
+
+    else:  # your own pictures: decoded once into the cache file, which every run maps
+        pytest.importorskip("datasets")
+        write_parquet(tmp_path / "pictures.parquet", n=12_000)
+        train_args = own_images_args
     args = ["--epochs", "3", "--batch-size", "8", "--eval-k", "0"]
     reference = tmp_path / "reference"
-    result = run_script("train.py", *tiny_train_args(tmp_path / "data", reference, *args))
+    result = run_script("train.py", *train_args(tmp_path, reference, *args))
     assert result.returncode == 0, result.stderr
 
     out = tmp_path / "killed"
-    command = [sys.executable, str(ROOT / "scripts" / "train.py"), *tiny_train_args(tmp_path / "data", out, *args)]
+    command = [sys.executable, str(ROOT / "scripts" / "train.py"), *train_args(tmp_path, out, *args)]
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     latest = out / "checkpoints" / "latest"
     deadline = time.time() + 120
@@ -116,7 +134,7 @@ def test_sigkill_mid_epoch_then_resume_gives_the_same_weights(tmp_path):
     proc.wait()
     assert latest.read_text() == "epoch-0001" and not (out / "model.safetensors").exists()
 
-    result = run_script("train.py", *tiny_train_args(tmp_path / "data", out, *args, "--resume"))
+    result = run_script("train.py", *train_args(tmp_path, out, *args, "--resume"))
     assert result.returncode == 0, result.stderr
     assert "resumed from" in result.stdout
     final, expected = load_file(out / "model.safetensors"), load_file(reference / "model.safetensors")
@@ -147,6 +165,26 @@ def test_accelerate_launch_with_two_cpu_processes(tmp_path):
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     check_output_folder(out, epochs=2)
+    assert "32 x 2 process(es)" in (out / "README.md").read_text()
+
+
+def test_two_processes_map_one_decoded_copy_of_your_images(tmp_path):
+    pytest.importorskip("datasets")
+    write_parquet(tmp_path / "pictures.parquet", n=200)
+    out = tmp_path / "run"
+    command = [
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+        "--main_process_port", str(free_port()),
+        str(ROOT / "scripts" / "train.py"), "--cpu", *own_images_args(tmp_path, out, "--epochs", "1"),
+    ]  # fmt: skip
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    # the main process decodes; the other waits for it, then maps the same file
+    assert result.stdout.count("decoded images from the cache") == 1
+    (cache,) = [p for p in (tmp_path / "cache" / "decoded").iterdir() if p.is_dir()]
+    assert (cache / "images.u8").stat().st_size == 200 * 3 * 16 * 16
+    assert json.loads((out / "metrics.json").read_text())["data"]["train_images"] == 180
     assert "32 x 2 process(es)" in (out / "README.md").read_text()
 
 
