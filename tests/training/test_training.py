@@ -168,23 +168,39 @@ def test_accelerate_launch_with_two_cpu_processes(tmp_path):
     assert "32 x 2 process(es)" in (out / "README.md").read_text()
 
 
-def test_two_processes_map_one_decoded_copy_of_your_images(tmp_path):
-    pytest.importorskip("datasets")
-    write_parquet(tmp_path / "pictures.parquet", n=200)
-    out = tmp_path / "run"
+def two_processes(tmp_path, out, *extra):
     command = [
         sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
         "--main_process_port", str(free_port()),
-        str(ROOT / "scripts" / "train.py"), "--cpu", *own_images_args(tmp_path, out, "--epochs", "1"),
+        str(ROOT / "scripts" / "train.py"), "--cpu", *own_images_args(tmp_path, out, "--epochs", "1", *extra),
     ]  # fmt: skip
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def test_two_processes_map_one_decoded_copy_of_your_images(tmp_path):
+    pytest.importorskip("datasets")
+    write_parquet(tmp_path / "pictures.parquet", n=200)
+    out = tmp_path / "run"
+    result = two_processes(tmp_path, out)
     # the main process decodes; the other waits for it, then maps the same file
     assert result.stdout.count("decoded images from the cache") == 1
     (cache,) = [p for p in (tmp_path / "cache" / "decoded").iterdir() if p.is_dir()]
     assert (cache / "images.u8").stat().st_size == 200 * 3 * 16 * 16
     assert json.loads((out / "metrics.json").read_text())["data"]["train_images"] == 180
+    assert "32 x 2 process(es)" in (out / "README.md").read_text()
+
+
+def test_two_processes_stream_a_dataset_each_reading_its_share(tmp_path):
+    pytest.importorskip("datasets")
+    write_parquet(tmp_path / "pictures.parquet", n=200)
+    out = tmp_path / "run"
+    two_processes(tmp_path, out, "--streaming", "--label-column", "kind")
+    assert not (tmp_path / "cache" / "decoded").exists()  # nothing decoded to disk
+    data = json.loads((out / "metrics.json").read_text())["data"]
+    assert data["train_images"] + data["test_images"] == 200 and "content hash" in data["test_split"]
     assert "32 x 2 process(es)" in (out / "README.md").read_text()
 
 

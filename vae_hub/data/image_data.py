@@ -68,7 +68,7 @@ class Splits:
         skipped: The report of files left out, if any.
     """
 
-    train: ImageData
+    train: ImageData  # or, with --streaming, an ImageStream that gives batches
     test: ImageData
     name: str  # a short name: the data set's, the folder's, the Hub id
     display_name: str  # for the card's prose
@@ -76,6 +76,11 @@ class Splits:
     split_note: str  # where the test images come from
     train_size: int  # images in the whole training split (for a named data set: the official one)
     skipped: str = ""  # the report of files left out, if any
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(channels, height, width) of every image."""
+        return tuple(self.test.images.shape[1:])
 
     @property
     def class_names(self) -> list[str] | None:

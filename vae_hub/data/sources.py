@@ -37,6 +37,7 @@ from .parallel_decode import (
     scan_headers,
 )
 from .spec import DataSpec
+from .streaming import load_streaming
 
 
 def source_kind(dataset: str) -> str:
@@ -62,7 +63,8 @@ def load_splits(spec: DataSpec, progress: bool = True) -> Splits:
     """The train and test images a ``DataSpec`` asks for: a named data set, a folder of pictures, or a dataset.
 
     Folders and datasets are decoded once, in parallel, into a file on disk (keyed by the files and the decoding
-    settings) that every later call and every process maps instead of reading it into memory.
+    settings) that every later call and every process maps instead of reading it into memory. With
+    ``spec.streaming`` a dataset's training images are an ``ImageStream`` instead, read as training goes.
 
     Args:
         spec: The data settings (a ``TrainConfig`` is one).
@@ -75,6 +77,8 @@ def load_splits(spec: DataSpec, progress: bool = True) -> Splits:
         DataError: Saying what is wrong (``DataNotFoundError`` for missing data).
     """
     kind = source_kind(spec.dataset)
+    if spec.streaming:
+        return load_streaming(spec, kind)
     if kind == "named":
         return _named(spec)
     cache = DecodedCache(Path(spec.cache_dir or default_cache_dir()).expanduser() / "decoded", cache_key(spec, kind))

@@ -48,6 +48,10 @@ class DataSpec:
                             test_split_of=True)  # fmt: skip
     decode_workers: int | None = option(None, "your images: processes that decode them (default: one per CPU core)",
                                         metavar="N")  # fmt: skip
+    streaming: bool = option(False, "a Hugging Face dataset: read it as a stream instead of decoding it to disk "
+                             "(for data larger than the disk)", test_split_of=True)  # fmt: skip
+    shuffle_buffer: int = option(10_000, "with --streaming: shuffle within a buffer of this many pictures",
+                                 metavar="N")  # fmt: skip
     max_train_images: int | None = option(None, "train on the first N images only", metavar="N")
     download: bool = option(True, "never try to download data", flag="--no-download")
     cache_dir: str | None = option(None, "where unpacked data sets go (default ~/.cache/vae-hub)", test_split_of=True)
@@ -77,6 +81,8 @@ class DataSpec:
             problems.append(
                 f"{flag['decode_workers']} must be >= 1 (or left out for one per core), got {self.decode_workers}"
             )
+        if self.shuffle_buffer < 1:
+            problems.append(f"{flag['shuffle_buffer']} must be >= 1, got {self.shuffle_buffer}")
         if self.max_train_images is not None and self.max_train_images < 1:
             problems.append(
                 f"{flag['max_train_images']} must be >= 1 (or left out for all images), got {self.max_train_images}"

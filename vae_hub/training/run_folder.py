@@ -89,7 +89,7 @@ def data_facts(data: Splits) -> DataFacts:
     """The card's data lines: the named data set's, or your images' (their source, number, size and test split)."""
     if data.name in DATASETS and data.hub_id == DATASETS[data.name].hub_id:
         return DataFacts.named(data.name)
-    c, h, w = data.train.images.shape[1:]
+    c, h, w = data.image_shape
     n = len(data.train) + len(data.test)
     display = data.hub_id or f"{data.display_name} ({n:,} images)"
     classes = f", {len(data.class_names)} classes" if data.class_names else ""
@@ -129,7 +129,7 @@ def write_model_folder(
             "test_split": data.split_note,
             "train_images": len(data.train),
             "test_images": len(data.test),
-            "image_shape": list(data.train.images.shape[1:]),
+            "image_shape": list(data.image_shape),
             "class_names": data.class_names,
         },  # fmt: skip
         "test": test,

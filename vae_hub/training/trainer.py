@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from tqdm.auto import tqdm
 
 from ..data.image_data import Splits, fixed_binarization, to_unit
 from ..data.sources import load_splits
+from ..data.streaming import ImageStream
 from ..errors import DataError, TrainingDivergedError
 from ..evaluation.plots import import_matplotlib_in_the_background
 from ..evaluation.summary import evaluate
@@ -144,18 +146,21 @@ class Trainer:
 
         with accel.main_process_first():  # one process unpacks / downloads / decodes, the others then read
             self.data = load_splits(config.data, progress=config.progress)
-        # uint8, mapped from the decoded cache for your own images: on an accelerator, a split larger than
-        # DEVICE_COPY_MAX stays in host memory and each batch is copied over
-        self.train_images = on_device(self.data.train.images[: config.max_train_images], accel.device)
+        train = self.data.train
+        self.stream = train if isinstance(train, ImageStream) else None  # --streaming: batches read as training goes
+        if self.stream is None:
+            # uint8, mapped from the decoded cache for your own images: on an accelerator, a split larger than
+            # DEVICE_COPY_MAX stays in host memory and each batch is copied over
+            self.train_images = on_device(train.images[: config.max_train_images], accel.device)
+            self.train_labels = on_device(train.labels[: config.max_train_images], self.train_images.device)
         self.test_images = on_device(self.data.test.images, accel.device)  # evaluate() scales each batch
-        self.train_labels = on_device(self.data.train.labels[: config.max_train_images], self.train_images.device)
         self.test_labels = on_device(self.data.test.labels, self.test_images.device)
         if config.conditional:
             require_labels(self.data)
         if config.binarize:
             self.test_images = fixed_binarization(to_unit(self.test_images))
 
-        image_shape = tuple(self.train_images.shape[1:])
+        image_shape = self.stream.image_shape if self.stream else tuple(self.train_images.shape[1:])
         self.model = build_model(config, image_shape, self.data.class_names).to(accel.device)
         # convolutions in NHWC: oneDNN's fast layout, and the one where its bf16 kernels pay (~1.4x over fp32 here)
         self.channels_last = self.model.convolutional
@@ -164,7 +169,7 @@ class Trainer:
         self.optimizer = adam(list(self.model.parameters()), config.lr)
         self.fused_step = self.make_fused_step()
         self.ema = moving_average(self.model, config.ema) if config.ema else None
-        self.n_train = len(self.train_images)
+        self.n_train = len(self.stream) if self.stream else len(self.train_images)
         self.steps_per_epoch = math.ceil(self.n_train // self.world / config.batch_size)
         self.total_steps = self.steps_per_epoch * config.epochs
         self.warmup_steps = round(config.kl_warmup * self.steps_per_epoch)
@@ -263,6 +268,8 @@ class Trainer:
 
         A view of one image expanded to the split's shape keeps both, without the ~50 MB of Fashion-MNIST.
         """
+        if self.stream is not None:
+            return
         images = self.data.train.images
         self.data.train.images = images[:1].expand(images.shape) if len(images) else images
         self.train_images = self.train_images[:0]
@@ -275,21 +282,18 @@ class Trainer:
         """
         config, accel = self.config, self.accelerator
         self.ddp_model.train()
-        order = epoch_order(self.n_train, config.seed, epoch, self.rank, self.world).to(self.train_images.device)
-        batches = order.split(config.batch_size)[:max_steps]
+        steps = min(self.steps_per_epoch, max_steps or self.steps_per_epoch)
         sums = torch.zeros(4, device=accel.device, dtype=torch.float64)
         seen = 0
         bar = tqdm(
-            batches,
+            self.batches(epoch, steps),
+            total=steps,
             desc=f"epoch {epoch + 1}/{config.epochs}",
             disable=not (config.progress and self.main),
             unit="batch",
             dynamic_ncols=True,
         )
-        for i, idx in enumerate(bar):
-            # uint8 (the fused step scales it into a buffer of its own); index_select is faster than x[idx] on a CPU
-            x = torch.index_select(self.train_images, 0, idx).to(accel.device, non_blocking=True)
-            y = torch.index_select(self.train_labels, 0, idx).to(accel.device) if config.conditional else None
+        for i, (x, y) in enumerate(bar):
             if config.binarize:
                 x = torch.bernoulli(to_unit(x))
             elif self.fused_step is None:
@@ -309,6 +313,22 @@ class Trainer:
                     raise diverged(values[0], epoch, i, self.ckpt_dir)
                 bar.set_postfix(loss=f"{values[0] / seen:.2f}", kl=f"{values[3] / seen:.2f}")
         return sums
+
+    def batches(self, epoch: int, steps: int) -> Iterator[tuple[Tensor, Tensor | None]]:
+        """The first ``steps`` batches of this process's share of ``epoch``: uint8 images and (when conditional)
+        labels, on the device."""
+        config, device = self.config, self.accelerator.device
+        conditional = config.conditional
+        if self.stream is not None:
+            count = min(steps * config.batch_size, self.n_train // self.world)
+            for x, y in self.stream.batches(epoch, self.rank, self.world, config.batch_size, count):
+                yield x.to(device, non_blocking=True), (y.to(device) if conditional else None)
+            return
+        order = epoch_order(self.n_train, config.seed, epoch, self.rank, self.world).to(self.train_images.device)
+        for idx in order.split(config.batch_size)[:steps]:
+            # uint8 (the fused step scales it into a buffer of its own); index_select is faster than x[idx] on a CPU
+            x = torch.index_select(self.train_images, 0, idx).to(device, non_blocking=True)
+            yield x, (torch.index_select(self.train_labels, 0, idx).to(device) if conditional else None)
 
     def autograd_step(self, x: Tensor, y: Tensor | None, beta: float) -> Tensor:
         """Loss and gradients through autograd (any model and objective); the (loss, -ELBO, recon, KL) sums."""
