@@ -48,7 +48,17 @@ def test_benchmark_smoke_reports_every_figure(tmp_path):
         assert space[key]["errors"] == 0, space[key]["error_examples"]
         assert space[key]["runs"] > 0
     assert space["peak_rss_mb"] > 0
+    data = figures["data"]["rows"]
+    assert [row["pictures"] for row in data] == [2_000, 6_000]
+    for row in data:
+        assert row["decode"]["images"] == row["pictures"] and row["decode"]["us_per_image"] > 0
+        one, two = row["train"]["1"], row["train"]["2"]
+        assert len(one) == 1 and [r["rank"] for r in two] == [0, 1] and all(r["world"] == 2 for r in two)
+        assert all(
+            r["images_per_second"] > 0 and r["peak_private_mb"] > 0 and r["images_rss_mb"] > 0 for r in one + two
+        )
     assert "whole process: reference loop" in result.stdout and "Space peak RSS" in result.stdout
+    assert "train, 2 processes: images/s together" in result.stdout
 
 
 def test_the_space_clients_load_only_gradio_client_as_an_api_user_does():

@@ -1,7 +1,8 @@
 """Where training images come from: named data sets, folders of pictures, Hugging Face datasets, CIFAR-10.
 
 Every source is decoded once into uint8 tensors (``ImageData``) and split into train and test images
-(``Splits``) as a ``DataSpec`` says; decoded folders and datasets are cached on disk.
+(``Splits``) as a ``DataSpec`` says; folders and datasets are decoded into a file on disk that every run and
+process maps (``cache``), or, with ``--streaming``, read as training goes (``streaming.ImageStream``).
 ``bundled_images`` gives the few thousand pictures that ship with the package.
 """
 

@@ -98,6 +98,13 @@ def parquet_files(path: Path) -> list[Path]:
     return sorted(p for p in path.rglob("*.parquet") if not any(part.startswith(".") for part in p.parts))
 
 
+def names_of(labels: list[Any]) -> list[str]:
+    """Class names for plain labels: '0'...'K-1' for integers 0..K-1, else the distinct values, sorted."""
+    if all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in labels):
+        return [str(i) for i in range(max(labels, default=-1) + 1)]
+    return sorted({str(v) for v in labels})
+
+
 def _datasets() -> Any:
     try:
         import datasets  # an optional dependency: only this kind of training data needs it

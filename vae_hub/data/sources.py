@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from ..errors import DataError
 from .cache import DecodedCache, Plan, cache_key
-from .hf_datasets import is_save_to_disk, load_hf, parquet_files
+from .hf_datasets import is_save_to_disk, load_hf, names_of, parquet_files
 from .image_data import Splits
 from .image_folder import Skipped, list_image_folder
 from .named_sets import DATASETS, default_cache_dir, load_dataset
@@ -254,13 +254,6 @@ def common_side(table: PictureTable, readable: np.ndarray, sizes: np.ndarray) ->
         f"the images are not all square and of one size ({len(distinct)} size(s): {examples}); pass --image-size S "
         "to scale and centre-crop them all to SxS"
     )
-
-
-def names_of(labels: list[Any]) -> list[str]:
-    """Class names for plain labels: '0'...'K-1' for integers 0..K-1, else the distinct values, sorted."""
-    if all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in labels):
-        return [str(i) for i in range(max(labels, default=-1) + 1)]
-    return sorted({str(v) for v in labels})
 
 
 def label_tensor(labels: list[Any] | None, kept: np.ndarray, class_names: list[str] | None) -> Tensor:

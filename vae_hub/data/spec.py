@@ -52,7 +52,8 @@ class DataSpec:
                              "(for data larger than the disk)", test_split_of=True)  # fmt: skip
     shuffle_buffer: int = option(10_000, "with --streaming: shuffle within a buffer of this many pictures",
                                  metavar="N")  # fmt: skip
-    max_train_images: int | None = option(None, "train on the first N images only", metavar="N")
+    max_train_images: int | None = option(None, "train on the first N images only (with --streaming: N per epoch)",
+                                          metavar="N")  # fmt: skip
     download: bool = option(True, "never try to download data", flag="--no-download")
     cache_dir: str | None = option(None, "where unpacked data sets go (default ~/.cache/vae-hub)", test_split_of=True)
 

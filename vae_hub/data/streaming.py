@@ -28,7 +28,7 @@ import torch
 from torch import Tensor
 
 from ..errors import DataError, DataNotAvailableError
-from .hf_datasets import IMAGE_NAMES, LABEL_NAMES, _datasets, _source, pick_column
+from .hf_datasets import IMAGE_NAMES, LABEL_NAMES, _datasets, _source, names_of, pick_column
 from .image_data import ImageData, Splits
 from .image_folder import SHOWN, Source, decode, describe, read_header
 from .spec import DataSpec
@@ -315,8 +315,6 @@ def load_streaming(spec: DataSpec, kind: str) -> Splits:
     if not test_images:
         raise DataError(f"{spec.dataset} has no test images: pass --test-split, or raise --test-fraction")
     if label_column and class_names is None:
-        from .sources import names_of
-
         class_names = names_of([v for v in test_labels if v is not None])
     total = counts.get(spec.split)
     n = spec.max_train_images

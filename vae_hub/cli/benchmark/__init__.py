@@ -9,7 +9,8 @@ on random data of the same shape. Loading a ~200 MB model is measured
 against the PyTorchModelHubMixin way (random init, then a copy of the weights). Inference, the NLL and the Space use the
 models in --models (a folder of model folders); without it, untrained models of the bundled architectures (the
 same timings; the NLL is then meaningless). Each section runs in its own process, so that its peak memory (RSS) is
-its own. Nothing here uses the network; the Space section needs the space and test extras.
+its own. Nothing here uses the network; the Space section needs the space and test extras. The data section
+(``--only data``; ``data_scale.py``) generates data sets of up to a million pictures and needs the data extra.
 """
 
 from __future__ import annotations
@@ -30,10 +31,12 @@ from typing import Any
 import torch
 
 from ...precision import nll_precision
-from . import sections, whole_process
+from . import data_scale, sections, whole_process
 
 DEFAULT_DATA = "/usr/share/datasets/fashion-mnist"
-SECTIONS = ["train", "conv", "load", "inference", "iwae", "space"]
+SECTIONS = ["train", "conv", "load", "inference", "iwae", "space", "data"]
+ON_REQUEST = {"data"}  # sections run only when named (or with --smoke): data writes ~4 GB and takes minutes
+DEFAULT_WORKDIR = "~/.cache/vae-hub/benchmark-data"
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -47,7 +50,10 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--k-large", type=int, default=5000, help="importance samples for the second NLL figure (0: skip)")
     p.add_argument("--requests", type=int, default=20, help="requests per Space client")
     p.add_argument("--clients", type=int, default=16, help="concurrent Space clients")
-    p.add_argument("--only", nargs="+", choices=SECTIONS, help="sections")
+    p.add_argument("--only", nargs="+", choices=SECTIONS,
+                   help=f"sections (default: all but {', '.join(sorted(ON_REQUEST))})")  # fmt: skip
+    p.add_argument("--data-workdir", default=DEFAULT_WORKDIR,
+                   help="data: where the generated data sets and their caches go (kept for a rerun)")  # fmt: skip
     p.add_argument("--json", default="benchmark.json", help="where the figures go")
     p.add_argument("--smoke", action="store_true", help="tiny sizes, random data: about a minute, for CI")
     p.add_argument("--section", help=argparse.SUPPRESS)  # internal: run one section in this process
@@ -150,6 +156,8 @@ def table(results: dict[str, Any]) -> str:
                 cpu = f"{stats['server_cpu_ms_per_request']:.0f}, {stats['client_cpu_ms_per_request']:.0f}"
                 rows.append((label, f"{ms(stats)}, {stats['errors']}, {cpu}"))
         rows.append(("Space peak RSS", f"{space['peak_rss_mb']:.0f} MB"))
+    if "data" in results:
+        rows += data_scale.table_rows(results["data"])
     width = max(len(r[0]) for r in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
 
@@ -171,10 +179,11 @@ def run(args: argparse.Namespace) -> int:
         args.epochs, args.conv_epochs, args.runs, args.k, args.requests, args.clients = 1, 1, 5, 10, 2, 2
         args.repeats, args.k_large = 1, 20
     if args.section:  # a child process: one section
-        result = getattr(sections, args.section)(**json.loads(args.section_args))
+        fn = getattr(sections, args.section, None) or getattr(data_scale, args.section)
+        result = fn(**json.loads(args.section_args))
         Path(args.section_out).write_text(json.dumps(result))
         return 0
-    only = set(args.only or SECTIONS)
+    only = set(args.only or [s for s in SECTIONS if s not in ON_REQUEST or args.smoke])
     data_dir = None if args.smoke else args.data_dir
     results: dict[str, Any] = {"machine": machine(), "smoke": args.smoke, "date": time.strftime("%Y-%m-%d %H:%M")}
     for key, model, epochs in (("train", "mlp", args.epochs), ("conv", "conv", args.conv_epochs)):
@@ -190,6 +199,10 @@ def run(args: argparse.Namespace) -> int:
             results["load"] = {loop: run_section("load", folder=folder, loop=loop, runs=runs) for loop in LOADS}
         models = args.models or str(sections.write_stand_in_models(Path(tmp) / "stand-ins"))
         results |= model_sections(args, only, data_dir, models)
+    if "data" in only:
+        workdir = Path(args.data_workdir).expanduser()
+        with tempfile.TemporaryDirectory(prefix="vae-hub-bench-data-") as tmp:
+            results["data"] = data_scale.run(Path(tmp) if args.smoke else workdir, args.smoke)
     write_json(args.json, results)
     m = results["machine"]
     print(f"vae-hub benchmark on {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['threads']} threads), "
