@@ -148,14 +148,14 @@ def data_train(dataset: str, cache: str, out: str, steps: int, windows: int) -> 
         trainer = Trainer(config)
         trainer.ddp_model = trainer.accelerator.prepare(trainer.model, device_placement=[False])
         trainer.train_epoch(0, max_steps=WARMUP_STEPS)
-        rates = []
+        rates, steps = [], min(steps, trainer.steps_per_epoch)  # a small data set's epoch may be shorter
         for epoch in range(1, windows + 1):
             trainer.accelerator.wait_for_everyone()
             began = time.perf_counter()
             trainer.train_epoch(epoch, max_steps=steps)
             trainer.accelerator.wait_for_everyone()
             rates.append(steps * BATCH * trainer.world / (time.perf_counter() - began))
-        result = {"rank": trainer.rank, "world": trainer.world, "images": trainer.n_train,
+        result = {"rank": trainer.rank, "world": trainer.world, "images": trainer.n_train, "steps": steps,
                   "images_per_second": statistics.median(rates), "windows": rates,
                   "start_private_mb": start_private, "fused_step": trainer.fused_step is not None,
                   **mapping_mb("images.u8")}  # fmt: skip
