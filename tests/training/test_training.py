@@ -271,3 +271,13 @@ def test_ema_weights_are_what_is_saved_and_a_resume_continues_them_exactly(tmp_p
     assert all(torch.equal(final[k], saved[k]) for k in saved)
     refused = run_script("train.py", *tiny_train_args(tmp_path / "data", tmp_path / "x", "--ema", "1.5"))
     assert refused.returncode == 2 and "--ema must be a decay in [0, 1)" in refused.stderr
+
+
+def test_a_split_larger_than_the_device_copy_limit_stays_in_host_memory(monkeypatch):
+    from vae_hub.training import trainer
+
+    images = torch.zeros(10, 1, 4, 4, dtype=torch.uint8)
+    assert trainer.on_device(images, torch.device("cpu")) is images  # no copy on the CPU
+    assert trainer.on_device(images, torch.device("meta")).device.type == "meta"  # small: moved whole
+    monkeypatch.setattr(trainer, "DEVICE_COPY_MAX", images.nbytes - 1)
+    assert trainer.on_device(images, torch.device("meta")) is images  # large: each batch is copied instead
