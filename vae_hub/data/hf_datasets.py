@@ -51,10 +51,12 @@ class DatasetTable:
         ]
 
     def _not_images(self, cell: Any, index: int) -> str:
-        return (
-            f"column {self.column!r} holds {type(cell).__name__} values, not images (row {index} of split "
-            f"{self.split!r})"
-        )
+        return not_images(self.column, cell, f"row {index} of split {self.split!r}")
+
+
+def not_images(column: str, cell: Any, where: str) -> str:
+    """The message for a cell of the image column that holds no picture."""
+    return f"column {column!r} holds {type(cell).__name__} values, not images ({where})"
 
 
 def _source(cell: Any) -> Source | None:

@@ -28,7 +28,7 @@ import torch
 from torch import Tensor
 
 from ..errors import DataError, DataNotAvailableError
-from .hf_datasets import IMAGE_NAMES, LABEL_NAMES, _datasets, _source, names_of, pick_column
+from .hf_datasets import IMAGE_NAMES, LABEL_NAMES, _datasets, _source, names_of, not_images, pick_column
 from .image_data import ImageData, Splits
 from .image_folder import SHOWN, Source, decode, describe, read_header
 from .spec import DataSpec
@@ -179,9 +179,7 @@ class ImageStream:
         source = _source(example[self.column])
         try:
             if source is None:
-                raise ValueError(
-                    f"the column {self.column!r} holds {type(example[self.column]).__name__}, not a picture"
-                )
+                raise ValueError(not_images(self.column, example[self.column], "a picture of the stream"))
             if self.exact_size:
                 (w, h), _ = read_header(source)
                 if (w, h) != (s, s):
@@ -291,7 +289,7 @@ def load_streaming(spec: DataSpec, kind: str) -> Splits:
         picture = _source(example[column])
         if shape is None:
             if picture is None:
-                raise DataError(f"column {column!r} holds {type(example[column]).__name__} values, not images")
+                raise DataError(not_images(column, example[column], f"the first picture of {spec.dataset}"))
             (w, h), grey = read_header(picture)
             if spec.image_size is None and w != h:
                 raise DataError(f"the first picture is {w}x{h}, not square: pass --image-size S to scale and crop")
