@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from .timing import status_kb
+
 SIZES = (10_000, 100_000, 1_000_000)
 SMOKE_SIZES = (2_000, 6_000)
 SIDE = 32
@@ -83,11 +85,6 @@ def write_pictures(path: Path, n: int) -> Path:
 
 
 # --- measuring memory ---------------------------------------------------------------------------------------------
-def status_kb(field: str) -> int:
-    match = re.search(rf"^{field}:\s+(\d+)", Path("/proc/self/status").read_text(), re.M)
-    return int(match.group(1)) if match else 0
-
-
 class PeakSampler:
     """The largest RssAnon (private memory) of this process while it runs, sampled every 10 ms."""
 

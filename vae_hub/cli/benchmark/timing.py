@@ -32,14 +32,20 @@ def latency(fn: Callable[[], object], runs: int, warmup: int = 10) -> dict[str, 
     return percentiles(times)
 
 
-def rss_mb() -> float:
-    """Resident memory of this process now, in MB (from /proc on Linux; NaN elsewhere)."""
+def status_kb(field: str) -> int:
+    """A field of this process's /proc status in KiB (VmRSS, RssAnon, ...); 0 where there is none."""
     status = Path("/proc/self/status")
     if status.exists():
         for line in status.read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+    return 0
+
+
+def rss_mb() -> float:
+    """Resident memory of this process now, in MB (from /proc on Linux; NaN elsewhere)."""
+    kb = status_kb("VmRSS")
+    return kb / 1024 if kb else float("nan")
 
 
 def peak_rss_mb(pid: int | None = None) -> float:
