@@ -44,9 +44,12 @@ def test_benchmark_smoke_reports_every_figure(tmp_path):
     assert [r["k"] for r in nll][0] == 10 and nll[0]["precision"] == "fp32" and nll[-1]["k"] == 20
     assert all(r["samples_per_second"] > 0 and r["nll"] > 0 for r in nll)
     space = figures["space"]
-    for key in ("generate_1_clients", "reconstruct_1_clients", "generate_2_clients", "reconstruct_2_clients"):
+    phases = ("generate_1_clients", "reconstruct_1_clients", "generate_2_clients", "reconstruct_2_clients",
+              "generate_2_clients_during_live_training", "live_training")  # fmt: skip
+    for key in phases:
         assert space[key]["errors"] == 0, space[key]["error_examples"]
         assert space[key]["runs"] > 0
+    assert space["live_training"]["finished"] + space["live_training"]["stopped_by_budget"] >= 1
     assert space["peak_rss_mb"] > 0
     data = figures["data"]["rows"]
     assert [row["pictures"] for row in data] == [2_000, 6_000]

@@ -177,34 +177,44 @@ def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 180) -> 
     raise RuntimeError(f"the Space did not answer at {url} within {timeout:.0f} s")
 
 
-def space(models: str, requests: int, clients: int, smoke: bool) -> dict[str, Any]:
-    """Latency of /generate and /reconstruct through gradio_client, with 1 and with ``clients`` at once.
+SPACE_PHASES = (("generate", 1), ("reconstruct", 1), ("generate", 16), ("reconstruct", 16))
+TRAINING_CLIENTS = 8  # /generate clients while one visitor trains live
 
-    Each client is its own process running ``space_client.py`` (Python and gradio_client, as an API user's program),
-    but on this machine they share the CPU with the Space.
+
+def space(models: str, seconds: float, clients: int, smoke: bool) -> dict[str, Any]:
+    """The Space under a crowd, through gradio_client: start-up, then each phase for ``seconds``.
+
+    Phases: /generate and /reconstruct (an uploaded picture) with 1 client and with ``clients`` at once, then
+    ``TRAINING_CLIENTS`` on /generate while another visitor trains live (30 epochs, 40-s budget, again and again).
+    Each client is its own process running ``space_client.py`` (Python and gradio_client, as an API user's
+    program), but on this machine they share the CPU with the Space.
     """
     port = free_port()
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "VAE_HUB_MODEL": SPACE_MODEL}
     log = open(os.environ.get("VAE_HUB_SPACE_LOG", os.devnull), "w")  # noqa: SIM115 (closed below)
     command = [sys.executable, "-m", "vae_hub", "space", models, "--port", str(port)]
+    started = time.perf_counter()
     process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     try:
-        started = time.perf_counter()
         wait_until_up(url, process)
-        results: dict[str, Any] = {"startup_seconds": time.perf_counter() - started}
+        results: dict[str, Any] = {"startup_seconds": time.perf_counter() - started, "seconds_per_phase": seconds}
         with tempfile.TemporaryDirectory(prefix="vae-hub-bench-") as tmp:
             picture = Path(tmp) / "digit.png"
             stroke = np.zeros((28, 28), np.uint8)
             stroke[6:22, 12:16] = 255
             Image.fromarray(stroke).save(picture)
-            for n_clients in (1, clients):
-                for api in ("generate", "reconstruct"):
-                    cpu = cpu_seconds(process.pid)
-                    figures = run_clients(url, api, str(picture), n_clients, requests)
-                    served = figures["runs"] + figures["errors"]
-                    figures["server_cpu_ms_per_request"] = (cpu_seconds(process.pid) - cpu) / max(served, 1) * 1e3
-                    results[f"{api}_{n_clients}_clients"] = figures
+            phases = [(api, min(n, clients) if n > 1 else 1) for api, n in SPACE_PHASES]
+            for api, n_clients in phases:
+                cpu = cpu_seconds(process.pid)
+                figures = run_clients(url, [(api, n_clients)], str(picture), seconds)[api]
+                served = figures["runs"] + figures["errors"]
+                figures["server_cpu_ms_per_request"] = (cpu_seconds(process.pid) - cpu) / max(served, 1) * 1e3
+                results[f"{api}_{n_clients}_clients"] = figures
+            n_clients = min(TRAINING_CLIENTS, clients)
+            during = run_clients(url, [("train_live", 1), ("generate", n_clients)], str(picture), seconds)
+            results[f"generate_{n_clients}_clients_during_live_training"] = during["generate"]
+            results["live_training"] = during["train_live"]
         results["peak_rss_mb"] = peak_rss_mb(process.pid)
         return results
     finally:
@@ -225,44 +235,65 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_clients(url: str, api: str, picture: str, n_clients: int, requests: int) -> dict[str, Any]:
-    """``n_clients`` processes (``space_client.py``), each calling ``api`` ``requests`` times, all at once."""
-    command = [sys.executable, str(Path(__file__).with_name("space_client.py")), url, api, picture, SPACE_MODEL]
+def run_clients(url: str, groups: list[tuple[str, int]], picture: str, seconds: float) -> dict[str, dict[str, Any]]:
+    """For each (api, n) of ``groups``, n processes (``space_client.py``) calling it for ``seconds``, all at once.
+
+    A live-training client (``train_live``) is started first and the others once it has begun.
+    """
+    script = str(Path(__file__).with_name("space_client.py"))
     with tempfile.TemporaryFile("w+") as log:  # the clients' stderr, shown if one fails
         pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "stderr": log, "text": True}
-        workers = [subprocess.Popen([*command, str(i * requests), str(requests)], **pipes) for i in range(n_clients)]
+        workers: list[tuple[str, subprocess.Popen]] = []
+        for api, n in groups:
+            for i in range(n):
+                command = [sys.executable, script, url, api, picture, SPACE_MODEL, str(i * 100_000), str(seconds)]
+                workers.append((api, subprocess.Popen(command, **pipes)))
         try:
             outcomes = drive_clients(workers)
         except (RuntimeError, ValueError, subprocess.TimeoutExpired) as e:
             log.seek(0)
             raise RuntimeError(f"a benchmark client of the Space failed ({e}): {log.read()[-2000:]}") from None
         finally:
-            for w in workers:
+            for _, w in workers:
                 if w.poll() is None:
                     w.kill()
+    return {api: client_figures([o for a, o in outcomes if a == api]) for api, _ in groups}
+
+
+def client_figures(outcomes: list[dict[str, Any]]) -> dict[str, Any]:
+    """Latency percentiles, errors and throughput of one API's clients, from what each measured."""
     start = min(o["start"] for o in outcomes)
     latencies = [t for o in outcomes for t in o["latencies"]]
     errors = [e for o in outcomes for e in o["errors"]]
     wall = max(o["end"] for o in outcomes) - start
     client_cpu = sum(o["cpu"] for o in outcomes)
     stats = percentiles(latencies) if latencies else {"median_ms": math.nan, "p99_ms": math.nan, "runs": 0}
-    return {**stats, "clients": n_clients, "errors": len(errors), "error_examples": errors[:3],
-            "requests_per_second": len(latencies) / wall,
-            "client_cpu_ms_per_request": client_cpu / max(len(latencies) + len(errors), 1) * 1e3}  # fmt: skip
+    figures = {**stats, "clients": len(outcomes), "errors": len(errors), "error_examples": errors[:3],
+               "requests_per_second": len(latencies) / wall,
+               "client_cpu_ms_per_request": client_cpu / max(len(latencies) + len(errors), 1) * 1e3}  # fmt: skip
+    if "messages" in outcomes[0]:  # live trainings: how long each took, and whether it finished its epochs
+        messages = [m for o in outcomes for m in o["messages"]]
+        figures |= {"budget_s": outcomes[0]["budget_s"], "epochs": outcomes[0]["epochs"],
+                    "seconds": [round(t, 2) for t in latencies],
+                    "finished": sum(m.startswith("**Done") and "budget ran out" not in m for m in messages),
+                    "stopped_by_budget": sum("budget ran out" in m for m in messages)}  # fmt: skip
+    return figures
 
 
-def drive_clients(workers: list[subprocess.Popen]) -> list[dict[str, Any]]:
-    """Wait for every client's warm-up, start them together, collect what each measured."""
-    for w in workers:
+def drive_clients(workers: list[tuple[str, subprocess.Popen]]) -> list[tuple[str, dict[str, Any]]]:
+    """Wait for every client's warm-up, start them together (a live training first), collect what each measured."""
+    for _, w in workers:
         if w.stdout.readline().strip() != "ready":  # type: ignore[union-attr]
             raise RuntimeError("it did not get ready")
-    for w in workers:
+    for api, w in sorted(workers, key=lambda aw: aw[0] != "train_live"):
         w.stdin.write("go\n")  # type: ignore[union-attr]
         w.stdin.flush()  # type: ignore[union-attr]
+        if api == "train_live":
+            time.sleep(2.0)  # the training's worker has started and is taking steps
     outcomes = []
-    for w in workers:
+    for api, w in workers:
         out, _ = w.communicate(timeout=600)
         if w.returncode != 0:
             raise RuntimeError(f"exit code {w.returncode}")
-        outcomes.append(json.loads(out.strip().splitlines()[-1]))
+        outcomes.append((api, json.loads(out.strip().splitlines()[-1])))
     return outcomes
