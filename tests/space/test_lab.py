@@ -4,6 +4,7 @@ and the map's click-to-coordinates mapping."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -116,6 +117,49 @@ def test_live_training_stops_at_its_budget_and_when_the_caller_stops():
     assert not model.training
     with pytest.raises(ValueError, match="epochs must be an integer >= 1"):
         next(train_live(model, images, epochs=0))
+
+
+def live_training():
+    pytest.importorskip("gradio")
+    from vae_hub.space.lab.live import LiveTraining
+    from vae_hub.space.model_store import ModelStore
+
+    return LiveTraining(ModelStore({"any": "unused"}))
+
+
+def test_the_page_trains_live_in_a_worker_process_with_one_thread_at_a_lower_priority():
+    import os
+
+    live = live_training()
+    steps = live.train(2, 1.0, 30, "bernoulli", 30)
+    assert next(steps)[0].startswith("Starting the training in its own process")
+    worker = live.worker
+    assert worker.pid != os.getpid()
+    assert next(steps)[0].startswith("Epoch ")  # it trains, and has set its priority and threads by now
+    assert os.getpriority(os.PRIO_PROCESS, worker.pid) > os.getpriority(os.PRIO_PROCESS, 0) or os.nice(0) >= 19
+    assert b"OMP_NUM_THREADS=1\0" in Path(f"/proc/{worker.pid}/environ").read_bytes()
+    steps.close()  # a cancelled request: Gradio closes the generator
+    assert worker.returncode is not None and not Path(f"/proc/{worker.pid}").exists(), "its process has ended"
+    assert live.worker is None
+
+
+def test_a_live_training_whose_process_dies_is_a_message_and_the_page_goes_on():
+    import os
+    import signal
+
+    from vae_hub.space.inputs import Rejected
+
+    live = live_training()
+    steps = live.train(2, 1.0, 30, "bernoulli", 30)
+    next(steps)
+    os.kill(live.worker.pid, signal.SIGKILL)
+    with pytest.raises(Rejected, match=r"process ended unexpectedly \(it was stopped by SIGKILL\).*Train to try"):
+        for _ in steps:
+            pass
+    assert live.worker is None and live.store.cached_names() == []  # nothing half-trained is served
+    *_, last = live.train(2, 1.0, 1, "bernoulli", 5)  # the next visitor's training runs
+    assert last[0].startswith("**Done") and last[4].startswith("trained-")
+    assert live.store.get(last[4]).model.latent_dim == 2
 
 
 # --- the map picture -----------------------------------------------------------------------------------------

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
+import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -476,6 +480,48 @@ def test_train_one_live_then_use_and_download_it(client, tmp_path):
         client.predict(2, 1.0, 1, "poisson", 5, api_name="/train_live")
 
 
+def live_workers() -> list[int]:
+    """The live-training worker processes this test process (it serves the Space) has started."""
+    pids = []
+    for task in Path("/proc/self/task").iterdir():
+        for pid in (task / "children").read_text().split():
+            with contextlib.suppress(OSError):
+                if b"live_worker" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    pids.append(int(pid))
+    return pids
+
+
+def started_training(client: Client) -> tuple[Any, int]:
+    """A long live training through the API, once its worker process runs: the job and the worker's pid."""
+    from gradio_client.utils import Status
+
+    job = Client(client.src, verbose=False).submit(2, 1.0, 30, "bernoulli", 90, api_name="/train_live")
+    deadline = time.time() + 60
+    while (job.status().code != Status.ITERATING or not live_workers()) and time.time() < deadline:
+        time.sleep(0.1)
+    (pid,) = live_workers()
+    return job, pid
+
+
+def test_killing_the_live_training_process_is_a_message_and_the_space_keeps_serving(client):
+    job, pid = started_training(client)
+    assert pid != os.getpid()  # the Space serves from this process; the training is another
+    os.kill(pid, signal.SIGKILL)
+    with pytest.raises(AppError, match=r"process ended unexpectedly \(it was stopped by SIGKILL\)"):
+        job.result(timeout=60)
+    assert pixels(client.predict(MODEL, 4, 1.0, 0, api_name="/generate")).shape == (2 * TILE + 2, 2 * TILE + 2)
+    assert not live_workers()
+
+
+def test_a_cancelled_live_training_ends_its_process(client):
+    job, pid = started_training(client)
+    job.cancel()
+    deadline = time.time() + 15
+    while Path(f"/proc/{pid}").exists() and time.time() < deadline:
+        time.sleep(0.1)
+    assert not Path(f"/proc/{pid}").exists(), "the worker process ended (and was reaped) when its request was cancelled"
+
+
 def rss_mb() -> float:
     return int(Path("/proc/self/statm").read_text().split()[1]) * 4096 / 2**20
 
@@ -487,7 +533,9 @@ def test_live_trainings_run_one_at_a_time_and_a_cancelled_one_stops_within_secon
     first = Client(client.src, verbose=False).submit(2, 1.0, 30, "bernoulli", 90, api_name="/train_live")
     second = Client(client.src, verbose=False).submit(2, 1.0, 1, "bernoulli", 5, api_name="/train_live")
     deadline = time.time() + 60
-    while first.status().code != Status.ITERATING and time.time() < deadline:
+    while (first.status().code != Status.ITERATING or second.status().code != Status.IN_QUEUE) and (
+        time.time() < deadline
+    ):
         time.sleep(0.2)
     assert first.status().code == Status.ITERATING, "the first training streams its progress"
     waiting = second.status()

@@ -4,7 +4,6 @@ twin (gaps vs. a complete latent space), and beta twins sliding into posterior c
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -15,57 +14,23 @@ from torch import Tensor
 from ...data.bundled import SOURCES, bundled_images
 from ...evaluation.latent_space import (
     Gaps,
-    Projection,
     fitted_gaussian_draws,
     gaps,
     nearest_distances,
     posterior_means,
-    projection,
 )
 from ...evaluation.metrics import kl_per_dimension
 from ...images import image_grid, to_uint8
-from ...models.base import BaseVAE, lerp
+from ...models.base import lerp
 from ..endpoints import COLLAPSED_KL, MAX_SEED, Features, fixed_class, likeliest_class, seeded
 from ..inputs import Rejected, as_choice, as_float, as_int, user_errors
 from ..model_store import LoadedModel
-from .latent_plot import View, draw_map, view_for
+from .latent_codes import MapData, encode_sample
 
 GAP_DRAWS = 2000  # prior draws behind each model's gap figure (seed 0)
 SHOWN_DRAWS = 16
 PATH_STEPS = 12
 RECON_IMAGES = 8
-
-
-@dataclass(frozen=True)
-class MapData:
-    """A model's latent map: the bundled test images' posterior means on a plane, and the plane's view."""
-
-    dataset: str
-    codes: Tensor  # (N, latent_dim)
-    points: Tensor  # (N, 2)
-    labels: Tensor
-    class_names: list[str]
-    plane: Projection
-    view: View
-
-    @property
-    def axis_names(self) -> tuple[str, str]:
-        return ("z0", "z1") if self.plane.kind.startswith("the 2-D") else ("first principal direction", "second")
-
-    def draw(self, title: str, marks: list[tuple[float, float, str]] = ()) -> np.ndarray:
-        """The map as a picture: the codes coloured by class, the prior's circles, ``marks`` as stars."""
-        return draw_map(self.points, self.labels, self.class_names, self.view, self.plane.origin, title=title,
-                        axis_names=self.axis_names, marks=marks)  # fmt: skip
-
-
-def encode_sample(model: BaseVAE, dataset: str) -> MapData:
-    """The bundled test images of ``dataset`` at ``model``'s posterior means, on their plane."""
-    sample = bundled_images(dataset, "test")
-    with torch.inference_mode():
-        codes = posterior_means(model, sample.unit(), sample.labels)
-    plane = projection(codes)
-    points = plane.to_plane(codes)
-    return MapData(dataset, codes, points, sample.labels, sample.class_names, plane, view_for(points, plane.origin))
 
 
 def map_data(loaded: LoadedModel) -> MapData:
