@@ -11,8 +11,7 @@ from pathlib import Path
 from vae_hub import space
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
-MODELS = {name: MODELS_DIR / name for name in ("conv-fashion-mnist", "mlp-fashion-mnist", "cmlp-fashion-mnist",
-                                               "conv-mnist-5k", "mlp-2d-fashion-mnist")}  # fmt: skip
+MODELS = space.find_models([str(MODELS_DIR)])  # models/order.json: the models listed, the first shown first
 LAB = space.read_lab(MODELS_DIR)  # models/lab.json: the twins of the lab's tabs
 CSS = space.CSS
 

@@ -49,8 +49,10 @@ def launch(mcp_server: bool = False) -> tuple[ModuleType, object, str]:
     """(the app module, the running Blocks, its URL); with ``mcp_server`` it also serves its tools over MCP."""
     app = import_app()
     demo = app.build_demo()
+    from vae_hub.space.app import server_options
+
     demo.launch(
-        server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True, css=app.CSS,
-        mcp_server=mcp_server,
+        server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
+        mcp_server=mcp_server, **server_options(demo),
     )  # fmt: skip
     return app, demo, demo.local_url

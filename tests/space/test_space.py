@@ -130,6 +130,12 @@ def test_decode_a_latent_vector(client):
     assert zero.shape == other.shape == (28, 28) and not np.array_equal(zero, other)
 
 
+def test_generate_with_the_page_defaults_gives_the_samples_the_page_opens_with(client):
+    first = pixels(client.predict(MODEL, api_name="/generate"))
+    assert np.array_equal(first, pixels(client.predict(MODEL, 16, 1.0, 0, api_name="/generate")))
+    assert not np.array_equal(first, pixels(client.predict(MODEL, 16, 1.0, 1, api_name="/generate")))
+
+
 def test_every_endpoint_needs_only_its_essential_inputs(client, tmp_path):
     """The model in use, counts, seeds and methods default; /reconstruct takes a file or a drawing."""
     assert pixels(client.predict(api_name="/generate")).shape == (4 * TILE + 2, 4 * TILE + 2)  # 16 samples
@@ -138,6 +144,10 @@ def test_every_endpoint_needs_only_its_essential_inputs(client, tmp_path):
     from_file = client.predict(upload=handle_file(picture), api_name="/reconstruct")
     from_drawing = client.predict(drawing=drawing(picture), api_name="/reconstruct")
     assert np.array_equal(pixels(from_file[0]), pixels(from_drawing[0])) and "ELBO" in from_file[3]
+    assert from_file[3].startswith("Reconstructed: **the uploaded picture**")  # the result says which input it used
+    assert from_drawing[3].startswith("Reconstructed: **your drawing**")
+    both = client.predict(drawing=drawing(picture), upload=handle_file(picture), api_name="/reconstruct")
+    assert both[3].startswith("Reconstructed: **the uploaded picture**")  # the API's rule; the page clears the other
     assert pixels(client.predict(api_name="/interpolate")).shape == (TILE + 2, 10 * TILE + 2)  # seeds 1 and 2
     strip = pixels(client.predict(seed_a=5, seed_b=6, steps=4, api_name="/interpolate"))
     assert strip.shape == (TILE + 2, 4 * TILE + 2)
@@ -216,7 +226,8 @@ def test_a_conditional_model_draws_the_class_asked_for(client, tmp_path):
     assert (label, class_a, class_b) == ("every class", "T-shirt/top", "Ankle boot")
     assert view[8 + MAX_SLIDERS]["visible"] and "Sneaker" in str(view[8 + MAX_SLIDERS]["choices"])
     assert "knows clothes" in view[11 + MAX_SLIDERS]  # what to draw for this model
-    assert all(v in (None, "") for v in view[12 + MAX_SLIDERS :])  # the previous model's outputs are cleared
+    assert pixels(view[12 + MAX_SLIDERS]).shape == (4 * TILE + 2, 4 * TILE + 2)  # its own 16 default samples
+    assert all(v in (None, "") for v in view[13 + MAX_SLIDERS :])  # the previous model's outputs are cleared
     sneakers = pixels(client.predict(COND, 8, 1.0, 0, "Sneaker", api_name="/generate"))
     bags = pixels(client.predict(COND, 8, 1.0, 0, "Bag", api_name="/generate"))
     assert sneakers.shape == bags.shape == (3 * TILE + 2, 3 * TILE + 2) and not np.array_equal(sneakers, bags)
@@ -520,6 +531,34 @@ def test_a_cancelled_live_training_ends_its_process(client):
     while Path(f"/proc/{pid}").exists() and time.time() < deadline:
         time.sleep(0.1)
     assert not Path(f"/proc/{pid}").exists(), "the worker process ended (and was reaped) when its request was cancelled"
+
+
+def test_a_full_queue_answers_with_why_and_when_to_retry():
+    import httpx
+
+    from vae_hub import space
+    from vae_hub.space.app import server_options
+
+    demo = space.build_demo(import_app().MODELS, queue_size=1)
+    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
+                **server_options(demo))  # fmt: skip
+    try:
+        running, pid = started_training(Client(demo.local_url, verbose=False))  # one training at a time: it runs
+        waiting = Client(demo.local_url, verbose=False).submit(2, 1.0, 1, "bernoulli", 5, api_name="/train_live")
+        deadline = time.time() + 30
+        while len(demo._queue) < 1 and time.time() < deadline:  # the second waits: the queue is full
+            time.sleep(0.1)
+        fn = next(fn for fn in demo.fns.values() if fn.api_name == "train_live")
+        body = {"data": [2, 1.0, 1, "bernoulli", 5], "fn_index": fn._id, "session_hash": "crowd", "trigger_id": None}
+        answer = httpx.post(f"{demo.local_url}gradio_api/queue/join", json=body, timeout=30)
+        assert answer.status_code == 429 and int(answer.headers["retry-after"]) >= 1
+        message = answer.json()["detail"]
+        assert message.startswith("The Space is busy: 1 request is already waiting") and "try again in about" in message
+        running.cancel()
+        status, *_ = waiting.result(timeout=120)  # the one that was queued is not lost
+        assert status.startswith("**Done")
+    finally:
+        demo.close()
 
 
 def rss_mb() -> float:

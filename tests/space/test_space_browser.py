@@ -81,33 +81,54 @@ def open_tab(page, name: str) -> None:
     page.get_by_role("tab", name=name).click()
 
 
-def test_generate_draw_reconstruct_interpolate_explore(page, shots):
-    # Generate
-    page.get_by_role("button", name="Generate", exact=True).click()
-    wait_for_image(page, "samples")
-    page.screenshot(path=str(shots / "generate.png"), full_page=True)
-
-    # Reconstruct a stroke drawn on the canvas
-    open_tab(page, "Reconstruct")
+def draw_stroke(page) -> None:
+    """A slanted stroke on the Reconstruct tab's canvas, like a "1" or a "/"."""
     canvas = page.locator("#canvas")
     canvas.get_by_role("button", name="Brush").click()
     box = canvas.locator("canvas").last.bounding_box()
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     page.mouse.move(cx - 40, cy - 80)
     page.mouse.down()
-    for i in range(1, 21):  # a slanted stroke, like a "1" or a "/"
+    for i in range(1, 21):
         page.mouse.move(cx - 40 + 4 * i, cy - 80 + 8 * i)
     page.mouse.up()
+
+
+def test_generate_draw_reconstruct_interpolate_explore(page, shots):
+    # The page opens full: Generate shows the default model's samples before anything is clicked
+    wait_for_image(page, "samples")
+    assert page.get_by_label("Model in use").input_value() == "conv-fashion-mnist"
+    page.screenshot(path=str(shots / "first-view.png"), full_page=True)
+    first = page.locator("#samples img").first.get_attribute("src")
+    page.get_by_label("Seed").first.fill("3")
+    page.get_by_role("button", name="Generate", exact=True).click()
+    wait_for_new_image(page, "samples", first)
+    page.screenshot(path=str(shots / "generate.png"), full_page=True)
+
+    # Reconstruct a stroke drawn on the canvas
+    open_tab(page, "Reconstruct")
+    draw_stroke(page)
     page.get_by_role("button", name="Reconstruct", exact=True).click()
     for elem_id in ("seen", "recon", "posterior"):
         wait_for_image(page, elem_id)
     page.get_by_text("ELBO = -").wait_for()
+    assert "Reconstructed: your drawing" in page.locator("#elbo").inner_text()
     page.screenshot(path=str(shots / "reconstruct.png"), full_page=True)
 
-    # One click on an example reconstructs it (no drawing, no second click)
+    # One click on an example reconstructs it (no second click) and clears the drawing
     drawn = page.locator("#recon img").first.get_attribute("src")
     page.get_by_text("fashion sneaker", exact=True).click()
     wait_for_new_image(page, "recon", drawn)
+    page.locator("#elbo").get_by_text("Reconstructed: the uploaded picture").wait_for()
+
+    # Drawing again clears the upload: the drawing, touched last, is what is reconstructed
+    sneaker = page.locator("#recon img").first.get_attribute("src")
+    draw_stroke(page)
+    page.locator("#upload img").wait_for(state="detached")
+    page.get_by_role("button", name="Reconstruct", exact=True).click()
+    wait_for_new_image(page, "recon", sneaker)
+    page.locator("#elbo").get_by_text("Reconstructed: your drawing").wait_for()
+    page.screenshot(path=str(shots / "reconstruct-drawn-after-example.png"), full_page=True)
 
     # Interpolate between two seeds, then between the two pictures of an example
     open_tab(page, "Interpolate")
@@ -143,7 +164,7 @@ def test_generate_draw_reconstruct_interpolate_explore(page, shots):
     open_tab(page, "Generate")
     page.get_by_label("Class (a conditional model)").click()
     page.get_by_role("option", name="Sneaker", exact=True).click()
-    page.get_by_role("button", name="Generate", exact=True).click()  # the previous model's samples were cleared
+    page.get_by_role("button", name="Generate", exact=True).click()
     wait_for_image(page, "samples")
     page.screenshot(path=str(shots / "generate-class.png"), full_page=True)
     assert page.get_by_label("Class (a conditional model)").input_value() == "Sneaker"
@@ -189,7 +210,7 @@ def test_the_lab_tabs(page, shots):
 
 
 def test_the_rough_edges_are_gone(page, shots):
-    """Switching model clears old outputs; the card shows its pictures; metrics are rounded; Interpolate shows only
+    """Switching model replaces the samples and clears other old outputs; the card shows its pictures; metrics are rounded; Interpolate shows only
     the chosen inputs and its canvases are ready to draw; Explore's text and sliders agree, one slider per latent
     dimension with the collapsed ones marked; the drawing hint names the digit model."""
     page.get_by_label("Bundled models").click()
@@ -198,10 +219,11 @@ def test_the_rough_edges_are_gone(page, shots):
     open_tab(page, "Generate")
     page.get_by_role("button", name="Generate", exact=True).click()
     wait_for_image(page, "samples")
+    digits = page.locator("#samples img").first.get_attribute("src")
     page.get_by_label("Bundled models").click()
     page.get_by_role("option", name="mlp-fashion-mnist", exact=True).click()
     page.get_by_text("mlp-fashion-mnist: VariationalAutoencoder").wait_for()
-    page.wait_for_function("() => !document.querySelector('#samples img')")  # the old model's samples are gone
+    wait_for_new_image(page, "samples", digits)  # the old model's samples give way to the new model's
 
     open_tab(page, "Reconstruct")
     page.get_by_text("knows clothes").wait_for()

@@ -102,11 +102,13 @@ class PosteriorEstimate:
         recon: −E_q[log p(x|z)] per image, (B,), nats, averaged over the draws.
         kl_per_dim: KL(q(z_d|x) ‖ N(0, 1)) per image and dimension, (B, latent_dim), exact.
         samples: The decoder's means at the drawn codes, (S, B, C, H, W).
+        mean: The posterior means E[z|x], (B, latent_dim).
     """
 
     recon: Tensor  # (B,) -E_q[log p(x|z)] in nats, averaged over the draws
     kl_per_dim: Tensor  # (B, latent_dim) KL(q(z_d|x) || N(0, 1)), exact
     samples: Tensor  # (S, B, C, H, W) decoder means at the drawn z
+    mean: Tensor  # (B, latent_dim) E[z|x]
 
     @property
     def kl(self) -> Tensor:
@@ -145,7 +147,7 @@ def posterior_estimate(
     logits = model.decode_logits(z.reshape(-1, model.latent_dim), y).reshape(samples, batch, -1)
     recon = model.reconstruction_nll(logits, native.flatten(1)).mean(0)
     images = torch.sigmoid(logits).reshape(samples, batch, *model.image_shape)
-    return PosteriorEstimate(recon, q.kl_per_dim(), images)
+    return PosteriorEstimate(recon, q.kl_per_dim(), images, q.mode())
 
 
 @torch.no_grad()

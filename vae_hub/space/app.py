@@ -23,9 +23,11 @@ from .endpoints import (  # fmt: skip
     MAX_SEED,
     MAX_SLIDERS,
     MAX_STEPS,
+    SAMPLES_SHOWN,
     SLIDER_RANGE,
     Features,
     decode_one,
+    first_samples,
     format_latent,
 )
 from .endpoints import latent_map as draw_latent_map
@@ -35,11 +37,13 @@ from .lab.live import LiveTraining
 from .lab.models import LabModels
 from .lab.tabs import collapse_tab, compare_tab, latent_tab, live_tab
 from .model_store import LoadedModel, ModelStore
+from .overload import BusyMessage
 from .sessions import SwitchedSessions
 
 # requests run at once: 4 keeps both cores busy while one request's Python waits for the GIL (docs/performance.md,
 # "Space concurrency"); torch gets the cores / CONCURRENCY threads
 CONCURRENCY = int(os.environ.get("VAE_HUB_CONCURRENCY", "4"))
+QUEUE_SIZE = int(os.environ.get("VAE_HUB_QUEUE_SIZE", "64"))  # requests waiting at most; more are told to retry
 DELETE_CACHE = (600, 3600)  # every 10 minutes, delete output files older than an hour
 EXAMPLES = Path(__file__).resolve().parent / "examples"
 
@@ -54,10 +58,10 @@ and see which latent dimensions the model really uses (the unused ones have **co
 CSS = ".pixelated img { image-rendering: pixelated; width: 100%; height: 100%; object-fit: contain; }"
 
 
-def pixels(elem_id: str, label: str, height: int) -> gr.Image:
+def pixels(elem_id: str, label: str, height: int, value: Any = None) -> gr.Image:
     """An output image of small pictures, scaled up to ``height`` without blurring."""
     return gr.Image(
-        elem_id=elem_id, label=label, height=height, format="png", elem_classes="pixelated",
+        value, elem_id=elem_id, label=label, height=height, format="png", elem_classes="pixelated",
         interactive=False, buttons=["download", "fullscreen"],
     )  # fmt: skip
 
@@ -93,13 +97,14 @@ class ModelView:
     metrics: gr.JSON
     card: gr.Markdown
     draw_hint: gr.Markdown
-    stale: list[Any]  # the outputs of Generate, Reconstruct and Interpolate: cleared when the model changes
+    samples: gr.Image  # Generate's picture: the model's default draws until the visitor asks for others
+    stale: list[Any]  # the outputs of Reconstruct and Interpolate: cleared when the model changes
 
     def components(self) -> list[Any]:
         """In the order /load_model returns them."""
         return [self.current, self.summary, self.card, self.metrics, self.z_text, self.decoded, self.latent_map,
                 self.map_caption, *self.sliders, self.label, self.class_a, self.class_b, self.draw_hint,
-                *self.stale]  # fmt: skip
+                self.samples, *self.stale]  # fmt: skip
 
     def show(self, loaded: LoadedModel) -> dict[Any, Any]:
         """The new value of each component for ``loaded``."""
@@ -128,6 +133,7 @@ class ModelView:
             self.metrics: metrics,
             self.card: loaded.card or "_This model has no card._",
             self.draw_hint: draw_hint(loaded),
+            self.samples: first_samples(loaded),
             self.label: gr.update(choices=[ANY_CLASS, *names], value=ANY_CLASS, visible=model.conditional),
             self.class_a: gr.update(choices=names or [""], value=names[0] if names else ""),
             self.class_b: gr.update(choices=names or [""], value=names[-1] if names else ""),
@@ -159,20 +165,20 @@ def rounded(key: str, value: Any) -> Any:
 
 
 # --- the tabs ----------------------------------------------------------------------------------------------------
-def generate_tab(features: Features, current: gr.Textbox, label: gr.Dropdown) -> list[Any]:
-    """Returns its outputs."""
+def generate_tab(features: Features, current: gr.Textbox, label: gr.Dropdown, first: LoadedModel) -> gr.Image:
+    """Returns its output, which opens showing ``first``'s default samples."""
     gr.Markdown(
         "Draw z from the prior N(0, T²I) and decode it. Lower temperature: cleaner, less varied images. "
         "A conditional model draws the class chosen under *Class* (every class: each in turn)."
     )
     with gr.Row():
-        n = gr.Slider(1, MAX_SAMPLES, 16, step=1, label="Number of samples")
+        n = gr.Slider(1, MAX_SAMPLES, SAMPLES_SHOWN, step=1, label="Number of samples")
         temperature = gr.Slider(0.0, 2.0, 1.0, step=0.05, label="Temperature")
         seed = seed_box(0, "Seed")
     button = gr.Button("Generate", variant="primary")
-    samples = pixels("samples", "Samples from the prior", height=420)
+    samples = pixels("samples", "Samples from the prior", height=420, value=first_samples(first))  # full at once
     button.click(features.generate, [current, n, temperature, seed, label], samples, api_name="generate")
-    return [samples]
+    return samples
 
 
 def reconstruct_tab(
@@ -190,7 +196,8 @@ def reconstruct_tab(
             label="Draw", canvas_size=(280, 280), fixed_canvas=True, type="numpy", height=340,
             brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"),
         )  # fmt: skip
-        upload = gr.Image(label="Upload", type="filepath", image_mode=None, sources=["upload", "clipboard"], height=340)
+        upload = gr.Image(label="Upload", type="filepath", image_mode=None, sources=["upload", "clipboard"], height=340,
+                          elem_id="upload")  # fmt: skip
     names = ["fashion-sneaker", "fashion-ankle-boot", "fashion-bag", "fashion-trouser", "mnist-digit-7", "drawn-7"]
     examples = gr.Examples(
         [[example(name)] for name in names], [upload], label="Examples: click one to reconstruct it",
@@ -212,11 +219,16 @@ def reconstruct_tab(
         "because nothing ties neighbouring pixels together."
     )
     posterior = pixels("posterior", "Decoded samples z ~ q(z|x): each a different plausible reading", height=150)
-    elbo_text = gr.Markdown(label="ELBO")
+    elbo_text = gr.Markdown(label="ELBO", elem_id="elbo")
     kl_chart = gr.BarPlot(
         x="dimension", y="KL (nats)", sort="-y", label="KL per latent dimension for this input, most used first"
     )
     inputs, outputs = [current, drawing, upload, seed, label], [seen, recon, posterior, elbo_text, kl_chart, observed]
+    # the input touched last is the one reconstructed: drawing clears the upload, an upload or example the drawing
+    # (in the browser, no request); the result names which one was used
+    drawing.input(None, None, upload, js="() => null", api_visibility="private", queue=False)
+    upload.upload(None, None, drawing, js="() => null", api_visibility="private", queue=False)
+    examples.load_input_event.then(None, None, drawing, js="() => null", api_visibility="private", queue=False)
     button.click(features.reconstruct, inputs, outputs, api_name="reconstruct")
     examples.load_input_event.then(features.reconstruct, inputs, outputs, api_visibility="private")
     return outputs, draw
@@ -311,11 +323,13 @@ def build_demo(
     default: str | None = None,
     delete_cache: tuple[int, int] = DELETE_CACHE,
     lab: LabModels | None = None,
+    queue_size: int = QUEUE_SIZE,
 ) -> gr.Blocks:
     """The Space for ``models`` (name -> model folder or Hub repo id); ``default`` is shown first.
 
     ``delete_cache``: every ``[0]`` seconds, output files older than ``[1]`` seconds are deleted. ``lab`` adds
     the Autoencoder vs VAE and Posterior collapse tabs over its twin models (loadable by name, not in the list).
+    ``queue_size``: requests that may wait; one more is answered with a message saying when to retry.
     """
     gradio_patches.apply()
     # Gradio summarises its last 10,000 events in a pandas DataFrame after every event, for a monitoring page
@@ -348,10 +362,9 @@ def build_demo(
             )  # fmt: skip
         summary = gr.Markdown(start.summary(), label="Summary")
         with gr.Tab("Generate"):
-            stale = generate_tab(features, current, label)
+            samples = generate_tab(features, current, label, start)
         with gr.Tab("Reconstruct"):
-            recon_outputs, hint = reconstruct_tab(features, current, label, draw_hint(start))
-            stale += recon_outputs
+            stale, hint = reconstruct_tab(features, current, label, draw_hint(start))
         with gr.Tab("Interpolate"):
             class_a, class_b, strip = interpolate_tab(features, current, label)
         with gr.Tab("Explore"):
@@ -369,7 +382,7 @@ def build_demo(
             metrics, card = card_tab()
         view = ModelView(
             current, label, class_a, class_b, summary, z_text, decoded, latent_map, map_caption, sliders,
-            metrics, card, hint, [*stale, strip, space_map, space_caption],
+            metrics, card, hint, samples, [*stale, strip, space_map, space_caption],
         )  # fmt: skip
 
         switched = SwitchedSessions()
@@ -384,8 +397,9 @@ def build_demo(
             Returns:
                 The model's name, its summary, card and test metrics, then the page's Explore tab for it: z at the
                 origin, its decoding, the latent map with its caption, and one slider per most used latent dimension;
-                then, for a conditional model, the class picker and the two classes of Interpolate; last, the outputs of
-                Generate, Reconstruct and Interpolate, cleared (they showed the previous model).
+                then, for a conditional model, the class picker and the two classes of Interpolate; Generate's
+                picture, the new model's default samples; last, the outputs of Reconstruct and Interpolate, cleared
+                (they showed the previous model).
             """
             switched.mark(request.session_hash)
             return view.show(features.model(name))
@@ -406,11 +420,12 @@ def build_demo(
             if request.session_hash not in switched:
                 shown = view.show(features.model(name))
                 if request.session_hash not in switched:  # again: a switch may have come while it was drawn
-                    return {c: v for c, v in shown.items() if c not in view.stale}
+                    return {c: v for c, v in shown.items() if c in first_outputs}
             return {c: gr.skip() for c in first_outputs}
 
-        first_outputs = outputs[: -len(view.stale)]
-        demo.load(first_view, current, first_outputs, api_visibility="private")
+        # what the page shows before its first view arrives stays shown: the samples (set at start-up), no spinners
+        first_outputs = [c for c in outputs[: -len(view.stale)] if c is not view.samples]
+        demo.load(first_view, current, first_outputs, api_visibility="private", show_progress="hidden")
         # a model trained in the page becomes the model in use
         trained.success(features.check_picked, trained_name, chosen, api_visibility="private")\
             .success(load_model, chosen, outputs, api_visibility="private")  # fmt: skip
@@ -421,8 +436,15 @@ def build_demo(
     for block in demo.blocks.values():  # API clients can send anything: every input says what it expects
         if isinstance(block, gr.components.Component):
             clear_errors(block, ", ".join(sorted(endpoints.get(block._id, ()))))
-    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64)
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=queue_size)
     return demo
+
+
+def server_options(demo: gr.Blocks) -> dict[str, Any]:
+    """``demo.launch``'s options for this page: its style, its links, and a full queue answered with a message."""
+    from starlette.middleware import Middleware
+
+    return {"css": CSS, "footer_links": ["api"], "app_kwargs": {"middleware": [Middleware(BusyMessage, blocks=demo)]}}
 
 
 def launch(demo: gr.Blocks, host: str | None = None, port: int | None = None) -> None:
@@ -439,9 +461,8 @@ def launch(demo: gr.Blocks, host: str | None = None, port: int | None = None) ->
     demo.launch(
         server_name=host or os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=port or int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
-        css=CSS,
-        footer_links=["api"],
         mcp_server=mcp_wanted(),
+        **server_options(demo),
     )
 
 

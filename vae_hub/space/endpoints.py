@@ -16,13 +16,14 @@ from .inputs import Rejected, as_choice, as_float, as_int, as_latent, as_picture
 from .model_store import LoadedModel, ModelStore
 
 MAX_SAMPLES = 64
+SAMPLES_SHOWN = 16  # Generate's default: the page opens showing this many samples of the model in use
 MAX_STEPS = 16
 MAX_SEED = 2**31 - 1
 MAX_SLIDERS = 32  # a slider per latent dimension, the most used first (a larger model's rest stay at 0)
 COLLAPSED_KL = 0.01  # nats: a dimension whose KL is below this carries no information (posterior collapse)
 SLIDER_RANGE = 3.0
 POSTERIOR_SAMPLES = 8
-ELBO_SAMPLES = 64
+ELBO_SAMPLES = 32  # draws behind Reconstruct's ELBO: its reconstruction term to ~1 nat (docs/performance.md)
 MANIFOLD_SIDE = 15
 ANY_CLASS = "every class"  # a conditional model's class choice: every class in turn, or (Reconstruct) the likeliest
 CLASS_ELBO_SAMPLES = 16  # draws of z per class when Reconstruct finds the likeliest class
@@ -99,6 +100,21 @@ def latent_map(loaded: LoadedModel, label: int | None = None) -> tuple[np.ndarra
     )
 
 
+def draw_samples(loaded: LoadedModel, n: int, temperature: float, seed: int, index: int | None) -> np.ndarray:
+    """A grid of ``n`` samples; a conditional model draws class ``index``, or every class in turn for None."""
+    model = loaded.model
+    labels = None if not model.conditional else torch.arange(n) % model.num_classes if index is None else index
+    with torch.inference_mode():
+        return image_grid(model.sample(n, temperature, generator=seeded(seed), labels=labels))
+
+
+def first_samples(loaded: LoadedModel) -> np.ndarray:
+    """What Generate shows before any click: its default draws (seed 0, temperature 1), computed once per model."""
+    if "samples" not in loaded.extras:
+        loaded.extras["samples"] = draw_samples(loaded, SAMPLES_SHOWN, 1.0, 0, None)
+    return loaded.extras["samples"]
+
+
 class Features:
     """The Space's features over the models of ``store``."""
 
@@ -116,7 +132,12 @@ class Features:
 
     @user_errors
     def generate(
-        self, model_name: str, n: float = 16, temperature: float = 1.0, seed: float = 0, label: str = ANY_CLASS
+        self,
+        model_name: str,
+        n: float = SAMPLES_SHOWN,
+        temperature: float = 1.0,
+        seed: float = 0,
+        label: str = ANY_CLASS,
     ) -> np.ndarray:
         """Sample images from the model: decode n draws of z from the prior N(0, temperature^2 I).
 
@@ -134,9 +155,10 @@ class Features:
         n = as_int(n, "number of samples", 1, MAX_SAMPLES)
         temperature = as_float(temperature, "temperature", 0.0, 2.0)
         seed = as_int(seed, "seed", 0, MAX_SEED)
-        model, index = loaded.model, class_index(loaded, label)
-        labels = None if not model.conditional else torch.arange(n) % model.num_classes if index is None else index
-        return image_grid(model.sample(n, temperature, generator=seeded(seed), labels=labels))
+        index = class_index(loaded, label)
+        if (n, temperature, seed, index) == (SAMPLES_SHOWN, 1.0, 0, None):
+            return first_samples(loaded)  # the draws the page opens with: the same for every visitor
+        return draw_samples(loaded, n, temperature, seed, index)
 
     @user_errors
     def reconstruct(
@@ -147,16 +169,16 @@ class Features:
         Args:
             model_name: the model: a bundled name, a Hub repo id or (locally) a folder; default the model shown first.
             drawing: a Sketchpad drawing (dark strokes on white); used when no file is uploaded.
-            upload: an image file (PNG, JPEG, ...), converted the way the training images look.
+            upload: an image file (PNG, JPEG, ...), converted the way the training images look; used when given.
             seed: random seed for the draws of z ~ q(z|x).
             label: a conditional model's class for q(z|x, y) and p(x|z, y), or "every class": the class that gives
                 the image the highest ELBO. Ignored for other models.
 
         Returns:
-            The input as the model sees it, its reconstruction (PNG), 8 decoded draws z ~ q(z|x) (PNG), the ELBO
-            in nats with its reconstruction and KL parts (Markdown), the KL of each latent dimension (nats), and
-            a draw x ~ p(x|z) at the posterior mean (PNG): the pixels the likelihood says, of which the
-            reconstruction is the average.
+            The input as the model sees it, its reconstruction (PNG), 8 decoded draws z ~ q(z|x) (PNG), which
+            input was used and the ELBO in nats with its reconstruction and KL parts (Markdown), the KL of each
+            latent dimension (nats), and a draw x ~ p(x|z) at the posterior mean (PNG): the pixels the likelihood
+            says, of which the reconstruction is the average.
         """
         loaded = self.model(model_name)
         seed = as_int(seed, "seed", 0, MAX_SEED)
@@ -167,13 +189,17 @@ class Features:
         if model.conditional and y is None:
             y = likeliest_class(loaded, x, seed)
             read_as = f"Read as **{model.class_names[y]}**, the class under which its ELBO is highest. "
-        mu, _ = model.encode(x, y)
-        recon = model.to_images(model.decode(mu, y))
         estimate = posterior_estimate(model, x, ELBO_SAMPLES, generator=seeded(seed), labels=y)
+        recon = model.to_images(model.decode(estimate.mean, y))
         recon_nll, kl = estimate.recon[0].item(), estimate.kl[0].item()
-        text = read_as + (
-            f"**ELBO = {-(recon_nll + kl):.1f} nats** = −(reconstruction {recon_nll:.1f} + KL {kl:.1f}); "
-            f"the reconstruction term is averaged over {ELBO_SAMPLES} draws of z ~ q(z|x), the KL is exact."
+        used = "the uploaded picture" if upload is not None else "your drawing"
+        text = (
+            f"Reconstructed: **{used}**. "
+            + read_as
+            + (
+                f"**ELBO = {-(recon_nll + kl):.1f} nats** = −(reconstruction {recon_nll:.1f} + KL {kl:.1f}); "
+                f"the reconstruction term is averaged over {ELBO_SAMPLES} draws of z ~ q(z|x), the KL is exact."
+            )
         )
         kl_dims = estimate.kl_per_dim[0].tolist()
         chart = pd.DataFrame({"dimension": [f"z{d}" for d in range(len(kl_dims))], "KL (nats)": kl_dims})

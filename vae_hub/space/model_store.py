@@ -115,21 +115,51 @@ def read_picture(source: str | Path, filename: str) -> bytes:
     return data if data.startswith(PNG_SIGNATURE) and len(data) <= MAX_PICTURE_BYTES else b""
 
 
+ORDER_JSON = "order.json"  # in a folder of model folders: the ones the page lists, the first shown first
+MAX_ORDER_JSON_BYTES = 16 * 1024
+
+
 def find_models(names: list[str]) -> dict[str, str | Path]:
-    """Models to offer by name: a model folder (named after it), a folder of model folders, or a Hub repo id."""
+    """Models to offer by name: a model folder (named after it), a folder of model folders, or a Hub repo id.
+
+    A folder of model folders offers those its ``order.json`` lists (``["name", ...]``), in that order; without
+    one, all of them in name order. The first model found is the one the page shows first.
+    """
     models: dict[str, str | Path] = {}
     for name in names:
         path = Path(name).expanduser()
         if (path / CONFIG_NAME).is_file():
             models[path.resolve().name] = path
         elif path.is_dir():
-            inside = sorted(p for p in path.iterdir() if (p / CONFIG_NAME).is_file())
+            inside = ordered(path) or sorted(p for p in path.iterdir() if (p / CONFIG_NAME).is_file())
             if not inside:
                 raise ModelLoadError(f"{name} holds no vae-hub model (no {CONFIG_NAME} in it or in its sub-folders)")
             models |= {p.name: p for p in inside}
         else:
             models[name] = name
     return models
+
+
+def ordered(folder: Path) -> list[Path]:
+    """The model folders ``folder/order.json`` lists, in its order ([] when there is no such file)."""
+    path = folder / ORDER_JSON
+    if not path.is_file():
+        return []
+    if path.stat().st_size > MAX_ORDER_JSON_BYTES:
+        raise ModelLoadError(f"{path} is larger than {MAX_ORDER_JSON_BYTES:,} bytes")
+    try:
+        names = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, RecursionError):
+        names = None
+    if not (isinstance(names, list) and names and all(isinstance(n, str) and n for n in names)):
+        raise ModelLoadError(f'{path} must be a list of the model folders to offer, e.g. ["my-vae", ...]')
+    folders = []
+    for n in names:
+        inside = (folder / n).resolve()
+        if not (inside.is_relative_to(folder.resolve()) and (inside / CONFIG_NAME).is_file()):
+            raise ModelLoadError(f"{path} names {n!r}, which is not a model folder in {folder}")
+        folders.append(folder / n)
+    return folders
 
 
 def prior_kl_per_dim(model: BaseVAE, n: int = 512) -> list[float]:
