@@ -210,9 +210,9 @@ def test_the_lab_tabs(page, shots):
 
 
 def test_the_rough_edges_are_gone(page, shots):
-    """Switching model replaces the samples and clears other old outputs; the card shows its pictures; metrics are rounded; Interpolate shows only
-    the chosen inputs and its canvases are ready to draw; Explore's text and sliders agree, one slider per latent
-    dimension with the collapsed ones marked; the drawing hint names the digit model."""
+    """Switching model replaces the samples and clears other old outputs; the card shows its pictures; metrics are
+    rounded; Interpolate shows only the chosen inputs and its canvases are ready to draw; Explore's text and sliders
+    agree, one slider per latent dimension with the collapsed ones marked; the drawing hint names the digit model."""
     page.get_by_label("Bundled models").click()
     page.get_by_role("option", name="conv-mnist-5k").click()
     page.get_by_text("conv-mnist-5k: ConvVAE").wait_for()
