@@ -28,15 +28,19 @@ def busy_message(waiting: int, retry_after: int) -> str:
     )
 
 
+UNKNOWN_S = 1.0  # the time of a request whose kind has not finished yet
+
+
 def retry_after(blocks: Any) -> tuple[int, int]:
-    """(requests waiting, seconds until the queue has room): the waiting requests at the average time each has taken,
-    shared by the requests that run at once."""
+    """(requests waiting, seconds until the queue has drained them): each group of requests that share a
+    concurrency limit (the live training is one at a time), at the average time its requests have taken."""
     queue = blocks._queue
-    waiting = len(queue)
-    times = [t.avg_time for t in queue.process_time_per_fn.values() if t.count]
-    each = sum(times) / len(times) if times else 1.0
-    at_once = max(1, queue.default_concurrency_limit or 1)
-    return waiting, max(1, math.ceil(waiting * each / at_once))
+    drain = 0.0
+    for group in queue.event_queue_per_concurrency_id.values():
+        times = [queue.process_time_per_fn[e.fn] for e in group.queue if e.fn in queue.process_time_per_fn]
+        seconds = sum(t.avg_time if t.count else UNKNOWN_S for t in times) + UNKNOWN_S * (len(group.queue) - len(times))
+        drain = max(drain, seconds / max(1, group.concurrency_limit or 1))
+    return len(queue), max(1, math.ceil(drain))
 
 
 class BusyMessage:
