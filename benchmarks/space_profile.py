@@ -1,10 +1,11 @@
-"""Where the Space's CPU goes under 16 /reconstruct clients: py-spy samples the server, this groups the samples.
+"""Where the Space's CPU goes under 16 clients: py-spy samples the server, this groups the samples.
 
-Usage: pip install py-spy; python benchmarks/space_profile.py [space/models] [seconds]
+Usage: pip install py-spy; python benchmarks/space_profile.py [reconstruct|generate] [space/models] [seconds]
 
 Starts ``vae-hub space``, records it with ``py-spy record --format raw`` while 16 client processes call
-/reconstruct with an uploaded picture (the benchmark's clients), and prints the share of the busy samples in each
-part: the model's work inside the handler, Gradio's pre- and post-processing, its HTTP routes, the queue.
+/reconstruct with an uploaded picture, or /generate (the benchmark's clients), and prints the share of the busy
+samples in each part: the model's work inside the handler, Gradio's pre- and post-processing, its HTTP routes, the
+queue.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from vae_hub.cli.benchmark.sections import SPACE_MODEL, free_port, run_clients, 
 PARTS = [
     ("idle (waiting threads)", ["Condition.wait", "EpollSelector.select", "block_thread", "Event.wait"]),
     ("model: the ELBO's draws (posterior_estimate)", ["posterior_estimate"]),
+    ("model: sampling (generate)", ["Features.generate"]),
     ("model and handler: the rest", ["user_errors.<locals>.wrapper"]),
     ("Gradio: output pictures and files (postprocess)", ["postprocess_data", "postprocess (gradio"]),
     ("Gradio: inputs (preprocess)", ["preprocess_data"]),
@@ -46,7 +48,7 @@ def parts(raw: Path) -> dict[str, int]:
     return dict(counts)
 
 
-def main(models: str = "space/models", seconds: str = "20") -> None:
+def main(api: str = "reconstruct", models: str = "space/models", seconds: str = "20") -> None:
     if shutil.which("py-spy") is None:
         sys.exit("needs py-spy: pip install py-spy")
     port = free_port()
@@ -64,14 +66,14 @@ def main(models: str = "space/models", seconds: str = "20") -> None:
             spy = subprocess.Popen(["py-spy", "record", "-p", str(space.pid), "-o", str(raw), "-f", "raw", "-r", "200",
                                     "-d", str(int(float(seconds)) + 8), "--nonblocking"],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-            figures = run_clients(url, [("reconstruct", 16)], str(picture), float(seconds))["reconstruct"]
+            figures = run_clients(url, [(api, 16)], str(picture), float(seconds))[api]
             spy.wait()
         finally:
             space.terminate()
             space.wait()
         counts = parts(raw)
     busy = sum(counts.values()) - counts.get(PARTS[0][0], 0)
-    print(f"16 clients on /reconstruct for {seconds} s: {figures['runs']} requests, p99 {figures['p99_ms']:.0f} ms")
+    print(f"16 clients on /{api} for {seconds} s: {figures['runs']} requests, p99 {figures['p99_ms']:.0f} ms")
     for name, n in sorted(counts.items(), key=lambda kv: -kv[1]):
         if name != PARTS[0][0]:
             print(f"{n / busy:6.1%}  {name}")
