@@ -132,3 +132,26 @@ def test_convolutional_models_are_served_in_channels_last_with_the_same_outputs(
         torch.testing.assert_close(served.encode(x)[0], model.encode(x)[0], atol=1e-5, rtol=0)
     served.save_pretrained(tmp_path / "again")  # the layout does not reach the file: weights are saved contiguous
     assert ConvVAE.from_pretrained(tmp_path / "again").state_dict()["fc_mu.weight"].is_contiguous()
+
+
+def test_the_bundled_folder_and_the_space_app_offer_the_same_models_the_conv_vae_first():
+    from helpers import SPACE, import_app
+
+    found = model_store.find_models([str(SPACE / "models")])
+    assert list(found)[0] == "conv-fashion-mnist"  # what the README and docs/space.md call the default
+    assert found == import_app().MODELS  # vae-hub space space/models and python space/app.py: one list
+
+
+def test_order_json_lists_the_models_offered_and_a_wrong_one_is_a_clear_error(tmp_path):
+    import json
+
+    for name in ("b-vae", "a-vae", "c-vae"):
+        VariationalAutoencoder(784, 8, 2).save_pretrained(tmp_path / name)
+    assert list(model_store.find_models([str(tmp_path)])) == ["a-vae", "b-vae", "c-vae"]  # no order.json: by name
+    (tmp_path / "order.json").write_text(json.dumps(["c-vae", "a-vae"]))
+    assert list(model_store.find_models([str(tmp_path)])) == ["c-vae", "a-vae"]
+    for bad, message in [(["../elsewhere"], "not a model folder in"), ({"c-vae": 1}, "must be a list"),
+                         ([], "must be a list"), (["nope"], "names 'nope'")]:  # fmt: skip
+        (tmp_path / "order.json").write_text(json.dumps(bad))
+        with pytest.raises(ModelLoadError, match=message):
+            model_store.find_models([str(tmp_path)])
