@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from ..models.base import BaseVAE
+from ..models.mixture import GaussianMixture
 
 GAP_QUANTILE = 0.95  # a draw is "in a gap" when it is farther from every code than 95% of test codes are
 
@@ -166,3 +167,26 @@ def fitted_gaussian_draws(codes: Tensor, eps: Tensor) -> Tensor:
     cov = torch.cov(codes.T.double()).reshape(codes.shape[1], codes.shape[1])
     chol = torch.linalg.cholesky(cov + 1e-6 * torch.eye(codes.shape[1], dtype=cov.dtype))
     return (mean.double() + eps.double() @ chol.T).float()
+
+
+def fit_code_mixture(
+    model: BaseVAE, images: Tensor, labels: Tensor | None = None, components: int = 10, seed: int = 0
+) -> GaussianMixture:
+    """A Gaussian mixture fitted to the posterior means of ``images``: a prior to sample ``model`` from.
+
+    ``model.sample(n, prior=fit_code_mixture(model, train_images))`` draws where the training images' codes are,
+    not in the gaps between them; for a plain autoencoder, which has no prior, it is the way to sample.
+
+    Args:
+        model: A vae-hub model (a VAE or a plain autoencoder).
+        images: Training images (N, C, H, W) in [0, 1].
+        labels: A conditional model's classes (N,).
+        components: Mixture components.
+        seed: The seed of the fit's start.
+
+    Returns:
+        The fitted ``GaussianMixture``.
+    """
+    with torch.inference_mode():
+        codes = posterior_means(model, images, labels)
+    return GaussianMixture.fit(codes.cpu(), components, seed=seed)

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from ..hub import save_load as hub
 from ..hub.config_rules import Bool, Choice, Float, ImageShape, Int, Names, Rule
 from ..limits import MAX_IMAGE_SIDE
+from .mixture import GaussianMixture
 from .objectives import bernoulli_nll, gaussian_nll
 from .posterior import DiagonalGaussian
 
@@ -449,15 +450,24 @@ class BaseVAE(
     # --- using a trained model ------------------------------------------------------------------------------
     @torch.no_grad()
     def sample(
-        self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None, labels: Any = None
+        self,
+        n: int,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+        labels: Any = None,
+        prior: GaussianMixture | None = None,
     ) -> Tensor:
-        """New images: ``n`` draws from the prior N(0, temperature² I), decoded.
+        """New images: ``n`` draws from the prior N(0, temperature² I), or from ``prior``, decoded.
 
         Args:
             n: How many images, >= 1.
-            temperature: The prior's scale, >= 0: below 1, cleaner and less varied samples; 0 decodes z = 0.
+            temperature: The prior's scale, >= 0: below 1, cleaner and less varied samples; 0 decodes z = 0
+                (with ``prior``: each component's mean).
             generator: The random generator of the draws (pass a seeded one for repeatable samples).
             labels: A conditional model's class(es) to draw: one for all, or one per image.
+            prior: A mixture fitted to the model's codes (``vae_hub.evaluation.fit_code_mixture``) to draw z
+                from instead of N(0, I): draws land where the training images' codes are, not in the gaps
+                between them; the way to sample a plain autoencoder.
 
         Returns:
             Images (n, C, H, W), pixel means in [0, 1].
@@ -466,8 +476,16 @@ class BaseVAE(
         if not (isinstance(temperature, (int, float)) and 0 <= temperature < math.inf):
             raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
         y = self.check_labels(labels, n)
-        z = torch.randn(n, self.latent_dim, generator=generator, device=self.device, dtype=self.dtype)
-        return self.to_images(self._decode(z * temperature, y))
+        if prior is None:
+            z = torch.randn(n, self.latent_dim, generator=generator, device=self.device, dtype=self.dtype) * temperature
+        elif prior.means.shape[1] != self.latent_dim:
+            raise ValueError(
+                f"the mixture has {prior.means.shape[1]}-D codes, the model a {self.latent_dim}-D latent space"
+            )
+        else:
+            where = generator.device if generator is not None else self.device  # draws where the generator is
+            z = prior.to(where).sample(n, temperature, generator=generator).to(self.device, self.dtype)
+        return self.to_images(self._decode(z, y))
 
     @torch.no_grad()
     def reconstruct(self, x: Tensor, labels: Any = None) -> Tensor:
