@@ -234,3 +234,20 @@ def test_evaluate_rebuilds_the_test_split_from_the_stored_data_spec(tmp_path, ca
     (out / "metrics.json").write_text(json.dumps(metrics))
     assert main(["evaluate", str(out), "--k", "0", "--no-progress"]) == 2
     assert "the stored data setting seed is 'seven', not an integer" in capsys.readouterr().err
+
+
+def test_sample_with_a_mixture_fitted_to_the_training_images_codes(tmp_path, capsys):
+    from PIL import Image
+
+    root = write_folder(tmp_path / "shapes", per_class=6)
+    code, out = train(tmp_path, root, "--autoencoder")  # a plain autoencoder: no prior to sample from
+    assert code == 0
+    capsys.readouterr()
+    grid = tmp_path / "gmm.png"
+    args = ["sample", str(out), "--sampler", "gmm", "--components", "2", "--n", "4", "--out", str(grid)]
+    assert main([*args, "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "fitting 2 Gaussians to the codes of" in printed and f"images from {root}" in printed
+    assert Image.open(grid).size == (2 * 28 + 3, 2 * 28 + 3)
+    assert main(["sample", str(out), "--sampler", "gmm", "--components", "500", "--out", str(grid)]) == 2
+    assert "components must be an integer in [1," in capsys.readouterr().err

@@ -15,6 +15,7 @@ from torch import Tensor
 from ..data.image_data import to_unit
 from ..images import save_grid
 from ..models.base import BaseVAE
+from ..models.mixture import GaussianMixture
 
 PER_CLASS = 8  # samples in each class's row of a conditional model's samples.png
 
@@ -26,8 +27,9 @@ def save_samples(
     temperature: float = 1.0,
     seed: int = 0,
     padding: int = 2,
+    prior: GaussianMixture | None = None,
 ) -> None:
-    """Write a square grid of ``n`` images decoded from the prior N(0, temperature² I), as a PNG.
+    """Write a square grid of ``n`` images decoded from the prior N(0, temperature² I) (or ``prior``), as a PNG.
 
     For a conditional model: one row of samples for each class, in class order.
 
@@ -38,14 +40,15 @@ def save_samples(
         temperature: The prior's scale, >= 0.
         seed: The seed of the draws.
         padding: Pixels between the images.
+        prior: A mixture fitted to the model's codes to draw z from instead (``fit_code_mixture``).
     """
     generator = torch.Generator(device=model.device).manual_seed(seed)
     if model.conditional:
         labels = torch.arange(model.num_classes).repeat_interleave(PER_CLASS)
-        images = model.sample(len(labels), temperature, generator=generator, labels=labels)
+        images = model.sample(len(labels), temperature, generator=generator, labels=labels, prior=prior)
         save_grid(images, path, nrow=PER_CLASS, padding=padding)
         return
-    images = model.sample(n, temperature, generator=generator)
+    images = model.sample(n, temperature, generator=generator, prior=prior)
     save_grid(images, path, padding=padding)
 
 
