@@ -461,6 +461,8 @@ def test_the_autoencoder_has_gaps_where_its_vae_twin_has_none(client):
     rows = {line.split("|")[1].strip(): line.split("|")[2:] for line in table.splitlines() if line.startswith("| ")}
     ae, vae = (float(rows[kind][0].strip().rstrip("%")) for kind in ("autoencoder", "VAE"))
     assert ae > vae + 10, f"random points in a gap: autoencoder {ae}%, VAE {vae}%"
+    ae_mixed, vae_mixed = (float(rows[kind][3].strip().rstrip("%")) for kind in ("autoencoder", "VAE"))
+    assert ae_mixed < ae / 2 and vae_mixed < vae, "draws from a mixture fitted to the codes land in fewer gaps"
     with pytest.raises(AppError, match="Path from: Value: Jacket is not in the list of choices"):
         client.predict(0, "Jacket", "Bag", api_name="/compare")
 
