@@ -14,6 +14,7 @@ from .evaluation.metrics import (
 )
 from .models.base import BaseVAE, ForwardOutput, from_pretrained
 from .models.conv import ConvVAE
+from .models.hierarchical import HierarchicalVAE
 from .models.mlp import VariationalAutoencoder
 from .models.objectives import ELBOOutput, elbo, iwae, kl_warmup, vae_loss_fn
 from .models.posterior import DiagonalGaussian, gaussian_kl
@@ -25,6 +26,7 @@ __all__ = [
     "CheckpointError",
     "CheckpointNotFoundError",
     "ConvVAE",
+    "HierarchicalVAE",
     "DiagonalGaussian",
     "ELBOOutput",
     "ForwardOutput",

@@ -27,7 +27,7 @@ def test_train_flags_come_from_the_config_fields(capsys):
     text = " ".join(capsys.readouterr().out.split())
     for f in fields(TrainConfig):
         assert flag_name(f) in text, flag_name(f)
-    assert "--model {mlp,conv}" in text and "(default: mlp)" in text and "(default: 0.001)" in text
+    assert "--model {mlp,conv,hvae}" in text and "(default: mlp)" in text and "(default: 0.001)" in text
     assert "--mixed-precision {auto,no,fp16,bf16}" in text
 
 
@@ -61,6 +61,10 @@ def test_no_command_is_an_error(capsys):
         (["--latent-dim", "70000"], "--latent-dim must be an integer in [1, 65536], got 70000"),
         (["--model", "conv", "--num-downsamples", "0"], "--num-downsamples must be an integer in [1, 13], got 0"),
         (["--iw-samples", "0"], "--iw-samples must be >= 1, got 0"),
+        (["--model", "hvae", "--conditional"], "--model hvae is neither conditional nor a plain autoencoder"),
+        (["--model", "mlp", "--latent-channels", "4"], "--latent-channels is for --model hvae only, got 4"),
+        (["--model", "hvae", "--latent-channels", "0"], "--latent-channels must be an integer in [1, 1024], got 0"),
+        (["--model", "mlp", "--res-blocks", "1"], "--res-blocks is for --model conv or hvae only, got 1"),
         (["--iw-samples", "5", "--beta", "4"], "--iw-samples 5 trains the IWAE bound, which has no KL term"),
         (["--output-dir", "{file}"], "is a file; expected a folder"),
         (["--output-dir", "{file}/run"], "cannot be created: "),

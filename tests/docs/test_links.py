@@ -53,4 +53,4 @@ def test_the_cli_reference_has_every_command(monkeypatch):
         assert f"## `vae-hub {name}`" in page
     for name in SUBCOMMANDS:
         assert f"## `vae-hub space {name}`" in page
-    assert "--res-blocks RES_BLOCKS" in page and "--dry-run" in page  # the flags, as --help prints them
+    assert "--res-blocks N" in page and "--dry-run" in page  # the flags, as --help prints them

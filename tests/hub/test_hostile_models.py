@@ -22,7 +22,7 @@ from fake_hub import FakeHub
 from helpers import ROOT, free_port
 
 import vae_hub
-from vae_hub import CheckpointError, ConvVAE, VariationalAutoencoder
+from vae_hub import CheckpointError, ConvVAE, HierarchicalVAE, VariationalAutoencoder
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client  # noqa: E402
@@ -32,6 +32,7 @@ LIMIT_MB = 256  # the Space's default limit; from_pretrained gets it through VAE
 TINY = {
     "mlp": lambda: VariationalAutoencoder(784, 16, 2),
     "conv": lambda: ConvVAE((1, 28, 28), latent_dim=2, base_channels=4, hidden_dim=8),
+    "hvae": lambda: HierarchicalVAE((1, 28, 28), latent_dim=2, latent_channels=1, base_channels=4, hidden_dim=8),
 }
 WRONG_VALUES = {
     "object": {"a": 1},
@@ -125,6 +126,11 @@ def cases() -> dict[str, Case]:
         "conv base_channels 2e4": Case(with_config("conv", base_channels=20_000), size),
         "conv image 3x8192x8192": Case(with_config("conv", image_shape=[3, 8192, 8192]), size),
         "conv hidden_dim 1e7": Case(with_config("conv", hidden_dim=10_000_000), size),
+        "hvae base_channels 2e4": Case(with_config("hvae", base_channels=20_000), size),
+        "hvae latent_channels 1024 at 3x4096x4096": Case(
+            with_config("hvae", latent_channels=1024, image_shape=[3, 4096, 4096]), size
+        ),
+        "mlp VampPrior of 1e5 pseudo-inputs": Case(with_config("mlp", prior="vamp", pseudo_inputs=100_000), size),
         "mlp hidden_dim over any bound": Case(with_config("mlp", hidden_dim=10**30), r"hidden_dim must be an integer"),
         # a header that disagrees with the config
         "header of another shape": Case(

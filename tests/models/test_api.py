@@ -3,13 +3,14 @@
 import pytest
 import torch
 
-from vae_hub import ConvVAE, VariationalAutoencoder
+from vae_hub import ConvVAE, HierarchicalVAE, VariationalAutoencoder
 
 MODELS = {
     "mlp": lambda: VariationalAutoencoder(784, 32, 4),
     "conv": lambda: ConvVAE(latent_dim=4, base_channels=4, hidden_dim=16),
     "conv-cifar": lambda: ConvVAE((3, 32, 32), latent_dim=6, base_channels=4, hidden_dim=16),
     "conv-residual": lambda: ConvVAE(latent_dim=4, base_channels=4, hidden_dim=16, res_blocks=2),
+    "hvae": lambda: HierarchicalVAE(latent_dim=4, latent_channels=2, base_channels=4, hidden_dim=16),
 }
 
 

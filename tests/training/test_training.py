@@ -42,18 +42,20 @@ def check_output_folder(out, epochs):
     return metrics
 
 
-@pytest.mark.parametrize("model", ["mlp", "conv"])
+MODEL_FLAGS = {"mlp": [], "conv": ["--base-channels", "4"], "hvae": ["--base-channels", "4", "--latent-channels", "2"]}
+MODEL_TYPE_NAMES = {"mlp": "VariationalAutoencoder", "conv": "ConvVAE", "hvae": "HierarchicalVAE"}
+
+
+@pytest.mark.parametrize("model", sorted(MODEL_FLAGS))
 def test_train_on_torchvision_layout(tmp_path, mnist_dir, model):
     out = tmp_path / "run"
-    extra = ["--model", model, "--epochs", "2"] + (["--base-channels", "4"] if model == "conv" else [])
+    extra = ["--model", model, "--epochs", "2", *MODEL_FLAGS[model]]
     result = run_script("train.py", *tiny_train_args(tmp_path / "data", out, *extra))
     assert result.returncode == 0, result.stderr
     assert "epoch 2: train loss" in result.stdout
     metrics = check_output_folder(out, epochs=2)
     assert metrics["history"][1]["train_loss"] < metrics["history"][0]["train_loss"]
-    assert json.loads((out / "config.json").read_text())["model_type"] == (
-        "VariationalAutoencoder" if model == "mlp" else "ConvVAE"
-    )
+    assert json.loads((out / "config.json").read_text())["model_type"] == MODEL_TYPE_NAMES[model]
 
 
 def test_train_on_a_folder_of_gz_files(tmp_path):

@@ -11,7 +11,6 @@ import torch
 from torch import Tensor
 
 from ..models.base import BaseVAE, check_positive_int
-from ..models.posterior import standard_normal_log_prob
 
 Data = Tensor | Iterable[Any]
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. (2016)
@@ -79,16 +78,19 @@ def importance_sampled_log_likelihood(
     batch = q.mean.shape[0]
     chunk = max(1, min(k, max_decoded // batch))
     total = torch.full((batch,), -math.inf, device=q.mean.device, dtype=q.mean.dtype)
+    components = model.prior_components() if model.prior != "standard" else None  # encoded once for all chunks
     done = 0
     while done < k:
         c = min(chunk, k - done)
         z = q.sample(c, generator=generator)  # (c, B, L)
         yc = y.repeat(c) if y is not None else None
         with torch.autocast(z.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-            logits = model.decode_logits(z.reshape(c * batch, -1), yc)
-        logits = logits.to(z.dtype).reshape(c, batch, -1)
+            out = model._decode_posterior(z.reshape(c * batch, -1), q, yc, generator=generator)
+        logits = out.logits.to(z.dtype).reshape(c, batch, -1)
         log_px_z = -model.reconstruction_nll(logits, target)  # (c, B)
-        log_w = log_px_z + standard_normal_log_prob(z) - q.log_prob(z)
+        log_w = log_px_z + model.prior_log_prob(z, components) - q.log_prob(z)
+        if out.lower_log_ratio is not None:  # a hierarchical model's lower layers, drawn from their posteriors
+            log_w = log_w + out.lower_log_ratio.float().reshape(c, batch)
         total = torch.logaddexp(total, torch.logsumexp(log_w, dim=0))
         done += c
     return total - math.log(k)
@@ -100,20 +102,26 @@ class PosteriorEstimate:
 
     Attributes:
         recon: −E_q[log p(x|z)] per image, (B,), nats, averaged over the draws.
-        kl_per_dim: KL(q(z_d|x) ‖ N(0, 1)) per image and dimension, (B, latent_dim), exact.
+        kl_per_dim: KL(q(z_d|x) ‖ p(z_d)) per image and dimension, (B, latent_dim) (``BaseVAE.kl_to_prior``).
         samples: The decoder's means at the drawn codes, (S, B, C, H, W).
         mean: The posterior means E[z|x], (B, latent_dim).
+        kl_lower: A hierarchical model's lower layers' KL per image, (B,), averaged over the draws; else None.
+        kl_exact: Whether the KL is exact (N(0, I), one layer), or averaged over the draws like the reconstruction.
     """
 
     recon: Tensor  # (B,) -E_q[log p(x|z)] in nats, averaged over the draws
     kl_per_dim: Tensor  # (B, latent_dim) KL(q(z_d|x) || N(0, 1)), exact
     samples: Tensor  # (S, B, C, H, W) decoder means at the drawn z
     mean: Tensor  # (B, latent_dim) E[z|x]
+    kl_lower: Tensor | None = None  # (B,) a hierarchical model's lower layers' KL, averaged over the draws
+
+    kl_exact: bool = True  # False where the KL is averaged over the draws (the VampPrior, lower layers)
 
     @property
     def kl(self) -> Tensor:
-        """KL(q(z|x) ‖ N(0, I)) per image, (B,), nats."""
-        return self.kl_per_dim.sum(-1)
+        """KL(q(z|x) ‖ p(z)) per image, (B,), nats: the top code's, plus a hierarchical model's lower layers'."""
+        top = self.kl_per_dim.sum(-1)
+        return top if self.kl_lower is None else top + self.kl_lower
 
     @property
     def elbo(self) -> Tensor:
@@ -144,10 +152,14 @@ def posterior_estimate(
     batch = q.mean.shape[0]
     z = q.sample(samples, generator=generator)  # (S, B, L)
     y = y.repeat(samples) if y is not None else None
-    logits = model.decode_logits(z.reshape(-1, model.latent_dim), y).reshape(samples, batch, -1)
+    out = model._decode_posterior(z.reshape(-1, model.latent_dim), q, y, generator=generator)
+    logits = out.logits.reshape(samples, batch, -1)
     recon = model.reconstruction_nll(logits, native.flatten(1)).mean(0)
     images = torch.sigmoid(logits).reshape(samples, batch, *model.image_shape)
-    return PosteriorEstimate(recon, q.kl_per_dim(), images, q.mode())
+    lower = out.lower_kl.reshape(samples, batch, -1).sum(-1).mean(0) if out.lower_kl is not None else None
+    _, kl_per_dim = model.kl_to_prior(q, z)  # (S, B, latent_dim): exact for N(0, I), estimated at each draw else
+    exact = lower is None and model.prior == "standard"
+    return PosteriorEstimate(recon, kl_per_dim.mean(0), images, q.mode(), lower, exact)
 
 
 @torch.no_grad()
@@ -194,7 +206,7 @@ def active_units(
 
 @torch.no_grad()
 def kl_per_dimension(model: BaseVAE, data: Data, batch_size: int = 500, labels: Tensor | None = None) -> Tensor:
-    """The mean KL(q(z_d|x) ‖ N(0, 1)) over the data of each latent dimension d.
+    """The mean KL(q(z_d|x) ‖ p(z_d)) over the data of each latent dimension d (``BaseVAE.kl_to_prior``).
 
     Args:
         model: A vae-hub model.
@@ -210,7 +222,9 @@ def kl_per_dimension(model: BaseVAE, data: Data, batch_size: int = 500, labels: 
     """
     total, count = None, 0
     for x, y in iter_batches(data, batch_size, labels):
-        kl = model.encode(x, y if model.conditional else None).kl_per_dim().sum(0)
+        q = model.encode(x, y if model.conditional else None)
+        z = q.mean if model.prior == "standard" else q.sample()  # the closed form needs no draw; the VampPrior one
+        kl = model.kl_to_prior(q, z)[1].sum(0)
         total = kl if total is None else total + kl
         count += x.shape[0]
     if total is None:

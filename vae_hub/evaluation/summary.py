@@ -48,7 +48,8 @@ def evaluate(
         ``kl`` (its parts), ``loss_bits_per_dim``, ``active_units`` (Var_x E_q[z_d] > 0.01), ``latent_dim``,
         ``kl_per_dim``, ``num_images``; with ``k > 0``, ``nll``, ``nll_bits_per_dim``, ``nll_k`` and
         ``nll_precision``; for a Bernoulli likelihood, ``bernoulli_floor`` (the pixels' own binary entropy, which
-        no reconstruction term goes below on grey-level data). Bits per dimension are nats / (C·H·W · ln 2).
+        no reconstruction term goes below on grey-level data); for a hierarchical model, ``kl_per_layer`` (the top
+        code's KL, then each lower latent map's). Bits per dimension are nats / (C·H·W · ln 2).
     """
     if precision not in EVAL_PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(EVAL_PRECISIONS)}, got {precision!r}")
@@ -62,6 +63,7 @@ def evaluate(
     generator = torch.Generator(device=model.device).manual_seed(seed)
     sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "nll": 0.0, "floor": 0.0}
     kl_per_dim = torch.zeros(model.latent_dim, device=model.device, dtype=torch.float64)
+    kl_lower: Tensor | None = None  # a hierarchical model's lower latent groups
     means = []  # posterior means, collected in the same pass for the active-unit count
     if k > 0:
         batch_size = iwae_batch_size(k, batch_size)
@@ -78,6 +80,8 @@ def evaluate(
         sums["recon"] += float(out.recon_sum)
         sums["kl"] += float(out.kl_sum)
         kl_per_dim += out.kl_per_dim.sum(0).double()
+        if out.kl_lower is not None:
+            kl_lower = out.kl_lower.sum(0).double() + (kl_lower if kl_lower is not None else 0)
         means.append(out.mu)
         if k > 0:
             log_px = importance_sampled_log_likelihood(
@@ -97,6 +101,10 @@ def evaluate(
         "latent_dim": model.latent_dim,
         "kl_per_dim": [round(v, 5) for v in (kl_per_dim / n).tolist()],
     }
+    if kl_lower is not None:  # KL of each stochastic layer, top first: which layers carry the information
+        groups = len(model.lower_shapes)  # type: ignore[attr-defined]
+        layers = kl_lower.reshape(groups, -1).sum(-1) / n
+        result["kl_per_layer"] = [round(float(kl_per_dim.sum()) / n, 4)] + [round(v, 4) for v in layers.tolist()]
     if model.likelihood == "bernoulli":
         result["bernoulli_floor"] = sums["floor"] / n
     dims = math.prod(model.image_shape)  # bits per dimension: nats per image / (pixels x channels x ln 2)
@@ -136,8 +144,13 @@ def format_table(metrics: dict[str, Any]) -> str:
         else f"{label:<{width}}  {value}"
         for label, value, bits in rows
     ]  # fmt: skip
+    if "kl_per_layer" in metrics:  # a hierarchical model: which stochastic layers carry the information
+        lines.append("KL per stochastic layer (nats), top first:")
+        names = ["top code", *(f"latent map {i}" for i in range(1, len(metrics["kl_per_layer"])))]
+        lines += [f"  {name:<13} {v:8.3f}" for name, v in zip(names, metrics["kl_per_layer"], strict=True)]
     if "kl_per_dim" in metrics:  # dimensions by KL, largest first: the collapsed ones sit at ~0
         ranked = sorted(enumerate(metrics["kl_per_dim"]), key=lambda dv: -dv[1])
-        lines.append("KL per latent dimension (nats), largest first:")
+        lines.append("KL per latent dimension of the top code (nats), largest first:" if "kl_per_layer" in metrics
+                     else "KL per latent dimension (nats), largest first:")  # fmt: skip
         lines += [f"  z{d:<3} {v:8.3f}" for d, v in ranked]
     return "\n".join(lines)

@@ -6,10 +6,11 @@
 
 from .base import BaseVAE, ForwardOutput, from_pretrained
 from .conv import ConvVAE, ResidualBlock
+from .hierarchical import HierarchicalVAE
 from .mlp import VariationalAutoencoder
 from .posterior import DiagonalGaussian
 
-MODEL_TYPES: dict[str, type[BaseVAE]] = {"mlp": VariationalAutoencoder, "conv": ConvVAE}
+MODEL_TYPES: dict[str, type[BaseVAE]] = {"mlp": VariationalAutoencoder, "conv": ConvVAE, "hvae": HierarchicalVAE}
 
 __all__ = [
     "MODEL_TYPES",
@@ -17,6 +18,7 @@ __all__ = [
     "ConvVAE",
     "DiagonalGaussian",
     "ForwardOutput",
+    "HierarchicalVAE",
     "ResidualBlock",
     "VariationalAutoencoder",
     "from_pretrained",

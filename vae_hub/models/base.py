@@ -1,9 +1,11 @@
 """The public API shared by every vae-hub model, written once.
 
 A subclass defines ``encoder_backbone`` (native input -> features), the ``fc_mu`` / ``fc_logvar`` heads and
-``decoder``, an ``nn.Sequential`` from z to pixel means in its native layout that ends in ``nn.Sigmoid``. Everything
-else is here: input checks, the reparameterization trick, sampling from the prior, reconstruction, interpolation,
-latent traversals, the decoder likelihood and Hub save/load.
+``decoder``, an ``nn.Sequential`` from z to pixel means in its native layout that ends in ``nn.Sigmoid``; a model
+with more than one latent layer (``HierarchicalVAE``) overrides ``_encode``, ``_decode_posterior``, ``_decode`` and
+``_generate`` instead. Everything else is here: input checks, the reparameterization trick, the prior (N(0, I) or
+the VampPrior) and sampling from it, reconstruction, interpolation, latent traversals, the decoder likelihood and
+Hub save/load.
 
 A conditional VAE (``num_classes`` > 0) models q(z|x, y) and p(x|z, y): the one-hot label y is appended to the
 encoder's features before its heads and to z before the decoder. Every method then takes ``labels``.
@@ -26,9 +28,10 @@ from ..hub.config_rules import Bool, Choice, Float, ImageShape, Int, Names, Rule
 from ..limits import MAX_IMAGE_SIDE
 from .mixture import GaussianMixture
 from .objectives import bernoulli_nll, gaussian_nll
-from .posterior import DiagonalGaussian
+from .posterior import DiagonalGaussian, diagonal_normal_log_prob, diagonal_normal_terms, standard_normal_log_prob
 
 LIKELIHOODS = ("bernoulli", "gaussian")  # the decoder's p(x|z)
+PRIORS = ("standard", "vamp")  # p(z): N(0, I), or the VampPrior (the posteriors of learned pseudo-inputs, mixed)
 # Sanity bounds for a config.json from outside; what a model may cost is bounded by its size (vae_hub.limits).
 MAX_CHANNELS, MAX_SIDE, MAX_WIDTH, MAX_CLASSES = 16, MAX_IMAGE_SIDE, 2**24, 100_000
 REPO_URL = "https://github.com/vae-hub/vae-hub"
@@ -48,6 +51,16 @@ def check_image_shape(image_shape: Sequence[int]) -> tuple[int, int, int]:
 
 
 @dataclass(frozen=True)
+class Decoded:
+    """What the decoder gives at codes drawn from a posterior: the logits and, for a hierarchical model, the terms of
+    the lower layers it drew on the way (see ``ForwardOutput``); None for a one-layer model."""
+
+    logits: Tensor
+    lower_kl: Tensor | None = None
+    lower_log_ratio: Tensor | None = None
+
+
+@dataclass(frozen=True)
 class ForwardOutput:
     """What ``model(x)`` returns: the decoder's logits at a code drawn from q(z|x), that posterior, and the code.
 
@@ -59,6 +72,10 @@ class ForwardOutput:
     logits: Tensor
     posterior: DiagonalGaussian
     z: Tensor
+    lower_kl: Tensor | None = None
+    """A hierarchical model's lower layers: KL(q ‖ p) of each latent group, (B, G) or (k, B, G); else None."""
+    lower_log_ratio: Tensor | None = None
+    """A hierarchical model's log p(z_lower | z_upper) − log q(z_lower | x, z_upper) at the draws, (B,) or (k, B)."""
 
     @property
     def recon_x(self) -> Tensor:
@@ -93,6 +110,8 @@ class BaseVAE(
         "num_classes": Int(0, MAX_CLASSES),
         "class_names": Names(MAX_CLASSES),
         "deterministic": Bool(),
+        "prior": Choice(PRIORS),
+        "pseudo_inputs": Int(1, 100_000),
     }
     """The type and range of each ``__init__`` argument, checked before a model from outside is built."""
 
@@ -110,12 +129,15 @@ class BaseVAE(
         num_classes: int = 0,
         class_names: Sequence[str] | None = None,
         deterministic: bool = False,
+        prior: str = "standard",
+        pseudo_inputs: int = 500,
     ) -> None:
-        """Record the shapes, the classes and the decoder likelihood; subclasses call this first in ``__init__``.
+        """Record the shapes, the classes, the decoder likelihood and the prior; subclasses call this first.
 
         ``deterministic=True`` makes a plain (*traditional*) autoencoder: z = encoder(x) (the mean head), no
         sampling and no KL term in training; its log-variance head is kept but unused, so it shares the VAE's
-        architecture, API and files.
+        architecture, API and files. ``prior="vamp"`` makes p(z) the VampPrior (Tomczak & Welling, 2018):
+        (1/K) Σ_k q(z | u_k) over ``pseudo_inputs`` = K learned images u_k, trained with the rest.
         """
         self._image_shape = check_image_shape(image_shape)
         self._latent_dim = check_positive_int("latent_dim", latent_dim)
@@ -136,6 +158,15 @@ class BaseVAE(
                 raise ValueError(f"gaussian_std must be a positive number, got {gaussian_std!r}")
             # One observation noise scale for all pixels, fixed or learned (as in the sigma-VAE).
             self.log_std = nn.Parameter(torch.tensor(math.log(gaussian_std)), requires_grad=bool(learn_std))
+        if prior not in PRIORS:
+            raise ValueError(f"prior must be one of {PRIORS}, got {prior!r}")
+        self.prior = prior
+        if prior == "vamp":
+            if num_classes or deterministic:
+                raise ValueError("prior='vamp' is for an unconditional VAE: leave num_classes at 0, deterministic off")
+            check_positive_int("pseudo_inputs", pseudo_inputs)
+            # The pseudo-inputs' logits: u_k = sigmoid(.) is an image in [0, 1], as the encoder expects.
+            self.pseudo_inputs = nn.Parameter(0.1 * torch.randn(pseudo_inputs, *self._image_shape))
 
     # --- properties -------------------------------------------------------------------------------------------
     @property
@@ -202,6 +233,101 @@ class BaseVAE(
 
     def _decode(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
         return self.decoder(self._with_labels(z, labels))
+
+    def _decode_posterior(
+        self,
+        z: Tensor,
+        posterior: DiagonalGaussian,
+        labels: Tensor | None = None,
+        *,
+        draw: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> Decoded:
+        """The decoder's logits at top codes ``z`` (N, latent_dim) drawn from ``posterior`` (B images, N = S·B in
+        sample-major order); a hierarchical model also infers its lower layers from the posterior's ``features``,
+        drawing them (``draw``) or taking their means."""
+        return Decoded(self._decode_logits(z, labels))
+
+    def _generate(
+        self, z: Tensor, labels: Tensor | None, temperature: float, generator: torch.Generator | None
+    ) -> Tensor:
+        """Pixel means for prior draws ``z`` of the top layer; a hierarchical model draws its lower layers too."""
+        return self._decode(z, labels)
+
+    # --- the prior p(z) -------------------------------------------------------------------------------------
+    def prior_components(self) -> DiagonalGaussian:
+        """The VampPrior's K components q(z | u_k): the encoder's posteriors of the pseudo-inputs u_k.
+
+        Returns:
+            A ``DiagonalGaussian`` of K codes, in fp32.
+
+        Raises:
+            ValueError: For a model whose prior is N(0, I).
+        """
+        if self.prior != "vamp":
+            raise ValueError(f"this {type(self).__name__}'s prior is N(0, I), which has no components")
+        images = torch.sigmoid(self.pseudo_inputs)
+        return self._encode(images.flatten(1) if self.flat_input else images).float()
+
+    def prior_log_prob(self, z: Tensor, components: DiagonalGaussian | None = None) -> Tensor:
+        """log p(z) under the model's prior: N(0, I), or the VampPrior's log (1/K) Σ_k q(z | u_k).
+
+        Args:
+            z: Codes (..., latent_dim).
+            components: ``prior_components()``, when the caller has them already.
+
+        Returns:
+            Nats, (...).
+        """
+        if self.prior == "standard":
+            return standard_normal_log_prob(z)
+        q = components if components is not None else self.prior_components()
+        log_k = diagonal_normal_log_prob(z.float().unsqueeze(-2), q.mean, q.logvar)  # (..., K)
+        return torch.logsumexp(log_k, dim=-1) - math.log(q.mean.shape[0])
+
+    def kl_to_prior(self, posterior: DiagonalGaussian, z: Tensor) -> tuple[Tensor, Tensor]:
+        """KL(q(z|x) ‖ p(z)) of each image, and its share per latent dimension.
+
+        For N(0, I) both are exact (closed form). The VampPrior has no closed form: the KL is the one-sample
+        estimate log q(z|x) − log p(z) at the draw ``z`` (Tomczak & Welling, 2018), and each dimension's figure is
+        KL(q(z_d|x) ‖ p(z_d)) to the prior's marginal, estimated the same way (the dimensions' figures then need
+        not add up to the KL, since the mixture does not factorise).
+
+        Args:
+            posterior: q(z|x) of B images.
+            z: Draws from it, (B, latent_dim) or (S, B, latent_dim).
+
+        Returns:
+            (KL per image (B,) or (S, B), per dimension (B, latent_dim) or (S, B, latent_dim)), in nats.
+        """
+        if self.prior == "standard" or posterior.deterministic:
+            per_dim = posterior.kl_per_dim().expand(z.shape)
+            return per_dim.sum(-1), per_dim
+        q = self.prior_components()
+        z, log_k = z.float(), math.log(q.mean.shape[0])
+        log_q = diagonal_normal_terms(z, posterior.mean.float(), posterior.logvar.float())  # (..., B, D)
+        terms = diagonal_normal_terms(z.unsqueeze(-2), q.mean, q.logvar)  # (..., B, K, D)
+        per_dim = log_q - (torch.logsumexp(terms, dim=-2) - log_k)
+        return log_q.sum(-1) - (torch.logsumexp(terms.sum(-1), dim=-1) - log_k), per_dim
+
+    def prior_sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
+        """Codes drawn from the model's prior: N(0, temperature² I), or a VampPrior component chosen at random.
+
+        Args:
+            n: How many codes.
+            temperature: Scales the spread (of each component, for the VampPrior).
+            generator: The random generator of the draws.
+
+        Returns:
+            (n, latent_dim), in the model's dtype.
+        """
+        if self.prior == "standard":
+            z = torch.randn(n, self.latent_dim, generator=generator, device=self.device, dtype=self.dtype)
+            return z * temperature
+        q = self.prior_components()
+        k = torch.randint(q.mean.shape[0], (n,), generator=generator, device=self.device)
+        eps = torch.randn(n, self.latent_dim, generator=generator, device=self.device, dtype=q.mean.dtype)
+        return (q.mean[k] + temperature * q.std[k] * eps).to(self.dtype)
 
     # --- input checks ---------------------------------------------------------------------------------------
     def check_input(self, x: Any) -> Tensor:
@@ -410,12 +536,16 @@ class BaseVAE(
         posterior = self._encode(native, y)
         if samples is None:
             z = posterior.sample(generator=generator)
-            return ForwardOutput(self._decode_logits(z, y).reshape(x.shape), posterior, z)
+            out = self._decode_posterior(z, posterior, y, generator=generator)
+            return ForwardOutput(out.logits.reshape(x.shape), posterior, z, out.lower_kl, out.lower_log_ratio)
         check_positive_int("samples", samples)
         z = posterior.sample(samples, generator=generator)
         y = y.repeat(samples) if y is not None else None
-        logits = self._decode_logits(z.reshape(-1, self.latent_dim), y)
-        return ForwardOutput(logits.reshape(samples, *x.shape), posterior, z)
+        out = self._decode_posterior(z.reshape(-1, self.latent_dim), posterior, y, generator=generator)
+        batch = native.shape[0]
+        kl = out.lower_kl.reshape(samples, batch, -1) if out.lower_kl is not None else None
+        ratio = out.lower_log_ratio.reshape(samples, batch) if out.lower_log_ratio is not None else None
+        return ForwardOutput(out.logits.reshape(samples, *x.shape), posterior, z, kl, ratio)
 
     def reconstruction_nll(self, logits: Tensor, x: Tensor) -> Tensor:
         """The reconstruction term -log p(x|z) of the model's likelihood (Bernoulli or Gaussian).
@@ -457,7 +587,8 @@ class BaseVAE(
         labels: Any = None,
         prior: GaussianMixture | None = None,
     ) -> Tensor:
-        """New images: ``n`` draws from the prior N(0, temperature² I), or from ``prior``, decoded.
+        """New images: ``n`` draws from the model's prior (N(0, temperature² I), or the VampPrior with each
+        component's spread scaled by ``temperature``), or from ``prior``, decoded.
 
         Args:
             n: How many images, >= 1.
@@ -477,7 +608,7 @@ class BaseVAE(
             raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
         y = self.check_labels(labels, n)
         if prior is None:
-            z = torch.randn(n, self.latent_dim, generator=generator, device=self.device, dtype=self.dtype) * temperature
+            z = self.prior_sample(n, temperature, generator)
         elif prior.means.shape[1] != self.latent_dim:
             raise ValueError(
                 f"the mixture has {prior.means.shape[1]}-D codes, the model a {self.latent_dim}-D latent space"
@@ -485,7 +616,7 @@ class BaseVAE(
         else:
             where = generator.device if generator is not None else self.device  # draws where the generator is
             z = prior.to(where).sample(n, temperature, generator=generator).to(self.device, self.dtype)
-        return self.to_images(self._decode(z, y))
+        return self.to_images(self._generate(z, y, temperature, generator))
 
     @torch.no_grad()
     def reconstruct(self, x: Tensor, labels: Any = None) -> Tensor:
@@ -500,7 +631,9 @@ class BaseVAE(
         """
         native = self.check_input(x)
         y = self.check_labels(labels, native.shape[0])
-        return self._decode(self._encode(native, y).mode(), y).reshape(x.shape)
+        posterior = self._encode(native, y)
+        logits = self._decode_posterior(posterior.mode(), posterior, y, draw=False).logits
+        return torch.sigmoid(logits).reshape(x.shape)
 
     @torch.no_grad()
     def interpolate_classes(self, z: Tensor, label_a: Any, label_b: Any, steps: int = 8) -> Tensor:

@@ -26,6 +26,26 @@ class ResidualBlock(nn.Module):
         return x + self.body(x)
 
 
+def conv_widths(
+    model: BaseVAE, base_channels: int, num_downsamples: int, res_blocks: int
+) -> tuple[list[int], tuple[int, int, int]]:
+    """Check a convolutional model's shape settings; the channels after each stride-2 convolution (doubling from
+    ``base_channels``) and the (C, H, W) of the features after the last."""
+    check_positive_int("base_channels", base_channels)
+    check_positive_int("num_downsamples", num_downsamples)
+    if isinstance(res_blocks, bool) or not isinstance(res_blocks, int) or res_blocks < 0:
+        raise ValueError(f"res_blocks must be an integer >= 0, got {res_blocks!r}")
+    _, h, w = model.image_shape
+    factor = 2**num_downsamples
+    if h % factor or w % factor:
+        raise ValueError(
+            f"{type(model).__name__} with num_downsamples={num_downsamples} needs H and W divisible by {factor}, "
+            f"got image_shape {model.image_shape}"
+        )
+    widths = [base_channels * 2**i for i in range(num_downsamples)]
+    return widths, (widths[-1], h // factor, w // factor)
+
+
 class ConvVAE(BaseVAE):
     """A convolutional VAE for (C, H, W) images, e.g. 1x28x28 (the MNIST family) or 3x32x32 (CIFAR-10).
 
@@ -47,6 +67,9 @@ class ConvVAE(BaseVAE):
             ``labels=``.
         class_names: The classes' names, ``num_classes`` of them (default ``"0"``, ``"1"``, ...).
         deterministic: A plain autoencoder instead of a VAE: z = the mean head, no sampling, no KL term.
+        prior: p(z): ``"standard"`` (N(0, I)) or ``"vamp"``, the VampPrior (Tomczak & Welling, 2018): a mixture of
+            the posteriors of ``pseudo_inputs`` learned images, which fits the codes better than N(0, I).
+        pseudo_inputs: The VampPrior's number of components K.
         res_blocks: Residual blocks after each downsampling and before each upsampling, in [0, 16]: a deeper
             model at the same widths; 0 is the plain ConvVAE.
     """
@@ -72,26 +95,18 @@ class ConvVAE(BaseVAE):
         num_classes: int = 0,
         class_names: Sequence[str] | None = None,
         deterministic: bool = False,
+        prior: str = "standard",
+        pseudo_inputs: int = 500,
     ) -> None:
         super().__init__()
         self._setup(
-            image_shape, latent_dim, likelihood, gaussian_std, learn_std, num_classes, class_names, deterministic
-        )
+            image_shape, latent_dim, likelihood, gaussian_std, learn_std, num_classes, class_names, deterministic,
+            prior, pseudo_inputs,
+        )  # fmt: skip
         k = self.num_classes
-        check_positive_int("base_channels", base_channels)
         check_positive_int("hidden_dim", hidden_dim)
-        check_positive_int("num_downsamples", num_downsamples)
-        if isinstance(res_blocks, bool) or not isinstance(res_blocks, int) or res_blocks < 0:
-            raise ValueError(f"res_blocks must be an integer >= 0, got {res_blocks!r}")
-        c, h, w = self.image_shape
-        factor = 2**num_downsamples
-        if h % factor or w % factor:
-            raise ValueError(
-                f"ConvVAE with num_downsamples={num_downsamples} needs H and W divisible by {factor}, "
-                f"got image_shape {self.image_shape}"
-            )
-        widths = [base_channels * 2**i for i in range(num_downsamples)]
-        self.feature_shape = (widths[-1], h // factor, w // factor)
+        widths, self.feature_shape = conv_widths(self, base_channels, num_downsamples, res_blocks)
+        c = self.image_shape[0]
         features = math.prod(self.feature_shape)
 
         encoder: list[nn.Module] = []

@@ -42,6 +42,9 @@ class VariationalAutoencoder(BaseVAE):
             ``labels=``.
         class_names: The classes' names, ``num_classes`` of them (default ``"0"``, ``"1"``, ...).
         deterministic: A plain autoencoder instead of a VAE: z = the mean head, no sampling, no KL term.
+        prior: p(z): ``"standard"`` (N(0, I)) or ``"vamp"``, the VampPrior (Tomczak & Welling, 2018): a mixture of
+            the posteriors of ``pseudo_inputs`` learned images, which fits the codes better than N(0, I).
+        pseudo_inputs: The VampPrior's number of components K.
     """
 
     flat_input = True
@@ -63,6 +66,8 @@ class VariationalAutoencoder(BaseVAE):
         num_classes: int = 0,
         class_names: Sequence[str] | None = None,
         deterministic: bool = False,
+        prior: str = "standard",
+        pseudo_inputs: int = 500,
     ) -> None:
         super().__init__()
         check_positive_int("input_dim", input_dim)
@@ -70,7 +75,18 @@ class VariationalAutoencoder(BaseVAE):
         shape = infer_image_shape(input_dim) if image_shape is None else tuple(image_shape)
         if math.prod(shape) != input_dim:
             raise ValueError(f"image_shape {shape} holds {math.prod(shape)} values but input_dim is {input_dim}")
-        self._setup(shape, latent_dim, likelihood, gaussian_std, learn_std, num_classes, class_names, deterministic)
+        self._setup(
+            shape,
+            latent_dim,
+            likelihood,
+            gaussian_std,
+            learn_std,
+            num_classes,
+            class_names,
+            deterministic,
+            prior,
+            pseudo_inputs,
+        )
         k = self.num_classes  # a conditional model appends the one-hot label to the heads' and decoder's inputs
         # Shared encoder backbone
         self.encoder_backbone = nn.Sequential(nn.Linear(input_dim, hidden_dim), nn.ReLU())

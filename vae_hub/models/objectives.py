@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .posterior import LOG_2PI, standard_normal_log_prob
+from .posterior import LOG_2PI
 
 
 def vae_loss_fn(recon_x: Tensor, x: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
@@ -119,11 +119,13 @@ class ELBOOutput:
         total: The negative ELBO per image, ``recon + kl``, unaffected by beta and free bits.
         recon: The reconstruction term −log p(x|z) per image.
         kl: KL(q(z|x) ‖ p(z)) per image.
-        kl_per_dim: KL per image and latent dimension, (B, latent_dim).
+        kl_per_dim: KL per image and latent dimension, (B, latent_dim); for the VampPrior, each dimension's
+            estimate against the prior's marginal (``BaseVAE.kl_to_prior``); a hierarchical model's top code's.
         logits: The decoder's output before its sigmoid.
         mu: Posterior means (B, latent_dim).
         logvar: Posterior log-variances (B, latent_dim).
         iw_bound: The importance-weighted bound per image when ``iwae`` made it, else None.
+        kl_lower: A hierarchical model's KL of each lower latent group, (B, G); ``kl`` includes it. Else None.
     """
 
     loss: Tensor
@@ -135,6 +137,7 @@ class ELBOOutput:
     mu: Tensor
     logvar: Tensor
     iw_bound: Tensor | None = None
+    kl_lower: Tensor | None = None
 
     @property
     def recon_x(self) -> Tensor:
@@ -173,12 +176,16 @@ def elbo(
 ) -> ELBOOutput:
     """The one-sample ELBO of a model on a batch, with its two terms, computed in fp32.
 
+    The KL term is the closed form for N(0, I), the one-draw estimate log q(z|x) − log p(z) for the VampPrior, and
+    for a hierarchical model adds each lower layer's closed-form KL to its learned prior.
+
     Args:
         model: A vae-hub model, or a DDP wrapper of one.
         x: Images (B, C, H, W) or flat, in [0, 1].
         beta: The KL weight (a β-VAE), >= 0; it changes ``loss``, not ``total``.
         free_bits: A floor on the batch-mean KL of each latent dimension, in nats (Kingma et al., 2016): below it
-            no gradient pushes a dimension onto the prior, against posterior collapse.
+            no gradient pushes a dimension onto the prior, against posterior collapse. A hierarchical model's lower
+            layers get the floor per latent group (one channel of a latent map).
         generator: The random generator of the draw of z.
         labels: A conditional model's classes (B,).
 
@@ -197,11 +204,18 @@ def elbo(
     posterior = out.posterior.float()  # under bf16 autocast the heads are bf16: the loss is computed in fp32
     logits, mu, logvar = out.logits.float(), posterior.mean, posterior.logvar
     recon = core.reconstruction_nll(logits.flatten(1), x.flatten(1).to(logits))
-    kl_per_dim = posterior.kl_per_dim()
-    kl = kl_per_dim.sum(-1)
-    kl_term = torch.clamp(kl_per_dim.mean(0), min=free_bits).sum() * x.shape[0] if free_bits > 0 else kl.sum()
+    kl, kl_per_dim = core.kl_to_prior(posterior, out.z)  # closed form for N(0, I), estimated at z for the VampPrior
+    if free_bits > 0 and core.prior != "standard":
+        raise ValueError("free_bits floors a closed-form KL per dimension: it needs the N(0, I) prior")
+    kl_groups = kl_per_dim
+    if out.lower_kl is not None:  # a hierarchical model: its lower layers' KL, one column per latent group
+        kl_lower = out.lower_kl.float()
+        kl = kl + kl_lower.sum(-1)
+        kl_groups = torch.cat([kl_per_dim, kl_lower], dim=-1)
+    kl_term = torch.clamp(kl_groups.mean(0), min=free_bits).sum() * x.shape[0] if free_bits > 0 else kl.sum()
     loss = recon.sum() + beta * kl_term
-    return ELBOOutput(loss, recon + kl, recon, kl, kl_per_dim, logits, mu, logvar)
+    lower = out.lower_kl.float() if out.lower_kl is not None else None
+    return ELBOOutput(loss, recon + kl, recon, kl, kl_per_dim, logits, mu, logvar, kl_lower=lower)
 
 
 def iwae(
@@ -230,11 +244,15 @@ def iwae(
     q, z, logits = out.posterior.float(), out.z.float(), out.logits.float()  # the bound in fp32 under autocast
     mu, logvar = q.mean, q.logvar
     recon = core.reconstruction_nll(logits.flatten(2), x.flatten(1).to(logits))  # (k, B): -log p(x|z_i)
-    log_w = -recon + standard_normal_log_prob(z) - q.log_prob(z)  # (k, B)
+    log_w = -recon + core.prior_log_prob(z) - q.log_prob(z)  # (k, B)
+    if out.lower_log_ratio is not None:  # a hierarchical model: log p(z_lower | z_1) - log q(z_lower | x, z_1)
+        log_w = log_w + out.lower_log_ratio.float()
     bound = torch.logsumexp(log_w, dim=0) - math.log(k)  # (B,)
-    kl_per_dim = q.kl_per_dim()
-    kl = kl_per_dim.sum(-1)
-    return ELBOOutput(-bound.sum(), recon[0] + kl, recon[0], kl, kl_per_dim, logits[0], mu, logvar, bound)
+    kl, kl_per_dim = core.kl_to_prior(q, z[0])
+    lower = out.lower_kl[0].float() if out.lower_kl is not None else None
+    if lower is not None:
+        kl = kl + lower.sum(-1)
+    return ELBOOutput(-bound.sum(), recon[0] + kl, recon[0], kl, kl_per_dim, logits[0], mu, logvar, bound, lower)
 
 
 def kl_warmup(step: int, warmup_steps: int, beta: float = 1.0) -> float:

@@ -41,6 +41,11 @@ def standard_normal_log_prob(z: Tensor) -> Tensor:
     return -0.5 * (z.pow(2) + LOG_2PI).sum(-1)
 
 
+def diagonal_normal_terms(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
+    """log N(z_d; mu_d, exp(logvar_d)) of each dimension, not summed: the shape ``z``, ``mu`` broadcast to."""
+    return -0.5 * ((z - mu).pow(2) * torch.exp(-logvar) + logvar + LOG_2PI)
+
+
 def diagonal_normal_log_prob(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
     """log N(z; mu, diag(exp(logvar))).
 
@@ -52,7 +57,7 @@ def diagonal_normal_log_prob(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
     Returns:
         Nats, summed over the last dimension.
     """
-    return -0.5 * ((z - mu).pow(2) * torch.exp(-logvar) + logvar + LOG_2PI).sum(-1)
+    return diagonal_normal_terms(z, mu, logvar).sum(-1)
 
 
 class DiagonalGaussian:
@@ -64,10 +69,14 @@ class DiagonalGaussian:
         mean: Means (B, latent_dim).
         logvar: Log-variances (B, latent_dim), natural log.
         deterministic: A plain autoencoder's code: every sample is the mean and the KL is zero.
+        features: A hierarchical model's encoder activations, which its top-down pass reads to infer the lower
+            layers (``HierarchicalVAE``); None for a one-layer model.
     """
 
-    def __init__(self, mean: Tensor, logvar: Tensor, deterministic: bool = False) -> None:
-        self.mean, self.logvar, self.deterministic = mean, logvar, deterministic
+    def __init__(
+        self, mean: Tensor, logvar: Tensor, deterministic: bool = False, features: tuple[Tensor, ...] | None = None
+    ) -> None:
+        self.mean, self.logvar, self.deterministic, self.features = mean, logvar, deterministic, features
 
     @property
     def std(self) -> Tensor:
@@ -96,7 +105,7 @@ class DiagonalGaussian:
         """
         if self.mean.dtype == torch.float32 and self.logvar.dtype == torch.float32:
             return self
-        return DiagonalGaussian(self.mean.float(), self.logvar.float(), self.deterministic)
+        return DiagonalGaussian(self.mean.float(), self.logvar.float(), self.deterministic, self.features)
 
     def sample(self, k: int | None = None, generator: torch.Generator | None = None) -> Tensor:
         """Draw codes with the reparameterization trick: z = mean + std * eps, eps ~ N(0, I).
@@ -151,3 +160,16 @@ class DiagonalGaussian:
             Nats, (..., B).
         """
         return diagonal_normal_log_prob(z, self.mean, self.logvar)
+
+
+def gaussian_kl_between(q_mean: Tensor, q_logvar: Tensor, p_mean: Tensor, p_logvar: Tensor) -> Tensor:
+    """The closed-form KL(N(q_mean, exp(q_logvar)) ‖ N(p_mean, exp(p_logvar))) of each dimension.
+
+    ½ ((μ_q − μ_p)² / σ_p² + σ_q² / σ_p² − log(σ_q² / σ_p²) − 1): the KL of a lower layer of a hierarchical VAE to
+    its learned prior (NVAE, Vahdat & Kautz 2020, eq. 2).
+
+    Returns:
+        Nats, the broadcast shape of the arguments.
+    """
+    ratio = q_logvar - p_logvar
+    return 0.5 * ((q_mean - p_mean).pow(2) * torch.exp(-p_logvar) + ratio.exp() - ratio - 1)

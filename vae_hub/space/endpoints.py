@@ -190,7 +190,7 @@ class Features:
             y = likeliest_class(loaded, x, seed)
             read_as = f"Read as **{model.class_names[y]}**, the class under which its ELBO is highest. "
         estimate = posterior_estimate(model, x, ELBO_SAMPLES, generator=seeded(seed), labels=y)
-        recon = model.to_images(model.decode(estimate.mean, y))
+        recon = model.to_images(model.reconstruct(x, y))  # every layer of a hierarchical model at its posterior mean
         recon_nll, kl = estimate.recon[0].item(), estimate.kl[0].item()
         used = "the uploaded picture" if upload is not None else "your drawing"
         text = (
@@ -198,7 +198,8 @@ class Features:
             + read_as
             + (
                 f"**ELBO = {-(recon_nll + kl):.1f} nats** = −(reconstruction {recon_nll:.1f} + KL {kl:.1f}); "
-                f"the reconstruction term is averaged over {ELBO_SAMPLES} draws of z ~ q(z|x), the KL is exact."
+                f"the reconstruction term is averaged over {ELBO_SAMPLES} draws of z ~ q(z|x), "
+                + ("the KL is exact." if estimate.kl_exact else "the KL over the same draws (here it depends on them).")
             )
         )
         kl_dims = estimate.kl_per_dim[0].tolist()

@@ -89,7 +89,20 @@ def model_card(
     description = {
         "VariationalAutoencoder": "multilayer-perceptron variational autoencoder (the classic Kingma & Welling model)",
         "ConvVAE": "convolutional variational autoencoder",
+        "HierarchicalVAE": "hierarchical variational autoencoder (top-down inference, as in the Ladder VAE and NVAE)",
     }.get(type(model).__name__, "variational autoencoder")
+    if iw_samples > 1:
+        objective = f"the importance-weighted bound with {iw_samples} samples (IWAE, Burda et al. 2016), a tighter ELBO"
+    elif hasattr(model, "lower_shapes"):
+        objective = ("the ELBO (reconstruction + the top code's closed-form KL to N(0, I) + each latent map's "
+                     "closed-form KL to its learned prior)")  # fmt: skip
+    elif getattr(model, "prior", "standard") == "vamp":
+        objective = (f"the ELBO (reconstruction + KL to the VampPrior, a mixture of the posteriors of "
+                     f"{model.pseudo_inputs.shape[0]} learned pseudo-inputs, estimated at the drawn z)")  # fmt: skip
+    else:
+        objective = "the ELBO (reconstruction + closed-form KL to the N(0, I) prior)"
+    maps = getattr(model, "lower_shapes", [])
+    latent_note = f" (the top code; below it, latent maps of {' and '.join('x'.join(map(str, m)) for m in maps)})"
     return ModelCard.from_template(
         card_data,
         template_str=TEMPLATE.read_text(encoding="utf-8"),
@@ -108,7 +121,6 @@ def model_card(
         has_curves=has_curves,
         class_names=model.class_names if model.conditional else [],
         trained_on=trained_on,
-        objective="the ELBO (reconstruction + closed-form KL to the N(0, I) prior)"
-        if iw_samples == 1
-        else f"the importance-weighted bound with {iw_samples} samples (IWAE, Burda et al. 2016), a tighter ELBO",
+        objective=objective,
+        latent_note=latent_note if maps else "",
     )

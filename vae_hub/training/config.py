@@ -14,7 +14,7 @@ from pathlib import Path
 from ..data.spec import DataSpec
 from ..errors import FieldError
 from ..models import MODEL_TYPES
-from ..models.base import LIKELIHOODS
+from ..models.base import LIKELIHOODS, PRIORS
 from ..settings import flag_name, option
 
 MODELS = tuple(MODEL_TYPES)  # --model's choices: "mlp", "conv"
@@ -29,18 +29,32 @@ class TrainConfig(DataSpec):
     model's, the objective's and the optimiser's. Fields marked ``resumable`` may change on ``--resume``."""
 
     model: str = option(
-        "mlp", "the classic MLP VAE (Kingma & Welling: 784-400-20 on MNIST) or a convolutional VAE", choices=MODELS
+        "mlp",
+        "the classic MLP VAE (Kingma & Welling: 784-400-20 on MNIST), a convolutional VAE, or a hierarchical VAE "
+        "(a top vector and a latent map per resolution, inferred top-down)",
+        choices=MODELS,
     )
     output_dir: str = option("runs/vae", "where the model folder (and its checkpoints) is written")
     hidden_dim: int = option(400, "hidden layer width")
     latent_dim: int = option(20, "latent dimensions")
-    base_channels: int = option(32, "ConvVAE width: channels of its first convolution")
-    res_blocks: int = option(0, "ConvVAE depth: residual blocks at each resolution (0: the plain ConvVAE)")
-    num_downsamples: int | None = option(
+    base_channels: int = option(32, "conv and hvae width: channels of the first convolution")
+    res_blocks: int | None = option(
         None,
-        "ConvVAE: stride-2 convolutions (default: halve while the side stays even and >= 4; 28 -> 7x7)",
+        "conv and hvae depth: residual blocks at each resolution (default: 0 for conv, the plain ConvVAE; 1 for hvae)",
         metavar="N",
     )
+    num_downsamples: int | None = option(
+        None,
+        "conv and hvae: stride-2 convolutions (default: halve while the side stays even and >= 4; 28 -> 7x7)",
+        metavar="N",
+    )
+    latent_channels: int = option(8, "hvae: channels of each lower latent map (one map per resolution)")
+    prior: str = option(
+        "standard",
+        "p(z) of mlp and conv: N(0, I), or the VampPrior (a mixture of the posteriors of learned pseudo-inputs)",
+        choices=PRIORS,
+    )
+    pseudo_inputs: int = option(500, "the VampPrior's components: learned pseudo-input images", metavar="K")
     likelihood: str = option("bernoulli", "the decoder's p(x|z)", choices=LIKELIHOODS)
     gaussian_std: float = option(0.1, "the Gaussian decoder's std")
     learn_std: bool = option(False, "learn the Gaussian decoder's std")
@@ -108,7 +122,7 @@ class TrainConfig(DataSpec):
         a folder that ``from_pretrained`` would refuse.
         """
         problems = self.data_problems()
-        for name in ("model", "likelihood", "lr_schedule", "mixed_precision", "report_to", "eval_precision"):
+        for name in ("model", "likelihood", "prior", "lr_schedule", "mixed_precision", "report_to", "eval_precision"):
             choices = self.__dataclass_fields__[name].metadata["choices"]
             if getattr(self, name) not in choices:
                 problems.append(f"{self.flag(name)} must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
@@ -117,8 +131,27 @@ class TrainConfig(DataSpec):
         for name in ("epochs", "batch_size", "log_every", "iw_samples"):
             if getattr(self, name) < 1:
                 problems.append(f"{self.flag(name)} must be >= 1, got {getattr(self, name)}")
-        if self.num_downsamples is not None and self.model != "conv":
-            problems.append(f"--num-downsamples is for --model conv only, got {self.num_downsamples}")
+        spatial = ("conv", "hvae")
+        if self.num_downsamples is not None and self.model not in spatial:
+            problems.append(f"--num-downsamples is for --model conv or hvae only, got {self.num_downsamples}")
+        if self.res_blocks is not None and self.model not in spatial:
+            problems.append(f"--res-blocks is for --model conv or hvae only, got {self.res_blocks}")
+        if self.latent_channels != 8 and self.model != "hvae":
+            problems.append(f"--latent-channels is for --model hvae only, got {self.latent_channels}")
+        if self.prior == "vamp":
+            settings = {"--model hvae": self.model == "hvae", "--conditional": self.conditional,
+                        "--autoencoder": self.autoencoder, "--free-bits": self.free_bits > 0}  # fmt: skip
+            clashes = [flag for flag, on in settings.items() if on]
+            if clashes:
+                problems.append(f"--prior vamp is for an unconditional mlp or conv VAE without free bits: leave out "
+                                f"{', '.join(clashes)}")  # fmt: skip
+        elif self.pseudo_inputs != 500:
+            problems.append(f"--pseudo-inputs is for --prior vamp only, got {self.pseudo_inputs}")
+        if self.model == "hvae" and (self.conditional or self.autoencoder):
+            problems.append(
+                "--model hvae is neither conditional nor a plain autoencoder: leave out "
+                f"{'--conditional' if self.conditional else '--autoencoder'}"
+            )
         for name in ("lr", "beta", "free_bits", "kl_warmup", "lr_warmup"):
             value = getattr(self, name)
             positive = name == "lr"
@@ -138,8 +171,6 @@ class TrainConfig(DataSpec):
             )
         if not (0 <= self.ema < 1):
             problems.append(f"--ema must be a decay in [0, 1) such as 0.999 (0 turns it off), got {self.ema}")
-        if self.res_blocks and self.model != "conv":
-            problems.append(f"--res-blocks is for --model conv only, got {self.res_blocks}")
         if self.eval_k < 0:
             problems.append(f"--eval-k must be >= 0 (0 skips the NLL), got {self.eval_k}")
         problems += output_dir_problems(self.output_dir)

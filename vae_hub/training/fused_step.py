@@ -34,6 +34,8 @@ def fused_step_problem(model: torch.nn.Module, *, iw_samples: int, free_bits: fl
     """Why ``FusedMLPStep`` cannot train ``model`` with these settings (None when it can)."""
     if type(model) is not VariationalAutoencoder:
         return "it is written for the MLP VAE (--model mlp)"
+    if model.prior != "standard":
+        return "it computes the closed-form KL to N(0, I), not to the VampPrior"
     if model.likelihood != "bernoulli" or model.conditional or model.deterministic:
         return "it covers the Bernoulli VAE only (no --likelihood gaussian, --conditional or --autoencoder)"
     if iw_samples > 1 or free_bits > 0:

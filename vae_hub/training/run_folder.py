@@ -26,16 +26,19 @@ from .config import TrainConfig
 
 def hyperparameters(config: TrainConfig, model: BaseVAE, n_train: int, world: int) -> dict[str, Any]:
     """The model card's hyperparameter table."""
-    arch = (
-        f"MLP {model.input_dim}-{config.hidden_dim}-{config.latent_dim}"
-        if config.model == "mlp"
-        else f"ConvVAE, base width {config.base_channels}, hidden {config.hidden_dim}, latent {config.latent_dim}"
-        + (
-            f", {config.res_blocks} residual block{'s' * (config.res_blocks > 1)} per resolution"
-            if config.res_blocks
-            else ""
+    blocks = getattr(model, "res_blocks", config.res_blocks) or 0
+    depth = f", {blocks} residual block{'s' * (blocks > 1)} per resolution" if blocks else ""
+    if config.model == "mlp":
+        arch = f"MLP {model.input_dim}-{config.hidden_dim}-{config.latent_dim}"
+    elif config.model == "hvae":
+        maps = ", ".join(f"{c}x{h}x{w}" for c, h, w in model.lower_shapes)  # type: ignore[attr-defined]
+        arch = (
+            f"hierarchical VAE, base width {config.base_channels}, hidden {config.hidden_dim}, top latent "
+            f"{config.latent_dim}, lower latent maps {maps}{depth}"
         )
-    )
+    else:
+        widths = f"base width {config.base_channels}, hidden {config.hidden_dim}"
+        arch = f"ConvVAE, {widths}, latent {config.latent_dim}{depth}"
     return {
         "architecture": arch,
         "parameters": f"{sum(p.numel() for p in model.parameters()):,}",

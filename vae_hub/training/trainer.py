@@ -28,6 +28,7 @@ from ..evaluation.plots import import_matplotlib_in_the_background
 from ..evaluation.summary import evaluate
 from ..models import MODEL_TYPES
 from ..models.base import BaseVAE
+from ..models.hierarchical import HierarchicalVAE
 from ..models.mlp import VariationalAutoencoder
 from ..models.objectives import elbo, iwae, kl_warmup
 from ..precision import flush_denormals, resolve_mixed_precision
@@ -69,14 +70,19 @@ def build_model(
         likelihood |= dict(deterministic=True)
     if config.conditional:
         likelihood |= dict(num_classes=len(class_names or []), class_names=class_names)
+    if config.prior != "standard":
+        likelihood |= dict(prior=config.prior, pseudo_inputs=config.pseudo_inputs)
     cls = MODEL_TYPES[config.model]
     if cls is VariationalAutoencoder:
         return cls(math.prod(image_shape), config.hidden_dim, config.latent_dim, image_shape=image_shape, **likelihood)
-    return cls(
-        image_shape, latent_dim=config.latent_dim, base_channels=config.base_channels, hidden_dim=config.hidden_dim,
-        res_blocks=config.res_blocks, num_downsamples=config.num_downsamples or auto_downsamples(min(image_shape[1:])),
-        **likelihood,
+    spatial = dict(
+        latent_dim=config.latent_dim, base_channels=config.base_channels, hidden_dim=config.hidden_dim,
+        num_downsamples=config.num_downsamples or auto_downsamples(min(image_shape[1:])),
     )  # fmt: skip
+    if cls is HierarchicalVAE:
+        res_blocks = 1 if config.res_blocks is None else config.res_blocks
+        return cls(image_shape, latent_channels=config.latent_channels, res_blocks=res_blocks, **spatial, **likelihood)
+    return cls(image_shape, res_blocks=config.res_blocks or 0, **spatial, **likelihood)
 
 
 def moving_average(model: BaseVAE, decay: float) -> torch.optim.swa_utils.AveragedModel:

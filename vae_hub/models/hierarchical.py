@@ -1,0 +1,247 @@
+"""A hierarchical VAE: a top latent vector and a latent map at each resolution, inferred top-down.
+
+The generative model is p(z_1) p(z_2 | z_1) ... p(z_L | z_<L) p(x | z), with z_1 the top vector (N(0, I), as in the
+one-layer VAE) and each lower z_l a (c, h, w) map whose Gaussian prior is computed from the decoder's state. The
+posterior is inferred top-down along the same decoder path (Ladder VAE, Sønderby et al. 2016; NVAE, Vahdat & Kautz
+2020; VDVAE, Child 2021): q(z_1 | x) from the encoder's top features, then q(z_l | x, z_<l) from the decoder's state
+beside the encoder's features at that resolution, as a shift of the prior (NVAE's residual posterior):
+μ_q = μ_p + Δμ, log σ_q² = log σ_p² + Δ. The ELBO is
+
+    E_q[log p(x | z)] − KL(q(z_1 | x) ‖ N(0, I)) − Σ_l E_q[KL(q(z_l | x, z_<l) ‖ p(z_l | z_<l))],
+
+each KL in closed form at the drawn upper layers. ``encode`` gives q(z_1 | x), so the latent maps, interpolation and
+the fitted mixture work on the top vector; ``decode(z)`` takes the lower layers at their prior means.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from ..hub.config_rules import Int, Rule
+from .base import MAX_SIDE, MAX_WIDTH, BaseVAE, Decoded, check_positive_int
+from .conv import ResidualBlock, conv_widths
+from .layers import Conv2d, ConvTranspose2d
+from .posterior import LOG_2PI, DiagonalGaussian, gaussian_kl_between
+
+LOGVAR_RANGE = (-12.0, 8.0)  # keeps exp(logvar) finite in bf16 and fp32 however far an update pushes a head
+
+
+def normal_log_prob(z: Tensor, mean: Tensor, logvar: Tensor) -> Tensor:
+    """log N(z; mean, diag(exp(logvar))) summed over all but the first dimension: (N,)."""
+    return -0.5 * ((z - mean).pow(2) * torch.exp(-logvar) + logvar + LOG_2PI).flatten(1).sum(-1)
+
+
+class TopDownLayer(nn.Module):
+    """One lower stochastic layer: its prior p(z_l | z_<l) and posterior q(z_l | x, z_<l) at one resolution.
+
+    Both read the decoder's state ``d``; the posterior also reads the encoder's features ``h`` there. The drawn map
+    is projected back into the state, which a residual cell then refines.
+    """
+
+    def __init__(self, channels: int, latent_channels: int) -> None:
+        super().__init__()
+        self.prior = Conv2d(channels, 2 * latent_channels, 3, padding=1)
+        self.posterior = nn.Sequential(
+            Conv2d(2 * channels, channels, 3, padding=1), nn.ReLU(), Conv2d(channels, 2 * latent_channels, 3, padding=1)
+        )
+        self.project = Conv2d(latent_channels, channels, 1)
+        self.cell = ResidualBlock(channels)
+        for head in (self.prior, self.posterior[-1]):  # start at q = p = N(0, I): no KL to fight at the first step
+            nn.init.zeros_(head.weight)
+            nn.init.zeros_(head.bias)
+
+    def forward(
+        self,
+        d: Tensor,
+        h: Tensor | None,
+        *,
+        draw: bool,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """The next decoder state, with z_l from the posterior (``h`` given) or the prior (``h`` None).
+
+        Returns:
+            The state, KL(q ‖ p) per image and latent channel (N, c) and log p(z_l) − log q(z_l) (N,) at the draw;
+            both None when drawing from the prior.
+        """
+        p_mean, p_logvar = self.prior(d).float().chunk(2, dim=1)
+        p_logvar = p_logvar.clamp(*LOGVAR_RANGE)
+        if h is None:
+            mean, logvar, scale = p_mean, p_logvar, temperature
+        else:
+            shift, dlogvar = self.posterior(torch.cat([d, h], dim=1)).float().chunk(2, dim=1)
+            mean, logvar, scale = p_mean + shift, (p_logvar + dlogvar).clamp(*LOGVAR_RANGE), 1.0
+        z = mean
+        if draw and scale > 0:
+            eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+            z = mean + scale * torch.exp(0.5 * logvar) * eps
+        d = self.cell(d + self.project(z.to(d.dtype)))
+        if h is None:
+            return d, None, None
+        kl = gaussian_kl_between(mean, logvar, p_mean, p_logvar).sum((2, 3))  # (N, c)
+        log_ratio = normal_log_prob(z, p_mean, p_logvar) - normal_log_prob(z, mean, logvar)
+        return d, kl, log_ratio
+
+
+class HierarchicalVAE(BaseVAE):
+    """A hierarchical VAE for (C, H, W) images: a ``latent_dim`` top vector and a ``latent_channels`` map at each
+    of the ``num_downsamples`` resolutions below it (7x7 and 14x14 for 28x28 images), inferred top-down.
+
+    The encoder is the ConvVAE's (stride-2 4x4 convolutions doubling the channels from ``base_channels``, each
+    followed by ``res_blocks`` residual blocks), keeping its features at each resolution; the decoder mirrors it,
+    with a ``TopDownLayer`` at each resolution before upsampling. ``free_bits`` in training applies to each top
+    dimension and to each lower layer's channel (a group of h·w dimensions), which keeps the upper layers in use.
+
+    Args:
+        image_shape: The images' (C, H, W); H and W must be divisible by 2 ** ``num_downsamples``.
+        latent_dim: Dimensions of the top vector z_1 (what ``encode`` describes).
+        latent_channels: Channels of each lower latent map.
+        base_channels: Channels of the first convolution.
+        hidden_dim: Width of the layer before the top heads (and after z_1 in the decoder).
+        num_downsamples: Stride-2 convolutions, >= 1: the number of lower latent maps.
+        res_blocks: Residual blocks after each downsampling and in each top-down cell's place, in [0, 16].
+        likelihood: The decoder's p(x|z): ``"bernoulli"`` or ``"gaussian"``.
+        gaussian_std: The Gaussian decoder's standard deviation, > 0.
+        learn_std: Learn that standard deviation.
+    """
+
+    config_rules: ClassVar[dict[str, Rule]] = {
+        name: rule for name, rule in BaseVAE.config_rules.items() if name not in ("prior", "pseudo_inputs")
+    } | {  # its top code's prior is N(0, I); the lower layers' priors are learned
+        "latent_channels": Int(1, 2**10),
+        "base_channels": Int(1, 2**16),
+        "hidden_dim": Int(1, MAX_WIDTH),
+        "num_downsamples": Int(1, MAX_SIDE.bit_length() - 1),
+        "res_blocks": Int(0, 16),
+        "num_classes": Int(0, 0),
+    }
+
+    def __init__(
+        self,
+        image_shape: Sequence[int] = (1, 28, 28),
+        latent_dim: int = 16,
+        latent_channels: int = 8,
+        base_channels: int = 32,
+        hidden_dim: int = 256,
+        num_downsamples: int = 2,
+        res_blocks: int = 1,
+        likelihood: str = "bernoulli",
+        gaussian_std: float = 0.1,
+        learn_std: bool = False,
+        num_classes: int = 0,
+        class_names: Sequence[str] | None = None,
+        deterministic: bool = False,
+    ) -> None:
+        super().__init__()
+        if num_classes or deterministic:
+            raise ValueError("HierarchicalVAE is neither conditional nor deterministic: leave num_classes at 0")
+        self._setup(image_shape, latent_dim, likelihood, gaussian_std, learn_std)
+        check_positive_int("latent_channels", latent_channels)
+        check_positive_int("hidden_dim", hidden_dim)
+        widths, self.feature_shape = conv_widths(self, base_channels, num_downsamples, res_blocks)
+        self.latent_channels, self.res_blocks = latent_channels, res_blocks
+        c = self.image_shape[0]
+        features = math.prod(self.feature_shape)
+
+        # Bottom-up: one stage per resolution, its output kept for the top-down pass at that resolution.
+        self.encoder_stages = nn.ModuleList(
+            nn.Sequential(
+                Conv2d(c_in, c_out, 4, stride=2, padding=1),
+                nn.ReLU(),
+                *[ResidualBlock(c_out) for _ in range(res_blocks)],
+            )
+            for c_in, c_out in zip([c, *widths[:-1]], widths, strict=False)
+        )
+        self.encoder_backbone = nn.Sequential(nn.Flatten(), nn.Linear(features, hidden_dim), nn.ReLU())
+        self.fc_mu = nn.Linear(hidden_dim, latent_dim)
+        self.fc_logvar = nn.Linear(hidden_dim, latent_dim)
+
+        # Top-down: z_1 to the coarsest state, then per resolution (coarse to fine) a stochastic layer and upsampling.
+        self.decoder_input = nn.Sequential(
+            nn.Linear(latent_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, features), nn.ReLU(),
+            nn.Unflatten(1, self.feature_shape),
+        )  # fmt: skip
+        rev = widths[::-1]
+        self.top_down = nn.ModuleList(TopDownLayer(width, latent_channels) for width in rev)
+        self.cells = nn.ModuleList(
+            nn.Sequential(*[ResidualBlock(width) for _ in range(max(res_blocks - 1, 0))]) for width in rev
+        )
+        self.upsample = nn.ModuleList(
+            ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1)
+            for c_in, c_out in zip(rev, [*rev[1:], c], strict=False)
+        )
+
+    @property
+    def lower_shapes(self) -> list[tuple[int, int, int]]:
+        """The (c, h, w) of each lower latent map, top to bottom."""
+        _, h, w = self.image_shape
+        n = len(self.top_down)
+        return [(self.latent_channels, h // 2 ** (n - i), w // 2 ** (n - i)) for i in range(n)]
+
+    def _encode(self, x: Tensor, labels: Tensor | None = None) -> DiagonalGaussian:
+        features = []
+        h = x
+        for stage in self.encoder_stages:
+            h = stage(h)
+            features.append(h)
+        top = self.encoder_backbone(h)
+        return DiagonalGaussian(self.fc_mu(top), self.fc_logvar(top), features=tuple(features[::-1]))
+
+    def _run_top_down(
+        self,
+        z: Tensor,
+        features: Sequence[Tensor] | None,
+        *,
+        draw: bool,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> Decoded:
+        """Logits from top codes ``z`` (N, latent_dim); lower layers from their posteriors given ``features``
+        (coarsest first, B images each, N a multiple of B) or from their priors when ``features`` is None."""
+        d = self.decoder_input(z)
+        kls, ratios = [], []
+        for i, (layer, cell, up) in enumerate(zip(self.top_down, self.cells, self.upsample, strict=True)):
+            h = None
+            if features is not None:
+                h = features[i]
+                h = h.repeat(d.shape[0] // h.shape[0], 1, 1, 1) if h.shape[0] != d.shape[0] else h
+            d, kl, ratio = layer(d, h, draw=draw, temperature=temperature, generator=generator)
+            kls.append(kl)
+            ratios.append(ratio)
+            d = up(cell(d))
+            if i < len(self.upsample) - 1:
+                d = torch.relu(d)
+        if features is None:
+            return Decoded(d)
+        return Decoded(d, torch.cat(kls, dim=1), torch.stack(ratios).sum(0))
+
+    def _decode_posterior(
+        self,
+        z: Tensor,
+        posterior: DiagonalGaussian,
+        labels: Tensor | None = None,
+        *,
+        draw: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> Decoded:
+        if posterior.features is None:
+            raise ValueError("HierarchicalVAE needs the posterior its own encode() returned, with the encoder features")
+        return self._run_top_down(z, posterior.features, draw=draw, generator=generator)
+
+    def _decode_logits(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        return self._run_top_down(z, None, draw=False).logits
+
+    def _decode(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        return torch.sigmoid(self._decode_logits(z, labels))
+
+    def _generate(
+        self, z: Tensor, labels: Tensor | None, temperature: float, generator: torch.Generator | None
+    ) -> Tensor:
+        out = self._run_top_down(z, None, draw=True, temperature=temperature, generator=generator)
+        return torch.sigmoid(out.logits)
