@@ -22,6 +22,9 @@ train() {  # name, then train.py flags
 train conv-fashion-mnist --model conv --latent-dim 16 --hidden-dim 256 --res-blocks 1 --dataset fashion-mnist \
   --data-dir "$FMNIST" --epochs 60 --lr-schedule cosine --mixed-precision bf16 --eval-k 1000 \
   --model-name "vae-hub ConvVAE (residual), Fashion-MNIST"
+train hvae-fashion-mnist --model hvae --latent-dim 16 --hidden-dim 256 --latent-channels 8 --dataset fashion-mnist \
+  --data-dir "$FMNIST" --epochs 120 --lr-schedule cosine --mixed-precision bf16 --kl-warmup 10 --free-bits 0.05 \
+  --ema 0.999 --eval-k 1000 --model-name "vae-hub hierarchical VAE, Fashion-MNIST"
 train mlp-fashion-mnist --model mlp --hidden-dim 400 --latent-dim 20 --dataset fashion-mnist --data-dir "$FMNIST" \
   --epochs 10 --eval-k 1000 --model-name "The classic MLP VAE (784-400-20), Fashion-MNIST"
 train cmlp-fashion-mnist --model mlp --hidden-dim 400 --latent-dim 20 --conditional --dataset fashion-mnist \
@@ -33,7 +36,6 @@ train conv-mnist-5k --model conv --latent-dim 16 --hidden-dim 256 --dataset mnis
 train mlp-2d-fashion-mnist --model mlp --hidden-dim 400 --latent-dim 2 --dataset fashion-mnist --data-dir "$FMNIST" \
   --epochs 20 --eval-k 1000 --model-name "MLP VAE with a 2-D latent space, Fashion-MNIST" \
   --limitation "A 2-D latent space is chosen so the whole latent space can be drawn as one grid; it reconstructs much worse than the 20-D model."
-
 # The lab (space/models/lab.json): the plain autoencoder twin of mlp-2d-fashion-mnist, and the beta twins
 train ae-2d-fashion-mnist --model mlp --hidden-dim 400 --latent-dim 2 --dataset fashion-mnist --data-dir "$FMNIST" \
   --epochs 20 --autoencoder --model-name "Plain autoencoder with a 2-D latent space (the VAE's foil), Fashion-MNIST" \
