@@ -8,6 +8,7 @@ from torch import distributions as D
 
 from vae_hub import ConvVAE, VariationalAutoencoder, elbo, from_pretrained, importance_sampled_log_likelihood
 from vae_hub.models.objectives import iwae
+from vae_hub.models.posterior import diagonal_normal_log_prob, diagonal_normal_log_prob_each
 
 
 def vamp_mlp(latent: int = 4, k: int = 6, hidden: int = 32) -> VariationalAutoencoder:
@@ -29,6 +30,14 @@ def test_the_prior_density_is_the_mixture_of_the_pseudo_inputs_posteriors():
         torch.testing.assert_close(model.prior_log_prob(z), reference_prior(model).log_prob(z), atol=1e-4, rtol=1e-5)
         images = torch.sigmoid(model.pseudo_inputs)
         torch.testing.assert_close(model.prior_components().mean, model.encode(images.flatten(1)).mean)
+
+
+def test_the_density_against_each_gaussian_by_matmul_is_the_direct_one():
+    gen = torch.Generator().manual_seed(1)
+    z = torch.randn(7, 3, 20, generator=gen) * 3
+    mu, logvar = torch.randn(50, 20, generator=gen) * 2, torch.randn(50, 20, generator=gen)
+    direct = diagonal_normal_log_prob(z.unsqueeze(-2), mu, logvar)
+    torch.testing.assert_close(diagonal_normal_log_prob_each(z, mu, logvar), direct, atol=1e-3, rtol=1e-5)
 
 
 def test_the_kl_is_the_one_draw_estimate_and_each_dimension_is_measured_against_its_marginal():

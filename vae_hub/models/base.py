@@ -28,7 +28,12 @@ from ..hub.config_rules import Bool, Choice, Float, ImageShape, Int, Names, Rule
 from ..limits import MAX_IMAGE_SIDE
 from .mixture import GaussianMixture
 from .objectives import bernoulli_nll, gaussian_nll
-from .posterior import DiagonalGaussian, diagonal_normal_log_prob, diagonal_normal_terms, standard_normal_log_prob
+from .posterior import (
+    DiagonalGaussian,
+    diagonal_normal_log_prob_each,
+    diagonal_normal_terms,
+    standard_normal_log_prob,
+)
 
 LIKELIHOODS = ("bernoulli", "gaussian")  # the decoder's p(x|z)
 PRIORS = ("standard", "vamp")  # p(z): N(0, I), or the VampPrior (the posteriors of learned pseudo-inputs, mixed)
@@ -48,6 +53,44 @@ def check_image_shape(image_shape: Sequence[int]) -> tuple[int, int, int]:
     if len(shape) != 3 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in shape):
         raise ValueError(f"image_shape must be three positive integers (C, H, W), got {image_shape!r}")
     return shape  # type: ignore[return-value]
+
+
+def check_images(x: Any, image_shape: tuple[int, int, int], name: str) -> Tensor:
+    """Check a batch of images for a model named ``name``: a float tensor (B, C, H, W) or (B, C·H·W) in [0, 1].
+
+    Returns:
+        ``x`` itself.
+
+    Raises:
+        TypeError: For something that is not a tensor.
+        ValueError: For a wrong shape, a non-float dtype, an empty batch, or values outside [0, 1] (NaN included),
+            saying what was expected.
+    """
+    c, h, w = image_shape
+    input_dim = c * h * w
+    expected = f"images of shape (B, {c}, {h}, {w}) or flat inputs of shape (B, {input_dim})"
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} expects a torch.Tensor of {expected}, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise ValueError(
+            f"{name} expects a floating-point tensor with values in [0, 1], got dtype {x.dtype} "
+            "(for 8-bit images use x.float() / 255)"
+        )
+    is_image = x.ndim == 4 and tuple(x.shape[1:]) == image_shape
+    is_flat = x.ndim == 2 and x.shape[1] == input_dim
+    if not (is_image or is_flat):
+        hint = " (add a batch dimension with x.unsqueeze(0))" if tuple(x.shape) == image_shape else ""
+        raise ValueError(f"{name} expects {expected}, got shape {tuple(x.shape)}{hint}")
+    if x.shape[0] == 0:
+        raise ValueError(f"{name} got an empty batch (B=0); expected at least one image")
+    lo, hi = torch.aminmax(x.detach())
+    lo_v, hi_v = float(lo), float(hi)
+    if not (lo_v >= 0.0 and hi_v <= 1.0):  # also catches NaN
+        raise ValueError(
+            f"{name} expects pixel values in [0, 1], got min {lo_v:.4g} and max {hi_v:.4g} "
+            "(scale images to [0, 1]; NaN or inf values are not allowed)"
+        )
+    return x
 
 
 @dataclass(frozen=True)
@@ -282,7 +325,7 @@ class BaseVAE(
         if self.prior == "standard":
             return standard_normal_log_prob(z)
         q = components if components is not None else self.prior_components()
-        log_k = diagonal_normal_log_prob(z.float().unsqueeze(-2), q.mean, q.logvar)  # (..., K)
+        log_k = diagonal_normal_log_prob_each(z, q.mean, q.logvar)  # (..., K)
         return torch.logsumexp(log_k, dim=-1) - math.log(q.mean.shape[0])
 
     def kl_to_prior(self, posterior: DiagonalGaussian, z: Tensor) -> tuple[Tensor, Tensor]:
@@ -344,32 +387,8 @@ class BaseVAE(
             ValueError: For a wrong shape, a non-float dtype, an empty batch, or values outside [0, 1] (NaN included),
                 saying what was expected.
         """
-        name = type(self).__name__
-        c, h, w = self._image_shape
-        expected = f"images of shape (B, {c}, {h}, {w}) or flat inputs of shape (B, {self.input_dim})"
-        if not isinstance(x, Tensor):
-            raise TypeError(f"{name} expects a torch.Tensor of {expected}, got {type(x).__name__}")
-        if not x.is_floating_point():
-            raise ValueError(
-                f"{name} expects a floating-point tensor with values in [0, 1], got dtype {x.dtype} "
-                "(for 8-bit images use x.float() / 255)"
-            )
-        is_image = x.ndim == 4 and tuple(x.shape[1:]) == self._image_shape
-        is_flat = x.ndim == 2 and x.shape[1] == self.input_dim
-        if not (is_image or is_flat):
-            hint = " (add a batch dimension with x.unsqueeze(0))" if tuple(x.shape) == self._image_shape else ""
-            raise ValueError(f"{name} expects {expected}, got shape {tuple(x.shape)}{hint}")
-        if x.shape[0] == 0:
-            raise ValueError(f"{name} got an empty batch (B=0); expected at least one image")
-        lo, hi = torch.aminmax(x.detach())
-        lo_v, hi_v = float(lo), float(hi)
-        if not (lo_v >= 0.0 and hi_v <= 1.0):  # also catches NaN
-            raise ValueError(
-                f"{name} expects pixel values in [0, 1], got min {lo_v:.4g} and max {hi_v:.4g} "
-                "(scale images to [0, 1]; NaN or inf values are not allowed)"
-            )
-        x = x.to(device=self.device, dtype=self.dtype)
-        return x.flatten(1) if self.flat_input else x.reshape(-1, c, h, w)
+        x = check_images(x, self._image_shape, type(self).__name__).to(device=self.device, dtype=self.dtype)
+        return x.flatten(1) if self.flat_input else x.reshape(-1, *self._image_shape)
 
     def check_latent(self, z: Any) -> Tensor:
         """Check latent codes, and bring them to the model's device and dtype.

@@ -38,7 +38,6 @@ class CodePrior(nn.Module):
         self.blocks = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(width)
         self.head = nn.Linear(width, num_codes)
-        self.register_buffer("causal", nn.Transformer.generate_square_subsequent_mask(length), persistent=False)
 
     def logits(self, codes: Tensor) -> Tensor:
         """The logits of p(c_i | c_<i) at every position: (B, H·W, K) for codes (B, H, W) or (B, H·W)."""
@@ -47,7 +46,9 @@ class CodePrior(nn.Module):
         tokens = torch.cat([start, flat[:, :-1]], dim=1)  # position i sees the codes before it
         n = tokens.shape[1]
         h = self.embed(tokens) + self.position[:n]
-        h = self.blocks(h, mask=self.causal[:n, :n], is_causal=True)
+        # made here, not kept as a buffer: a model loaded onto the meta device then has nothing unsaved
+        causal = nn.Transformer.generate_square_subsequent_mask(n, device=h.device, dtype=h.dtype)
+        h = self.blocks(h, mask=causal, is_causal=True)
         return self.head(self.norm(h))
 
     def log_prob(self, codes: Tensor) -> Tensor:
