@@ -18,6 +18,7 @@ from .models.hierarchical import HierarchicalVAE
 from .models.mlp import VariationalAutoencoder
 from .models.objectives import ELBOOutput, elbo, iwae, kl_warmup, vae_loss_fn
 from .models.posterior import DiagonalGaussian, gaussian_kl
+from .models.vqvae import VQVAE
 
 __version__ = "0.2.0"
 
@@ -30,6 +31,7 @@ __all__ = [
     "DiagonalGaussian",
     "ELBOOutput",
     "ForwardOutput",
+    "VQVAE",
     "VaeHubError",
     "VariationalAutoencoder",
     "active_units",

@@ -23,6 +23,10 @@ class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
     """A local folder, a file inside it, or a Hub repository does not exist."""
 
 
+class UnsupportedModelError(CheckpointError):
+    """A valid model of a kind that this command or page does not handle (a VQ-VAE where a VAE is needed)."""
+
+
 class FieldError(VaeHubError, ValueError):
     """A config value of the wrong type or out of range; the message names the field."""
 

@@ -22,3 +22,16 @@ def test_evaluate_a_trained_folder(tmp_path, mnist_dir):
 def test_evaluate_reports_bad_models_clearly(tmp_path):
     result = run_script("evaluate.py", tmp_path / "nope", "--dataset", "mnist", "--data-dir", tmp_path)
     assert result.returncode == 2 and "error: local folder" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_vq_vae_is_sampled_by_vae_hub_sample_and_refused_by_evaluate_with_why(tmp_path):
+    from vae_hub import VQVAE
+
+    VQVAE(num_codes=8, code_dim=2, base_channels=4, res_blocks=0, prior_width=8, prior_layers=1, prior_heads=1
+          ).save_pretrained(tmp_path / "vq")  # fmt: skip
+    result = run_script("evaluate.py", tmp_path / "vq", "--dataset", "mnist", "--data-dir", tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "error: vae-hub evaluate works with VAEs" in result.stderr and "this model is a VQVAE" in result.stderr
+    result = run_script("sample.py", tmp_path / "vq", "--n", "4", "--out", tmp_path / "s.png")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "s.png").read_bytes().startswith(b"\x89PNG")

@@ -155,3 +155,16 @@ def test_order_json_lists_the_models_offered_and_a_wrong_one_is_a_clear_error(tm
         (tmp_path / "order.json").write_text(json.dumps(bad))
         with pytest.raises(ModelLoadError, match=message):
             model_store.find_models([str(tmp_path)])
+
+
+def test_a_vq_vae_is_refused_by_name_and_the_store_goes_on(tmp_path, folders):
+    from vae_hub import VQVAE
+
+    VQVAE(num_codes=8, code_dim=2, base_channels=4, res_blocks=0, prior_width=8, prior_layers=1, prior_heads=1
+          ).save_pretrained(tmp_path / "vq")  # fmt: skip
+    store = ModelStore({"vq": tmp_path / "vq", "a": folders["a"]})
+    with pytest.raises(
+        ModelLoadError, match="could not load 'vq': this Space works with VAEs .* this model is a VQVAE"
+    ):
+        store.get("vq")
+    assert store.get("a").model is not None

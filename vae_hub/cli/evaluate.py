@@ -18,7 +18,7 @@ import torch
 from ..errors import CheckpointError, DataError, DataNotFoundError
 from ..evaluation.metrics import EVAL_PRECISIONS
 from ..evaluation.summary import evaluate, format_table
-from ..models.base import from_pretrained
+from ..models.base import from_pretrained, require_vae
 from ..precision import nll_precision
 from .model_data import add_data_options, model_images
 from .options import error
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         error("--k must be >= 0 and --batch-size >= 1")
         return 2
     try:
-        model = from_pretrained(args.model, map_location=args.device)
+        model = require_vae(from_pretrained(args.model, map_location=args.device), "vae-hub evaluate")
         images, labels, dataset, note = model_images(args, model, limit=args.max_images, binarize=args.binarize)
         print(f"test images: {len(images):,} from {dataset}, {note}")
         start = time.perf_counter()

@@ -15,7 +15,7 @@ import torch
 from ..errors import CheckpointError, DataError, DataNotFoundError
 from ..evaluation.latent_space import fit_code_mixture
 from ..evaluation.plots import save_samples
-from ..models.base import from_pretrained
+from ..models.base import from_pretrained, require_vae
 from .model_data import add_data_options, model_images
 from .options import error
 
@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
         model = from_pretrained(args.model, map_location=args.device)
         prior = None
         if args.sampler == "gmm":
+            model = require_vae(model, "vae-hub sample --sampler gmm")
             images, labels, dataset, note = model_images(args, model, split="train", limit=args.fit_images)
             print(f"fitting {args.components} Gaussians to the codes of {len(images):,} images from {dataset}, {note}")
             prior = fit_code_mixture(model, images, labels, components=args.components, seed=args.seed)

@@ -9,6 +9,7 @@ from .conv import ConvVAE, ResidualBlock
 from .hierarchical import HierarchicalVAE
 from .mlp import VariationalAutoencoder
 from .posterior import DiagonalGaussian
+from .vqvae import VQVAE
 
 MODEL_TYPES: dict[str, type[BaseVAE]] = {"mlp": VariationalAutoencoder, "conv": ConvVAE, "hvae": HierarchicalVAE}
 
@@ -20,6 +21,7 @@ __all__ = [
     "ForwardOutput",
     "HierarchicalVAE",
     "ResidualBlock",
+    "VQVAE",
     "VariationalAutoencoder",
     "from_pretrained",
 ]

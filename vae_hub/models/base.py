@@ -17,12 +17,13 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import torch
 from huggingface_hub import PyTorchModelHubMixin
 from torch import Tensor, nn
 
+from ..errors import UnsupportedModelError
 from ..hub import save_load as hub
 from ..hub.config_rules import Bool, Choice, Float, ImageShape, Int, Names, Rule
 from ..limits import MAX_IMAGE_SIDE
@@ -34,6 +35,9 @@ from .posterior import (
     diagonal_normal_terms,
     standard_normal_log_prob,
 )
+
+if TYPE_CHECKING:
+    from .vqvae import VQVAE
 
 LIKELIHOODS = ("bernoulli", "gaussian")  # the decoder's p(x|z)
 PRIORS = ("standard", "vamp")  # p(z): N(0, I), or the VampPrior (the posteriors of learned pseudo-inputs, mixed)
@@ -779,7 +783,7 @@ class BaseVAE(
         """
         model = hub.load_model(
             pretrained_model_name_or_path,
-            expected=None if cls is BaseVAE else cls,
+            expected=cls,
             revision=revision,
             token=token,
             cache_dir=cache_dir,
@@ -791,7 +795,7 @@ class BaseVAE(
         return cast(BaseVAE, model)
 
 
-def from_pretrained(name_or_path: str | Path, **kwargs: Any) -> BaseVAE:
+def from_pretrained(name_or_path: str | Path, **kwargs: Any) -> BaseVAE | VQVAE:
     """Load any vae-hub model from a local folder or a Hub repo id, whichever class saved it.
 
     Args:
@@ -800,12 +804,27 @@ def from_pretrained(name_or_path: str | Path, **kwargs: Any) -> BaseVAE:
             ``map_location``, ``max_bytes``: as for ``BaseVAE.from_pretrained``.
 
     Returns:
-        The model (a ``VariationalAutoencoder``, a ``ConvVAE``, ...), in eval mode.
+        The model (a ``VariationalAutoencoder``, a ``ConvVAE``, a ``HierarchicalVAE``, a ``VQVAE``), in eval mode;
+        ``require_vae`` checks that it is a VAE where one is needed.
 
     Raises:
         CheckpointError: For any problem, naming it.
     """
-    return BaseVAE.from_pretrained(name_or_path, **kwargs)
+    return cast("BaseVAE | VQVAE", hub.load_model(name_or_path, **kwargs))
+
+
+def require_vae(model: nn.Module, where: str) -> BaseVAE:
+    """Return ``model`` if it is a VAE (a ``BaseVAE``: MLP, ConvVAE, hierarchical); else say where it cannot be used.
+
+    Raises:
+        UnsupportedModelError: For another registered model, such as a ``VQVAE``.
+    """
+    if not isinstance(model, BaseVAE):
+        raise UnsupportedModelError(
+            f"{where} works with VAEs (VariationalAutoencoder, ConvVAE, HierarchicalVAE); this model is a "
+            f"{type(model).__name__}, used from Python (model.sample, model.reconstruct, model.nll_bound)"
+        )
+    return model
 
 
 def lerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:

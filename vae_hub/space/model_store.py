@@ -29,7 +29,7 @@ from ..evaluation.metrics import kl_per_dimension
 from ..hub.files import CONFIG_NAME, looks_like_local_path, resolve_file, source_name
 from ..images import MNIST_MARGIN
 from ..limits import MAX_TEXT_BYTES, max_model_bytes, size_text
-from ..models.base import BaseVAE, from_pretrained
+from ..models.base import BaseVAE, from_pretrained, require_vae
 
 DIGIT_DATASETS = ("mnist", "kmnist")  # centred in a 20x20 box like MNIST; other data sets fill the frame
 SPACE_MAX_MODEL_MB = 256  # the Space's size limit per model, unless VAE_HUB_MAX_MODEL_MB says otherwise
@@ -266,7 +266,7 @@ class ModelStore:
             source = name
         start = time.perf_counter()
         try:
-            model = from_pretrained(source, max_bytes=self.max_model_bytes)
+            model = require_vae(from_pretrained(source, max_bytes=self.max_model_bytes), "this Space")
             card = read_text(source, "README.md")
             metrics = read_json(source, "metrics.json")
         except CheckpointError as e:
