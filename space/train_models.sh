@@ -36,6 +36,11 @@ train conv-mnist-5k --model conv --latent-dim 16 --hidden-dim 256 --dataset mnis
 train mlp-2d-fashion-mnist --model mlp --hidden-dim 400 --latent-dim 2 --dataset fashion-mnist --data-dir "$FMNIST" \
   --epochs 20 --eval-k 1000 --model-name "MLP VAE with a 2-D latent space, Fashion-MNIST" \
   --limitation "A 2-D latent space is chosen so the whole latent space can be drawn as one grid; it reconstructs much worse than the 20-D model."
+# The VampPrior twin of mlp-2d-fashion-mnist: the same network and training with a learned mixture prior
+train vamp-2d-fashion-mnist --model mlp --hidden-dim 400 --latent-dim 2 --dataset fashion-mnist --data-dir "$FMNIST" \
+  --epochs 20 --eval-k 1000 --prior vamp --pseudo-inputs 500 \
+  --model-name "MLP VAE with a 2-D latent space and the VampPrior (500 pseudo-inputs), Fashion-MNIST" \
+  --limitation "A 2-D latent space is chosen so the whole latent space can be drawn as one grid; it reconstructs much worse than the 20-D model."
 # The lab (space/models/lab.json): the plain autoencoder twin of mlp-2d-fashion-mnist, and the beta twins
 train ae-2d-fashion-mnist --model mlp --hidden-dim 400 --latent-dim 2 --dataset fashion-mnist --data-dir "$FMNIST" \
   --epochs 20 --autoencoder --model-name "Plain autoencoder with a 2-D latent space (the VAE's foil), Fashion-MNIST" \
