@@ -12,9 +12,10 @@ from .evaluation.metrics import (
     posterior_estimate,
     posterior_mean_variance,
 )
-from .models.base import BaseVAE, ForwardOutput, from_pretrained
+from .models.base import BaseVAE, ForwardOutput
 from .models.conv import ConvVAE
 from .models.hierarchical import HierarchicalVAE
+from .models.loading import from_pretrained
 from .models.mlp import VariationalAutoencoder
 from .models.objectives import ELBOOutput, elbo, iwae, kl_warmup, vae_loss_fn
 from .models.posterior import DiagonalGaussian, gaussian_kl

@@ -54,7 +54,7 @@ def test_the_first_stage_overfits_a_batch():
         optimizer.zero_grad()
         vq_loss(model, x).loss.backward()
         optimizer.step()
-    last = float(vq_loss(model.eval(), x).recon_sum) / 8
+    last = float(vq_loss(model.eval(), x).recon_sum.detach()) / 8
     assert last < 0.7 * first, (first, last)
 
 

@@ -18,7 +18,8 @@ import torch
 from ..errors import CheckpointError, DataError, DataNotFoundError
 from ..evaluation.metrics import EVAL_PRECISIONS
 from ..evaluation.summary import evaluate, format_table
-from ..models.base import from_pretrained, require_vae
+from ..models.base import require_vae
+from ..models.loading import from_pretrained
 from ..precision import nll_precision
 from .model_data import add_data_options, model_images
 from .options import error

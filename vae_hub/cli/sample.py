@@ -15,7 +15,8 @@ import torch
 from ..errors import CheckpointError, DataError, DataNotFoundError
 from ..evaluation.latent_space import fit_code_mixture
 from ..evaluation.plots import save_samples
-from ..models.base import from_pretrained, require_vae
+from ..models.base import require_vae
+from ..models.loading import from_pretrained
 from .model_data import add_data_options, model_images
 from .options import error
 

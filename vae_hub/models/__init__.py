@@ -4,9 +4,10 @@
 ``from_pretrained`` under the class name its ``config.json`` records.
 """
 
-from .base import BaseVAE, ForwardOutput, from_pretrained
+from .base import BaseVAE, ForwardOutput
 from .conv import ConvVAE, ResidualBlock
 from .hierarchical import HierarchicalVAE
+from .loading import from_pretrained
 from .mlp import VariationalAutoencoder
 from .posterior import DiagonalGaussian
 from .vqvae import VQVAE

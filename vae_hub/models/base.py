@@ -17,7 +17,7 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import Any, ClassVar, cast
 
 import torch
 from huggingface_hub import PyTorchModelHubMixin
@@ -35,9 +35,6 @@ from .posterior import (
     diagonal_normal_terms,
     standard_normal_log_prob,
 )
-
-if TYPE_CHECKING:
-    from .vqvae import VQVAE
 
 LIKELIHOODS = ("bernoulli", "gaussian")  # the decoder's p(x|z)
 PRIORS = ("standard", "vamp")  # p(z): N(0, I), or the VampPrior (the posteriors of learned pseudo-inputs, mixed)
@@ -793,24 +790,6 @@ class BaseVAE(
             max_bytes=max_bytes,
         )
         return cast(BaseVAE, model)
-
-
-def from_pretrained(name_or_path: str | Path, **kwargs: Any) -> BaseVAE | VQVAE:
-    """Load any vae-hub model from a local folder or a Hub repo id, whichever class saved it.
-
-    Args:
-        name_or_path: A local folder or a Hub repo id (``"user/name"``).
-        **kwargs: ``revision``, ``token``, ``cache_dir``, ``force_download``, ``local_files_only``,
-            ``map_location``, ``max_bytes``: as for ``BaseVAE.from_pretrained``.
-
-    Returns:
-        The model (a ``VariationalAutoencoder``, a ``ConvVAE``, a ``HierarchicalVAE``, a ``VQVAE``), in eval mode;
-        ``require_vae`` checks that it is a VAE where one is needed.
-
-    Raises:
-        CheckpointError: For any problem, naming it.
-    """
-    return cast("BaseVAE | VQVAE", hub.load_model(name_or_path, **kwargs))
 
 
 def require_vae(model: nn.Module, where: str) -> BaseVAE:

@@ -29,7 +29,8 @@ from ..evaluation.metrics import kl_per_dimension
 from ..hub.files import CONFIG_NAME, looks_like_local_path, resolve_file, source_name
 from ..images import MNIST_MARGIN
 from ..limits import MAX_TEXT_BYTES, max_model_bytes, size_text
-from ..models.base import BaseVAE, from_pretrained, require_vae
+from ..models.base import BaseVAE, require_vae
+from ..models.loading import from_pretrained
 
 DIGIT_DATASETS = ("mnist", "kmnist")  # centred in a 20x20 box like MNIST; other data sets fill the frame
 SPACE_MAX_MODEL_MB = 256  # the Space's size limit per model, unless VAE_HUB_MAX_MODEL_MB says otherwise

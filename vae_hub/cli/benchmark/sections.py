@@ -25,8 +25,8 @@ from ...data.image_data import to_unit
 from ...data.named_sets import load_dataset, torchvision_root
 from ...errors import DataNotFoundError
 from ...evaluation.metrics import importance_sampled_log_likelihood, iwae_batch_size
-from ...models.base import from_pretrained
 from ...models.conv import ConvVAE
+from ...models.loading import from_pretrained
 from ...models.mlp import VariationalAutoencoder
 from .timing import free_port, latency, matmul_gflops, peak_rss_mb, percentiles, rss_mb
 
