@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from helpers import run_script, tiny_train_args
 
 
@@ -24,14 +26,19 @@ def test_evaluate_reports_bad_models_clearly(tmp_path):
     assert result.returncode == 2 and "error: local folder" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_a_vq_vae_is_sampled_by_vae_hub_sample_and_refused_by_evaluate_with_why(tmp_path):
+def test_a_vq_vae_is_evaluated_by_its_likelihood_bound_and_sampled(tmp_path, mnist_dir):
     from vae_hub import VQVAE
 
     VQVAE(num_codes=8, code_dim=2, base_channels=4, res_blocks=0, prior_width=8, prior_layers=1, prior_heads=1
           ).save_pretrained(tmp_path / "vq")  # fmt: skip
-    result = run_script("evaluate.py", tmp_path / "vq", "--dataset", "mnist", "--data-dir", tmp_path)
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "error: vae-hub evaluate works with VAEs" in result.stderr and "this model is a VQVAE" in result.stderr
+    output = tmp_path / "eval.json"
+    result = run_script("evaluate.py", tmp_path / "vq", "--dataset", "mnist", "--data-dir", mnist_dir,
+                        "--no-download", "--no-progress", "--output", output)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "NLL bound: reconstruction + code length" in result.stdout and "codebook perplexity" in result.stdout
+    metrics = json.loads(output.read_text())
+    assert metrics["nll_bound"] == pytest.approx(metrics["recon"] + metrics["code_length"])
+    assert metrics["num_images"] == 64 and 1 <= metrics["codes_used"] <= 8 and "nll" not in metrics
     result = run_script("sample.py", tmp_path / "vq", "--n", "4", "--out", tmp_path / "s.png")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "s.png").read_bytes().startswith(b"\x89PNG")

@@ -18,7 +18,6 @@ import torch
 from ..errors import CheckpointError, DataError, DataNotFoundError
 from ..evaluation.metrics import EVAL_PRECISIONS
 from ..evaluation.summary import evaluate, format_table
-from ..models.base import require_vae
 from ..models.loading import from_pretrained
 from ..precision import nll_precision
 from .model_data import add_data_options, model_images
@@ -27,7 +26,12 @@ from .options import error
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="a model folder or a Hub repo id (user/name)")
-    p.add_argument("--k", type=int, default=1000, help="importance samples for the NLL (0: skip; 5000 fits in memory)")
+    p.add_argument(
+        "--k",
+        type=int,
+        default=1000,
+        help="importance samples for the NLL (0: skip; 5000 fits in memory; a VQ-VAE reports its bound instead)",
+    )
     p.add_argument(
         "--precision",
         choices=("auto", *EVAL_PRECISIONS),
@@ -49,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         error("--k must be >= 0 and --batch-size >= 1")
         return 2
     try:
-        model = require_vae(from_pretrained(args.model, map_location=args.device), "vae-hub evaluate")
+        model = from_pretrained(args.model, map_location=args.device)
         images, labels, dataset, note = model_images(args, model, limit=args.max_images, binarize=args.binarize)
         print(f"test images: {len(images):,} from {dataset}, {note}")
         start = time.perf_counter()

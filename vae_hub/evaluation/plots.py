@@ -94,6 +94,9 @@ def save_training_curves(history: list[dict[str, Any]], path: Path) -> None:
     """
     from matplotlib.figure import Figure  # no pyplot: no global figure state, no GUI backend to pick
 
+    if any("stage" in h for h in history):
+        save_two_stage_curves(history, path)
+        return
     epochs = [h["epoch"] for h in history]
     fig = Figure(figsize=(9, 3.4), dpi=100)
     ax_loss, ax_kl = fig.subplots(1, 2)
@@ -107,5 +110,31 @@ def save_training_curves(history: list[dict[str, Any]], path: Path) -> None:
     ax_kl.legend()
     for ax in (ax_loss, ax_kl):
         ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def save_two_stage_curves(history: list[dict[str, Any]], path: Path) -> None:
+    """A VQ-VAE's curves as a PNG: the reconstruction per autoencoder epoch, then the code length per prior epoch.
+
+    Args:
+        history: ``metrics.json``'s per-epoch records, each with its ``stage`` ("autoencoder" or "prior").
+        path: The PNG file to write.
+    """
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9, 3.4), dpi=100)
+    axes = fig.subplots(1, 2)
+    titles = {"autoencoder": ("reconstruction (nats / image)", "Stage 1: autoencoder and codebook"),
+              "prior": ("code length (nats / image)", "Stage 2: the prior over code grids")}  # fmt: skip
+    for ax, (stage, (ylabel, title)) in zip(axes, titles.items(), strict=True):
+        rows = [h for h in history if h.get("stage") == stage]
+        epochs = [h["epoch"] for h in rows]
+        ax.plot(epochs, [h["train_loss"] for h in rows], "o-", label="train")
+        ax.plot(epochs, [h["test_loss"] for h in rows], "s-", label="test")
+        ax.set(xlabel="epoch", ylabel=ylabel, title=title)
+        ax.grid(alpha=0.3)
+        if rows:
+            ax.legend()
     fig.tight_layout()
     fig.savefig(path)

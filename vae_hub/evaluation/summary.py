@@ -1,4 +1,5 @@
-"""Evaluate a model on a set of images: ELBO and its parts, importance-sampled NLL, KL per dimension, active units."""
+"""Evaluate a model on a set of images: ELBO and its parts, importance-sampled NLL, KL per dimension, active units;
+for a VQ-VAE, its likelihood bound, code length and codebook usage."""
 
 from __future__ import annotations
 
@@ -13,12 +14,13 @@ from tqdm.auto import tqdm
 from ..data.image_data import to_unit
 from ..models.base import BaseVAE
 from ..models.objectives import bernoulli_entropy_sum, elbo
+from ..models.vqvae import VQVAE, vq_loss
 from .metrics import ACTIVE_UNIT_THRESHOLD, EVAL_PRECISIONS, importance_sampled_log_likelihood, iwae_batch_size
 
 
 @torch.no_grad()
 def evaluate(
-    model: BaseVAE,
+    model: BaseVAE | VQVAE,
     images: Tensor,
     *,
     labels: Tensor | None = None,
@@ -49,8 +51,11 @@ def evaluate(
         ``kl_per_dim``, ``num_images``; with ``k > 0``, ``nll``, ``nll_bits_per_dim``, ``nll_k`` and
         ``nll_precision``; for a Bernoulli likelihood, ``bernoulli_floor`` (the pixels' own binary entropy, which
         no reconstruction term goes below on grey-level data); for a hierarchical model, ``kl_per_layer`` (the top
-        code's KL, then each lower latent map's). Bits per dimension are nats / (C·H·W · ln 2).
+        code's KL, then each lower latent map's). Bits per dimension are nats / (C·H·W · ln 2). For a VQ-VAE,
+        what ``evaluate_vq`` returns (``k``, ``labels`` and ``precision`` do not apply).
     """
+    if isinstance(model, VQVAE):
+        return evaluate_vq(model, images, batch_size=batch_size, progress=progress, desc=desc)
     if precision not in EVAL_PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(EVAL_PRECISIONS)}, got {precision!r}")
     if getattr(model, "deterministic", False):
@@ -117,6 +122,66 @@ def evaluate(
     return result
 
 
+@torch.no_grad()
+def evaluate_vq(
+    model: VQVAE,
+    images: Tensor,
+    *,
+    batch_size: int = 500,
+    prior: bool = True,
+    progress: bool = False,
+    desc: str = "evaluate",
+) -> dict[str, Any]:
+    """A VQ-VAE's test figures, per-image means in nats.
+
+    Args:
+        model: A ``VQVAE``.
+        images: Test images (N, C, H, W): floats in [0, 1] or uint8 pixels.
+        batch_size: Images evaluated at once.
+        prior: Include the code prior's figures (leave out while only the first stage is trained).
+        progress: Show a progress bar.
+        desc: The progress bar's label.
+
+    Returns:
+        A dict: ``recon`` (−log p(x | z_q)), ``commitment``, ``perplexity`` (exp of the codebook usage's entropy),
+        ``codes_used``, ``num_codes``, ``num_images``, ``bernoulli_floor``; with ``prior``, ``code_length``
+        (−log p(c(x)) under the learned prior), ``nll_bound`` (their sum, an upper bound on −log p(x), not an
+        importance-sampled estimate) and ``nll_bound_bits_per_dim``.
+    """
+    was_training = model.training
+    model.eval()
+    sums = {"recon": 0.0, "commitment": 0.0, "code_length": 0.0, "floor": 0.0}
+    counts = torch.zeros(model.num_codes, dtype=torch.float64)
+    batches = images.split(batch_size)
+    for x in tqdm(batches, desc=desc, disable=not progress, unit="batch", leave=False):
+        sums["floor"] += bernoulli_entropy_sum(x)
+        x = to_unit(x.to(model.device))
+        parts = vq_loss(model, model.check_input(x))
+        sums["recon"] += float(parts.recon_sum)
+        sums["commitment"] += float(parts.commitment_sum)
+        counts += torch.bincount(parts.indices.flatten().cpu(), minlength=model.num_codes).double()
+        if prior:
+            sums["code_length"] -= float(model.code_prior.log_prob(parts.indices).sum())
+    model.train(was_training)
+    n = images.shape[0]
+    usage = counts / counts.sum()
+    used = usage[usage > 0]
+    result: dict[str, Any] = {
+        "num_images": n,
+        "recon": sums["recon"] / n,
+        "commitment": sums["commitment"] / n,
+        "perplexity": float(torch.exp(-(used * used.log()).sum())),
+        "codes_used": int((counts > 0).sum()),
+        "num_codes": model.num_codes,
+        "bernoulli_floor": sums["floor"] / n,
+    }
+    if prior:
+        result["code_length"] = sums["code_length"] / n
+        result["nll_bound"] = result["recon"] + result["code_length"]
+        result["nll_bound_bits_per_dim"] = result["nll_bound"] / (model.input_dim * math.log(2))
+    return result
+
+
 def format_table(metrics: dict[str, Any]) -> str:
     """A plain-text table of what ``evaluate`` returns, as ``vae-hub evaluate`` prints it.
 
@@ -135,6 +200,12 @@ def format_table(metrics: dict[str, Any]) -> str:
         "nll_bits_per_dim": "NLL in bits/dim",
         "bernoulli_floor": "floor: the images' own binary entropy",
         "active_units": f"active units (of {metrics.get('latent_dim')})",
+        "commitment": "commitment ||z_e - z_q||^2",
+        "code_length": "code length under the learned prior (nats)",
+        "nll_bound": "NLL bound: reconstruction + code length",
+        "nll_bound_bits_per_dim": "NLL bound in bits/dim",
+        "perplexity": f"codebook perplexity (of {metrics.get('num_codes')} entries)",
+        "codes_used": "codebook entries used",
         "num_images": "images",
     }
     rows = [(label, metrics[key], "bits" in key) for key, label in labels.items() if key in metrics]

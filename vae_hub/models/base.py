@@ -801,7 +801,8 @@ def require_vae(model: nn.Module, where: str) -> BaseVAE:
     if not isinstance(model, BaseVAE):
         raise UnsupportedModelError(
             f"{where} works with VAEs (VariationalAutoencoder, ConvVAE, HierarchicalVAE); this model is a "
-            f"{type(model).__name__}, used from Python (model.sample, model.reconstruct, model.nll_bound)"
+            f"{type(model).__name__} (vae-hub sample and vae-hub evaluate take it; in Python: model.sample, "
+            "model.reconstruct, model.nll_bound)"
         )
     return model
 

@@ -119,7 +119,7 @@ class VQVAE(
             raise ValueError(f"commitment must be a positive number, got {commitment!r}")
         self.commitment = float(commitment)
         widths, (_, gh, gw) = conv_widths(self, base_channels, num_downsamples, res_blocks)
-        self.grid = (gh, gw)
+        self.grid, self.res_blocks = (gh, gw), res_blocks
         c = self._image_shape[0]
 
         encoder: list[nn.Module] = []

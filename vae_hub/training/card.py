@@ -10,6 +10,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from ..data.named_sets import DATASETS
 from ..models.base import REPO_URL, BaseVAE
+from ..models.vqvae import VQVAE
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "MODEL_CARD.md"  # vae_hub/MODEL_CARD.md, a link to the top-level one
 TASK = "unconditional-image-generation"
@@ -18,6 +19,13 @@ TASK = "unconditional-image-generation"
 def eval_results(metrics: dict[str, Any], dataset_id: str, dataset_name: str) -> list[EvalResult]:
     """The measured test metrics as ``model-index`` entries."""
     common = dict(task_type=TASK, dataset_type=dataset_id, dataset_name=dataset_name, dataset_split="test")
+    if "nll_bound" in metrics:  # a VQ-VAE: no ELBO, KL or active units
+        figures = [("recon", "Test reconstruction -log p(x|z_q) (nats/image)", metrics["recon"]),
+                   ("nll_bound", "Test NLL upper bound: reconstruction + code length (nats/image)",
+                    metrics["nll_bound"]),
+                   ("perplexity", f"Codebook perplexity (of {metrics['num_codes']})",
+                    metrics["perplexity"])]  # fmt: skip
+        return [EvalResult(metric_type=t, metric_name=n, metric_value=round(v, 2), **common) for t, n, v in figures]
     results = [
         EvalResult(
             metric_type="elbo", metric_name="Test ELBO (nats/image)", metric_value=round(metrics["elbo"], 2), **common
@@ -60,7 +68,7 @@ class DataFacts:
 
 
 def model_card(
-    model: BaseVAE,
+    model: BaseVAE | VQVAE,
     metrics: dict[str, Any],
     *,
     data: DataFacts,
@@ -86,6 +94,15 @@ def model_card(
         model_name=name,
         eval_results=eval_results(metrics, data.hub_id or data.name, display),
     )
+    if isinstance(model, VQVAE):
+        return ModelCard.from_template(
+            card_data, template_str=TEMPLATE.read_text(encoding="utf-8"), vq=True, model_name=name,
+            model_description="VQ-VAE (vector-quantised autoencoder, van den Oord et al. 2017)", repo_url=REPO_URL,
+            repo_id=repo_id or "path/to/this/folder", dataset_name=display, grid="x".join(map(str, model.grid)),
+            num_codes=model.num_codes, image_shape=", ".join(map(str, model.image_shape)), metrics=metrics,
+            hyperparameters=hyperparameters, dataset_note=dataset_note or data.note,
+            extra_limitations=extra_limitations or [], has_curves=has_curves, trained_on=trained_on,
+        )  # fmt: skip
     description = {
         "VariationalAutoencoder": "multilayer-perceptron variational autoencoder (the classic Kingma & Welling model)",
         "ConvVAE": "convolutional variational autoencoder",

@@ -15,9 +15,15 @@ from ..data.spec import DataSpec
 from ..errors import FieldError
 from ..models import MODEL_TYPES
 from ..models.base import LIKELIHOODS, PRIORS
+from ..models.vqvae import VQVAE
 from ..settings import flag_name, option
 
-MODELS = tuple(MODEL_TYPES)  # --model's choices: "mlp", "conv"
+MODELS = (*MODEL_TYPES, "vqvae")  # --model's choices: the VAEs, then the VQ-VAE (its own two-stage training)
+RULES = {**{name: cls.config_rules for name, cls in MODEL_TYPES.items()}, "vqvae": VQVAE.config_rules}
+# what --model vqvae has no use for: these flags must stay at their defaults with it
+VAE_ONLY = ("latent_dim", "hidden_dim", "prior", "likelihood", "learn_std", "ema", "iw_samples", "beta", "free_bits",
+            "kl_warmup", "conditional", "autoencoder")  # fmt: skip
+VQ_ONLY = ("num_codes", "code_dim", "commitment", "prior_epochs")
 LR_SCHEDULES = ("constant", "cosine")
 PRECISIONS = ("auto", "no", "fp16", "bf16")
 TRACKERS = ("none", "tensorboard", "trackio", "wandb")  # Accelerate's trackers (pip install the one you use)
@@ -30,22 +36,24 @@ class TrainConfig(DataSpec):
 
     model: str = option(
         "mlp",
-        "the classic MLP VAE (Kingma & Welling: 784-400-20 on MNIST), a convolutional VAE, or a hierarchical VAE "
-        "(a top vector and a latent map per resolution, inferred top-down)",
+        "the classic MLP VAE (Kingma & Welling: 784-400-20 on MNIST), a convolutional VAE, a hierarchical VAE "
+        "(a top vector and a latent map per resolution, inferred top-down), or a VQ-VAE (a grid of codebook "
+        "entries, then a learned prior over the grids)",
         choices=MODELS,
     )
     output_dir: str = option("runs/vae", "where the model folder (and its checkpoints) is written")
     hidden_dim: int = option(400, "hidden layer width")
     latent_dim: int = option(20, "latent dimensions")
-    base_channels: int = option(32, "conv and hvae width: channels of the first convolution")
+    base_channels: int = option(32, "conv, hvae and vqvae width: channels of the first convolution")
     res_blocks: int | None = option(
         None,
-        "conv and hvae depth: residual blocks at each resolution (default: 0 for conv, the plain ConvVAE; 1 for hvae)",
+        "conv, hvae and vqvae depth: residual blocks at each resolution (default: 0 for conv, the plain ConvVAE; 1 "
+        "for hvae; 2 for vqvae)",
         metavar="N",
     )
     num_downsamples: int | None = option(
         None,
-        "conv and hvae: stride-2 convolutions (default: halve while the side stays even and >= 4; 28 -> 7x7)",
+        "conv, hvae and vqvae: stride-2 convolutions (default: halve while the side stays even and >= 4; 28 -> 7x7)",
         metavar="N",
     )
     latent_channels: int = option(8, "hvae: channels of each lower latent map (one map per resolution)")
@@ -55,6 +63,12 @@ class TrainConfig(DataSpec):
         choices=PRIORS,
     )
     pseudo_inputs: int = option(500, "the VampPrior's components: learned pseudo-input images", metavar="K")
+    num_codes: int = option(256, "vqvae: codebook entries", metavar="K")
+    code_dim: int = option(32, "vqvae: dimension of each codebook entry")
+    commitment: float = option(0.25, "vqvae: weight of the commitment loss that keeps the encoder near its entries")
+    prior_epochs: int = option(
+        20, "vqvae: epochs of the second stage, which trains the prior over the training images' code grids"
+    )
     likelihood: str = option("bernoulli", "the decoder's p(x|z)", choices=LIKELIHOODS)
     gaussian_std: float = option(0.1, "the Gaussian decoder's std")
     learn_std: bool = option(False, "learn the Gaussian decoder's std")
@@ -126,26 +140,27 @@ class TrainConfig(DataSpec):
             choices = self.__dataclass_fields__[name].metadata["choices"]
             if getattr(self, name) not in choices:
                 problems.append(f"{self.flag(name)} must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
-        if self.model in MODEL_TYPES:
+        if self.model in RULES:
             problems += self.model_problems()
-        for name in ("epochs", "batch_size", "log_every", "iw_samples"):
+        for name in ("epochs", "batch_size", "log_every", "iw_samples", "prior_epochs"):
             if getattr(self, name) < 1:
                 problems.append(f"{self.flag(name)} must be >= 1, got {getattr(self, name)}")
-        spatial = ("conv", "hvae")
+        spatial = ("conv", "hvae", "vqvae")
         if self.num_downsamples is not None and self.model not in spatial:
-            problems.append(f"--num-downsamples is for --model conv or hvae only, got {self.num_downsamples}")
+            problems.append(f"--num-downsamples is for --model conv, hvae or vqvae only, got {self.num_downsamples}")
         if self.res_blocks is not None and self.model not in spatial:
-            problems.append(f"--res-blocks is for --model conv or hvae only, got {self.res_blocks}")
-        if self.latent_channels != 8 and self.model != "hvae":
+            problems.append(f"--res-blocks is for --model conv, hvae or vqvae only, got {self.res_blocks}")
+        problems += self.vq_problems()
+        if self.latent_channels != self.default("latent_channels") and self.model != "hvae":
             problems.append(f"--latent-channels is for --model hvae only, got {self.latent_channels}")
-        if self.prior == "vamp":
+        if self.prior == "vamp" and self.model != "vqvae":
             settings = {"--model hvae": self.model == "hvae", "--conditional": self.conditional,
                         "--autoencoder": self.autoencoder, "--free-bits": self.free_bits > 0}  # fmt: skip
             clashes = [flag for flag, on in settings.items() if on]
             if clashes:
                 problems.append(f"--prior vamp is for an unconditional mlp or conv VAE without free bits: leave out "
                                 f"{', '.join(clashes)}")  # fmt: skip
-        elif self.pseudo_inputs != 500:
+        elif self.pseudo_inputs != self.default("pseudo_inputs"):
             problems.append(f"--pseudo-inputs is for --prior vamp only, got {self.pseudo_inputs}")
         if self.model == "hvae" and (self.conditional or self.autoencoder):
             problems.append(
@@ -184,8 +199,7 @@ class TrainConfig(DataSpec):
             One message per refused setting, naming its flag and its range; empty when none is.
         """
         problems = []
-        rules = MODEL_TYPES[self.model].config_rules
-        for name, rule in rules.items():
+        for name, rule in RULES[self.model].items():
             value = getattr(self, name, None)
             if name in self.__dataclass_fields__ and value is not None:
                 try:
@@ -193,6 +207,20 @@ class TrainConfig(DataSpec):
                 except FieldError as e:
                     problems.append(str(e))
         return problems
+
+    def default(self, name: str) -> object:
+        """A field's default value."""
+        return self.__dataclass_fields__[name].default
+
+    def vq_problems(self) -> list[str]:
+        """The flags set for the wrong kind of model: a VAE's with ``--model vqvae``, a VQ-VAE's with another."""
+        if self.model == "vqvae":
+            changed = [self.flag(n) for n in VAE_ONLY if getattr(self, n) != self.default(n)]
+            if changed:
+                return [f"--model vqvae has no Gaussian latent, KL term or VAE prior: leave out {', '.join(changed)}"]
+            return []
+        changed = [self.flag(n) for n in VQ_ONLY if getattr(self, n) != self.default(n)]
+        return [f"{', '.join(changed)}: for --model vqvae only"] if changed else []
 
     @classmethod
     def resumable(cls) -> set[str]:

@@ -19,13 +19,16 @@ from ..evaluation.summary import evaluate
 from ..fileio import atomic_write
 from ..hub.publish import publish
 from ..models.base import BaseVAE
+from ..models.vqvae import VQVAE
 from ..precision import nll_precision
 from .card import DataFacts, model_card
 from .config import TrainConfig
 
 
-def hyperparameters(config: TrainConfig, model: BaseVAE, n_train: int, world: int) -> dict[str, Any]:
+def hyperparameters(config: TrainConfig, model: BaseVAE | VQVAE, n_train: int, world: int) -> dict[str, Any]:
     """The model card's hyperparameter table."""
+    if isinstance(model, VQVAE):
+        return vq_hyperparameters(config, model, n_train, world)
     blocks = getattr(model, "res_blocks", config.res_blocks) or 0
     depth = f", {blocks} residual block{'s' * (blocks > 1)} per resolution" if blocks else ""
     if config.model == "mlp":
@@ -63,6 +66,31 @@ def hyperparameters(config: TrainConfig, model: BaseVAE, n_train: int, world: in
     }
 
 
+def vq_hyperparameters(config: TrainConfig, model: VQVAE, n_train: int, world: int) -> dict[str, Any]:
+    """A VQ-VAE's hyperparameter table: its two stages' settings."""
+    blocks = model.res_blocks
+    h, w = model.grid
+    return {
+        "architecture": f"VQ-VAE, base width {config.base_channels}, {blocks} residual block{'s' * (blocks != 1)} "
+        f"per resolution, code grid {h}x{w}",
+        "codebook": f"{model.num_codes} entries of dimension {config.code_dim}, updated by moving averages "
+        f"(decay {model.quantizer.decay:g}), unused entries restarted",
+        "code prior": f"causal transformer over the {h * w} codes of a grid, width "
+        f"{model.code_prior.embed.embedding_dim}, {len(model.code_prior.blocks.layers)} layers",
+        "parameters": f"{sum(p.numel() for p in model.parameters()):,}",
+        "likelihood": config.likelihood + (" (dynamically binarized data)" if config.binarize else ""),
+        "objective": f"stage 1: reconstruction + {config.commitment:g} x commitment (straight-through gradients); "
+        "stage 2: the code grids' negative log-likelihood under the prior",
+        "optimizer": f"Adam, lr {config.lr:g}, {config.lr_schedule} schedule per stage"
+        + (f", {config.lr_warmup:g} epochs of warm-up" if config.lr_warmup else ""),
+        "batch size": f"{config.batch_size} x {world} process(es)",
+        "epochs": f"{config.epochs} (autoencoder) + {config.prior_epochs} (prior)",
+        "training images": f"{n_train:,}",
+        "seed": config.seed,
+        "precision": PRECISION_NOTES.get(config.mixed_precision, config.mixed_precision),
+    }
+
+
 PRECISION_NOTES = {
     "no": "fp32 throughout",
     "bf16": "bf16 autocast: matmuls and convolutions in bfloat16; weights, loss, gradients' sums and Adam in fp32",
@@ -74,7 +102,7 @@ def duration(seconds: float) -> str:
     return f"{seconds:.1f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
 
 
-def hardware(model: BaseVAE) -> str:
+def hardware(model: BaseVAE | VQVAE) -> str:
     """What the model was trained on, for the card: the GPU's name, else the CPU's, its cores and torch's threads."""
     if model.device.type == "cuda":
         return torch.cuda.get_device_name(model.device)
@@ -105,7 +133,7 @@ def data_facts(data: Splits) -> DataFacts:
 
 def write_model_folder(
     config: TrainConfig,
-    model: BaseVAE,
+    model: BaseVAE | VQVAE,
     test_images: Tensor,
     history: list[dict[str, Any]],
     train_seconds: float,
@@ -152,6 +180,7 @@ def write_model_folder(
     full = data.train_size
     if n_train < full:
         limitations.insert(0, f"Trained on {n_train:,} images, not the full {full:,}-image training split.")
+    epochs = config.epochs + (config.prior_epochs if isinstance(model, VQVAE) else 0)
     card = model_card(
         model,
         test,
@@ -162,7 +191,7 @@ def write_model_folder(
         dataset_note=config.data_note,
         extra_limitations=limitations,
         has_curves=bool(history),
-        trained_on=f"{duration(train_seconds)} ({config.epochs} epoch{'s' * (config.epochs > 1)}, test passes "
+        trained_on=f"{duration(train_seconds)} ({epochs} epoch{'s' * (epochs > 1)}, test passes "
         f"included) on {hardware(model)}",
         iw_samples=config.iw_samples,
     )

@@ -31,6 +31,7 @@ from ..models.base import BaseVAE
 from ..models.hierarchical import HierarchicalVAE
 from ..models.mlp import VariationalAutoencoder
 from ..models.objectives import elbo, iwae, kl_warmup
+from ..models.vqvae import VQVAE
 from ..precision import flush_denormals, resolve_mixed_precision
 from . import checkpoint
 from .config import TrainConfig
@@ -63,8 +64,14 @@ def auto_downsamples(side: int) -> int:
 
 def build_model(
     config: TrainConfig, image_shape: tuple[int, int, int], class_names: list[str] | None = None
-) -> BaseVAE:
+) -> BaseVAE | VQVAE:
     """The model ``config`` asks for; ``class_names`` make it conditional when ``config.conditional``."""
+    downsamples = config.num_downsamples or auto_downsamples(min(image_shape[1:]))
+    if config.model == "vqvae":
+        res_blocks = 2 if config.res_blocks is None else config.res_blocks
+        return VQVAE(image_shape, num_codes=config.num_codes, code_dim=config.code_dim,
+                     base_channels=config.base_channels, num_downsamples=downsamples, res_blocks=res_blocks,
+                     commitment=config.commitment)  # fmt: skip
     likelihood = dict(likelihood=config.likelihood, gaussian_std=config.gaussian_std, learn_std=config.learn_std)
     if config.autoencoder:
         likelihood |= dict(deterministic=True)
@@ -77,7 +84,7 @@ def build_model(
         return cls(math.prod(image_shape), config.hidden_dim, config.latent_dim, image_shape=image_shape, **likelihood)
     spatial = dict(
         latent_dim=config.latent_dim, base_channels=config.base_channels, hidden_dim=config.hidden_dim,
-        num_downsamples=config.num_downsamples or auto_downsamples(min(image_shape[1:])),
+        num_downsamples=downsamples,
     )  # fmt: skip
     if cls is HierarchicalVAE:
         res_blocks = 1 if config.res_blocks is None else config.res_blocks
@@ -227,7 +234,7 @@ class Trainer:
                 group["lr"] = config.lr * self.lr_factor(self.scheduler.last_epoch)
         self.start_epoch, self.history = state["epoch"], state["history"]
         self.resumed_seconds = self.history[-1]["seconds"] if self.history else 0.0  # the card counts every part
-        accel.print(f"resumed from {latest} (epoch {self.start_epoch} of {config.epochs} done)")
+        accel.print(f"resumed from {latest} (epoch {self.start_epoch} of {self.total_epochs} done)")
 
     def run(self) -> dict[str, Any]:
         """Train (resuming first with ``--resume``), then write the model folder.
@@ -242,14 +249,14 @@ class Trainer:
             accel.print(f"note: {self.ckpt_dir} holds an earlier run's checkpoint; it will be replaced (use --resume)")
         # DDP across processes; the optimizer needs no wrapper. The model is on accel.device already, and with
         # device_placement left to accelerate it imports torch.distributed.tensor to look for DTensors: ~1 s.
-        self.ddp_model = accel.prepare(self.model, device_placement=[False])
+        self.ddp_model = self.prepare_model()
         if config.report_to != "none":
             accel.init_trackers(Path(config.output_dir).resolve().name, config=tracker_config(config))
         if self.main:  # the training curves need matplotlib at the end: its import overlaps the epochs
             import_matplotlib_in_the_background()
         start = time.perf_counter() - self.resumed_seconds
         with flush_denormals():  # Adam's tiny second moments: slow on Intel CPUs as denormals, zeros here
-            for epoch in range(self.start_epoch, config.epochs):
+            for epoch in range(self.start_epoch, self.total_epochs):
                 epoch_start = time.perf_counter()
                 sums = self.train_epoch(epoch)
                 train_seconds = time.perf_counter() - epoch_start
@@ -259,8 +266,8 @@ class Trainer:
         if self.main:
             final = self.evaluated_model().eval()
             n_train = self.n_train
-            # without an NLL to add, the final evaluation would repeat the last epoch's on the same weights
-            test = self.last_test if config.eval_k == 0 else None
+            # without an NLL to add (or for a VQ-VAE), the final evaluation would repeat the last epoch's
+            test = self.last_test if config.eval_k == 0 or config.model == "vqvae" else None
             metrics = write_model_folder(
                 config, final, self.test_images, self.history, time.perf_counter() - start, n_train, self.world,
                 self.data, self.test_labels, test=test,
@@ -268,6 +275,10 @@ class Trainer:
         accel.wait_for_everyone()
         accel.end_training()
         return metrics
+
+    def prepare_model(self) -> torch.nn.Module:
+        """The model the steps call: wrapped by Accelerate (DDP across processes, autocast around forward)."""
+        return self.accelerator.prepare(self.model, device_placement=[False])
 
     def release_training_images(self) -> None:
         """Free the training split once the epochs are done: the model folder needs only its size and shape.
@@ -294,19 +305,14 @@ class Trainer:
         bar = tqdm(
             self.batches(epoch, steps),
             total=steps,
-            desc=f"epoch {epoch + 1}/{config.epochs}",
+            desc=self.epoch_label(epoch),
             disable=not (config.progress and self.main),
             unit="batch",
             dynamic_ncols=True,
         )
         for i, (x, y) in enumerate(bar):
-            if config.binarize:
-                x = torch.bernoulli(to_unit(x))
-            elif self.fused_step is None:
-                x = to_unit(x)
-            beta = kl_warmup(epoch * self.steps_per_epoch + i, self.warmup_steps, config.beta)
             # the (loss, -ELBO, recon, KL) sums; the gradients are in each parameter's .grad
-            parts = self.fused_step(x, beta) if self.fused_step else self.autograd_step(x, y, beta)
+            parts = self.step(x, y, epoch * self.steps_per_epoch + i)
             self.optimizer.step()
             self.scheduler.step()
             if self.ema is not None:
@@ -317,8 +323,31 @@ class Trainer:
                 values = sums.tolist()  # the only host sync: every log_every steps
                 if not all(math.isfinite(v) for v in values):
                     raise diverged(values[0], epoch, i, self.ckpt_dir)
-                bar.set_postfix(loss=f"{values[0] / seen:.2f}", kl=f"{values[3] / seen:.2f}")
+                bar.set_postfix(self.postfix(values, seen, epoch))
         return sums
+
+    @property
+    def total_epochs(self) -> int:
+        """The epochs of the whole run."""
+        return self.config.epochs
+
+    def postfix(self, values: list[float], seen: int, epoch: int) -> dict[str, str]:
+        """The progress bar's figures from the summed (loss, -ELBO, recon, KL) of ``seen`` images."""
+        return {"loss": f"{values[0] / seen:.2f}", "kl": f"{values[3] / seen:.2f}"}
+
+    def epoch_label(self, epoch: int) -> str:
+        """The progress bar's label of ``epoch`` (counted from 0)."""
+        return f"epoch {epoch + 1}/{self.config.epochs}"
+
+    def step(self, x: Tensor, y: Tensor | None, step: int) -> Tensor:
+        """One batch's loss and gradients (uint8 images ``x``, labels ``y``): the (loss, -ELBO, recon, KL) sums."""
+        config = self.config
+        if config.binarize:
+            x = torch.bernoulli(to_unit(x))
+        elif self.fused_step is None:
+            x = to_unit(x)
+        beta = kl_warmup(step, self.warmup_steps, config.beta)
+        return self.fused_step(x, beta) if self.fused_step else self.autograd_step(x, y, beta)
 
     def batches(self, epoch: int, steps: int) -> Iterator[tuple[Tensor, Tensor | None]]:
         """The first ``steps`` batches of this process's share of ``epoch``: uint8 images and (when conditional)
@@ -387,6 +416,11 @@ class Trainer:
                 f"test loss {test['loss']:.2f} (recon {test['recon']:.2f}, KL {test['kl']:.2f}) | "
                 f"active units {test['active_units']}/{config.latent_dim}"
             )
+        self.save_checkpoint(epoch)
+
+    def save_checkpoint(self, epoch: int) -> None:
+        """Write the checkpoint of ``epoch`` (counted from 0): weights, optimizer, schedule, RNG and history."""
+        config, accel = self.config, self.accelerator
         state = {"config": asdict(config), "scheduler": self.scheduler.state_dict(), "history": self.history}
         checkpoint.save(
             self.ckpt_dir, epoch + 1, self.model, self.optimizer, state,
@@ -408,4 +442,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
         DataError: When the data cannot be read.
         ValueError: For settings out of range, naming the flag (before any data is read).
     """
+    if config.model == "vqvae":
+        from .vq_trainer import VQTrainer  # the subclass imports this module
+
+        return VQTrainer(config).run()
     return Trainer(config).run()
