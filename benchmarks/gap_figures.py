@@ -16,7 +16,13 @@ from vae_hub.evaluation.latent_space import fit_code_mixture, fitted_gaussian_dr
 
 DRAWS = 2000
 train = bundled_images("fashion-mnist", "train")
-MODELS = ("ae-2d-fashion-mnist", "mlp-2d-fashion-mnist", "mlp-fashion-mnist", "conv-fashion-mnist")
+MODELS = (
+    "ae-2d-fashion-mnist",
+    "mlp-2d-fashion-mnist",
+    "vamp-2d-fashion-mnist",
+    "mlp-fashion-mnist",
+    "conv-fashion-mnist",
+)
 print(f"{'model':<24} {'latent':>6}  {'its prior':>9}  {'':<9}  {'one Gaussian':>12}  {'mixture of 10':>13}")
 for name in MODELS:
     model = from_pretrained(f"space/models/{name}").eval()

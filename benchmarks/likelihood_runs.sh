@@ -14,7 +14,9 @@ RUNS=runs/likelihoods
 
 echo "## Fashion-MNIST (grey levels, Bernoulli likelihood; 10,000 test images)"
 python benchmarks/results_table.py --dataset fashion-mnist --data-dir "$FMNIST" --canonical "$RUNS/canonical-fashion-mnist" \
-  space/models/conv-fashion-mnist space/models/mlp-fashion-mnist space/models/cmlp-fashion-mnist
+  space/models/conv-fashion-mnist space/models/mlp-fashion-mnist space/models/cmlp-fashion-mnist \
+  space/models/hvae-fashion-mnist space/models/vqvae-fashion-mnist space/models/mlp-2d-fashion-mnist \
+  space/models/vamp-2d-fashion-mnist
 
 # The same MLP with each prior, trained by the same autograd step (the fused step covers N(0, I) only)
 fmnist() {  # name, then train flags

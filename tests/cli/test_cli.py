@@ -65,8 +65,10 @@ def test_no_command_is_an_error(capsys):
         (["--model", "mlp", "--latent-channels", "4"], "--latent-channels is for --model hvae only, got 4"),
         (["--model", "hvae", "--latent-channels", "0"], "--latent-channels must be an integer in [1, 1024], got 0"),
         (["--model", "mlp", "--res-blocks", "1"], "--res-blocks is for --model conv, hvae or vqvae only, got 1"),
-        (["--model", "vqvae", "--ema", "0.999", "--latent-dim", "8"],
-         "--model vqvae has no Gaussian latent, KL term or VAE prior: leave out --latent-dim, --ema"),
+        (
+            ["--model", "vqvae", "--ema", "0.999", "--latent-dim", "8"],
+            "--model vqvae has no Gaussian latent, KL term or VAE prior: leave out --latent-dim, --ema",
+        ),
         (["--model", "conv", "--num-codes", "64"], "--num-codes: for --model vqvae only"),
         (["--model", "vqvae", "--num-codes", "1"], "--num-codes must be an integer in [2, 65536], got 1"),
         (["--model", "vqvae", "--prior-epochs", "0"], "--prior-epochs must be >= 1, got 0"),

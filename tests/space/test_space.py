@@ -163,7 +163,7 @@ def test_view_api_gives_defaults_and_a_description_for_each_endpoint(client):
                 for name, ep in endpoints.items()}  # fmt: skip
     assert required == {"/generate": set(), "/reconstruct": set(), "/interpolate": set(), "/decode": {"z_text"},
                         "/load_model": {"name"}, "/latent_map": set(), "/decode_point": set(), "/compare": set(),
-                        "/collapse": set(), "/train_live": set()}  # fmt: skip
+                        "/collapse": set(), "/remedies": set(), "/train_live": set()}  # fmt: skip
     generate = {p["parameter_name"]: p["parameter_default"] for p in endpoints["/generate"]["parameters"]}
     assert generate == {"model_name": MODEL, "n": 16, "temperature": 1.0, "seed": 0, "label": "every class"}
     for name, ep in endpoints.items():
@@ -473,6 +473,26 @@ def test_posterior_collapse_grows_with_beta(client):
     assert len(outputs) == 16 and all("beta = " in s for s in summaries)
     active = [int(s.split("**: ")[1].split(" of ")[0]) for s in summaries]  # "16 of 16 active units", ...
     assert active == sorted(active, reverse=True) and active[0] > active[-1], active
+
+
+def test_remedies_set_the_hierarchical_vae_and_the_vq_vae_beside_the_textbook_vae(client):
+    *pictures, text = client.predict(0, api_name="/remedies")
+    assert len(pictures) == 6  # per model: test images over their reconstructions, then its samples
+    for recon, samples in zip(pictures[0::2], pictures[1::2], strict=True):
+        assert pixels(recon).shape == (2 * TILE + 2, 8 * TILE + 2) and pixels(samples).shape == (TILE + 2, 8 * TILE + 2)
+    rows = {line.split("|")[1].strip().split(" (")[0]: [c.strip() for c in line.split("|")[2:-1]]
+            for line in text.splitlines() if line.startswith("| ") and "---" not in line}  # fmt: skip
+    textbook, hierarchical, vq = rows["Textbook VAE"], rows["Hierarchical VAE"], rows["VQ-VAE"]
+    nll = {name: float(row[0].lstrip("≤ ").split(" ")[0]) for name, row in
+           (("textbook", textbook), ("hierarchical", hierarchical))}  # fmt: skip
+    assert nll["hierarchical"] < nll["textbook"] - 5 and vq[0].startswith("≤ ") and "(bound)" in vq[0]
+    sharpness = {name: float(row[2]) for name, row in rows.items() if len(row) == 3}
+    assert sharpness["VQ-VAE"] > sharpness["Textbook VAE"], sharpness  # measurably sharper on the same images
+    gap = {name: [float(c.split("%")[0]) for c in row] for name, row in rows.items() if len(row) == 2}
+    ae, vae, vamp = (gap[key] for key in ("plain autoencoder", "VAE", "VAE with the VampPrior"))
+    assert ae[1] < ae[0] / 2 and vae[1] < vae[0], gap  # the fitted mixture fills the holes of both
+    assert "What each remedy addresses" in text
+    assert not np.array_equal(pixels(pictures[1]), pixels(client.predict(1, api_name="/remedies")[1]))  # the seed
 
 
 def test_train_one_live_then_use_and_download_it(client, tmp_path):

@@ -174,7 +174,7 @@ def test_generate_draw_reconstruct_interpolate_explore(page, shots):
 
 
 def test_the_lab_tabs(page, shots):
-    """Latent space (click to decode), Autoencoder vs VAE, Posterior collapse, and a live training."""
+    """Latent space (click to decode), Autoencoder vs VAE, Posterior collapse, Remedies, and a live training."""
     page.get_by_label("Bundled models").click()
     page.get_by_role("option", name="mlp-2d-fashion-mnist").click()
     page.get_by_text("mlp-2d-fashion-mnist: VariationalAutoencoder").wait_for()
@@ -198,6 +198,13 @@ def test_the_lab_tabs(page, shots):
     page.get_by_text("active units (dimensions whose").first.wait_for()
     page.screenshot(path=str(shots / "posterior-collapse.png"), full_page=True)
 
+    open_tab(page, "Remedies")
+    for role in ("textbook", "hierarchical", "vq"):
+        wait_for_image(page, f"remedy-recon-{role}")
+        wait_for_image(page, f"remedy-samples-{role}")
+    page.get_by_text("What each remedy addresses").wait_for(timeout=120_000)
+    page.screenshot(path=str(shots / "remedies.png"), full_page=True)
+
     open_tab(page, "Train one live")
     page.get_by_role("button", name="Train", exact=True).click()
     page.get_by_text("It is now the model in use").wait_for(timeout=120_000)
@@ -205,7 +212,7 @@ def test_the_lab_tabs(page, shots):
     in_use = page.get_by_label("Model in use")
     page.wait_for_function("(el) => el.value.startsWith('trained-')", arg=in_use.element_handle())
     page.screenshot(path=str(shots / "train-live.png"), full_page=True)
-    for name in ("latent-space", "autoencoder-vs-vae", "posterior-collapse", "train-live"):
+    for name in ("latent-space", "autoencoder-vs-vae", "posterior-collapse", "remedies", "train-live"):
         assert (shots / f"{name}.png").stat().st_size > 10_000
 
 

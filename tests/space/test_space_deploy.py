@@ -192,3 +192,7 @@ def test_a_folder_with_a_lab_takes_its_twins_and_lab_json_into_the_space(tmp_pat
     (folder / "lab.json").write_text(json.dumps(lab | {"vae": "missing"}))
     code = main(["space", "deploy", "alice/lab", "--model", str(folder), "--dry-run", "--folder", str(tmp_path / "x")])
     assert code == 2 and "names 'missing', which is not a model folder" in capsys.readouterr().err
+    (folder / "lab.json").write_text(json.dumps(lab | {"remedies": {"textbook": "vae", "vq": "vae"}}))
+    code = main(["space", "deploy", "alice/lab", "--model", str(folder), "--dry-run", "--folder", str(tmp_path / "y")])
+    err = capsys.readouterr().err
+    assert code == 2 and "optionally 'remedies': {'textbook': NAME, 'hierarchical': NAME, 'vq': NAME" in err, err

@@ -83,12 +83,3 @@ def test_a_vqvae_run_killed_in_its_prior_stage_resumes_to_the_same_weights(tmp_p
     assert final.keys() == expected.keys()
     for key in expected:
         assert (final[key] == expected[key]).all(), key
-
-
-def test_vqvae_refuses_several_processes_with_why(tmp_path, mnist_dir):
-    from vae_hub.training.config import TrainConfig
-    from vae_hub.training.vq_trainer import VQTrainer
-
-    assert VQTrainer.__mro__[1].__name__ == "Trainer"
-    config = TrainConfig(model="vqvae", ema=0.99)
-    assert any("leave out --ema" in p for p in config.problems())

@@ -35,7 +35,8 @@ from .inputs import user_errors
 from .lab.features import Lab
 from .lab.live import LiveTraining
 from .lab.models import LabModels
-from .lab.tabs import collapse_tab, compare_tab, latent_tab, live_tab
+from .lab.remedies import Remedies
+from .lab.tabs import collapse_tab, compare_tab, latent_tab, live_tab, remedies_tab
 from .model_store import LoadedModel, ModelStore
 from .overload import BusyMessage
 from .sessions import SwitchedSessions
@@ -328,7 +329,8 @@ def build_demo(
     """The Space for ``models`` (name -> model folder or Hub repo id); ``default`` is shown first.
 
     ``delete_cache``: every ``[0]`` seconds, output files older than ``[1]`` seconds are deleted. ``lab`` adds
-    the Autoencoder vs VAE and Posterior collapse tabs over its twin models (loadable by name, not in the list).
+    the Autoencoder vs VAE and Posterior collapse tabs over its twin models (loadable by name, not in the list),
+    and with its ``remedies`` the Remedies tab.
     ``queue_size``: requests that may wait; one more is answered with a message saying when to retry.
     """
     gradio_patches.apply()
@@ -376,6 +378,9 @@ def build_demo(
                 compare_tab(lab_features, tab)
             with gr.Tab("Posterior collapse") as tab:
                 collapse_tab(lab_features, tab)
+        if lab and lab.remedies:
+            with gr.Tab("Remedies") as tab:
+                remedies_tab(Remedies(features, lab.remedies, lab.autoencoder[0], lab.vae[0]), tab)
         with gr.Tab("Train one live"):
             trained, trained_name = live_tab(LiveTraining(store))
         with gr.Tab("Model card"):

@@ -61,7 +61,8 @@ def map_caption(data: MapData) -> str:
 
 
 def gap_figures(loaded: LoadedModel) -> tuple[Gaps, Gaps, Gaps, Tensor]:
-    """The model's gap figures over GAP_DRAWS draws from N(0, I), from the Gaussian fitted to its codes and from a
+    """The model's gap figures over GAP_DRAWS draws from its prior (N(0, I), or the VampPrior), from the Gaussian
+    fitted to its codes and from a
     mixture of MIXTURE_COMPONENTS fitted to them, and the training codes they were measured against (cached on
     ``loaded``)."""
     if "gaps" in loaded.extras:
@@ -71,8 +72,9 @@ def gap_figures(loaded: LoadedModel) -> tuple[Gaps, Gaps, Gaps, Tensor]:
         codes = posterior_means(loaded.model, train.unit(), train.labels)
     eps = torch.randn(GAP_DRAWS, codes.shape[1], generator=seeded(0))
     mixture = GaussianMixture.fit(codes, MIXTURE_COMPONENTS).sample(GAP_DRAWS, generator=seeded(0))
-    loaded.extras["gaps"] = (gaps(codes, eps), gaps(codes, fitted_gaussian_draws(codes, eps)), gaps(codes, mixture),
-                             codes)  # fmt: skip
+    prior = loaded.model.prior_sample(GAP_DRAWS, generator=seeded(0))  # for N(0, I): the same draws as eps
+    loaded.extras["gaps"] = (gaps(codes, prior), gaps(codes, fitted_gaussian_draws(codes, eps)),
+                             gaps(codes, mixture), codes)  # fmt: skip
     return loaded.extras["gaps"]
 
 

@@ -1,7 +1,11 @@
 """Which models the lab's tabs compare: ``lab.json`` beside the model folders names them.
 
     {"autoencoder": "ae-2d-fashion-mnist", "vae": "mlp-2d-fashion-mnist",
-     "betas": {"0.1": "beta-0.1-fashion-mnist", "1": "beta-1-fashion-mnist", ...}}
+     "betas": {"0.1": "beta-0.1-fashion-mnist", "1": "beta-1-fashion-mnist", ...},
+     "remedies": {"textbook": "mlp-fashion-mnist", "hierarchical": "hvae-fashion-mnist",
+                  "vq": "vqvae-fashion-mnist", "vamp": "vamp-2d-fashion-mnist"}}
+
+``"remedies"`` is optional: without it there is no Remedies tab.
 
 Each name is a model folder next to ``lab.json`` (or a Hub repo id). The twins are loadable by name in every tab;
 the model list offers only the others (and the VAE twin).
@@ -15,6 +19,7 @@ from pathlib import Path
 
 from ...errors import ModelLoadError
 from ...hub.files import CONFIG_NAME
+from .remedies import RemedyModels
 
 LAB_JSON = "lab.json"
 MAX_LAB_JSON_BYTES = 16 * 1024
@@ -28,13 +33,17 @@ class LabModels:
     autoencoder: tuple[str, str | Path]
     vae: tuple[str, str | Path]
     betas: dict[str, tuple[str, str | Path]]
+    remedies: RemedyModels | None = None
 
     def sources(self) -> dict[str, str | Path]:
-        return dict([self.autoencoder, self.vae, *self.betas.values()])
+        remedies = self.remedies.sources() if self.remedies else {}
+        return {**dict([self.autoencoder, self.vae, *self.betas.values()]), **remedies}
 
     def lab_only(self) -> set[str]:
-        """The twins that only the lab shows (the VAE twin is also an ordinary model)."""
-        return {self.autoencoder[0], *(name for name, _ in self.betas.values())}
+        """The twins that only the lab shows (the VAE twin is also an ordinary model; the Space's pages take VAEs,
+        so the VQ-VAE is the Remedies tab's only)."""
+        vq = {self.remedies.shown["vq"][0]} if self.remedies else set()
+        return {self.autoencoder[0], *(name for name, _ in self.betas.values()), *vq}
 
 
 def read_lab(folder: str | Path) -> LabModels | None:
@@ -47,12 +56,16 @@ def read_lab(folder: str | Path) -> LabModels | None:
         raise ModelLoadError(f"{path} is larger than {MAX_LAB_JSON_BYTES:,} bytes")
     try:
         spec = json.loads(path.read_text(encoding="utf-8"))
-        names = [spec["autoencoder"], spec["vae"], *spec["betas"].values()]
+        remedies = spec.get("remedies")
+        if remedies is not None and set(remedies) != set(RemedyModels.roles()):
+            raise TypeError
+        names = [spec["autoencoder"], spec["vae"], *spec["betas"].values(), *(remedies or {}).values()]
         if not all(isinstance(n, str) and n for n in names) or not all(isinstance(b, str) for b in spec["betas"]):
             raise TypeError
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         raise ModelLoadError(
-            f"{path} must be {{'autoencoder': NAME, 'vae': NAME, 'betas': {{'0.1': NAME, ...}}}} (model names)"
+            f"{path} must be {{'autoencoder': NAME, 'vae': NAME, 'betas': {{'0.1': NAME, ...}}}} (model names), "
+            f"with optionally 'remedies': {{{', '.join(repr(r) + ': NAME' for r in RemedyModels.roles())}}}"
         ) from None
 
     def source(name: str) -> tuple[str, str | Path]:
@@ -63,5 +76,7 @@ def read_lab(folder: str | Path) -> LabModels | None:
             return name, name  # a Hub repo id
         raise ModelLoadError(f"{path} names {name!r}, which is not a model folder in {folder}")
 
+    shown = {role: source(remedies[role]) for role in RemedyModels.roles()[:-1]} if remedies else {}
     return LabModels(source(spec["autoencoder"]), source(spec["vae"]),
-                     {beta: source(name) for beta, name in spec["betas"].items()})  # fmt: skip
+                     {beta: source(name) for beta, name in spec["betas"].items()},
+                     RemedyModels(shown, source(remedies["vamp"])) if remedies else None)  # fmt: skip

@@ -1,5 +1,5 @@
-"""The lab's tabs: Latent space, Autoencoder vs VAE, Posterior collapse and Train one live (features in ``lab.py``
-and ``live.py``)."""
+"""The lab's tabs: Latent space, Autoencoder vs VAE, Posterior collapse, Remedies and Train one live (features in
+``features.py``, ``remedies.py`` and ``live.py``)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from ...data.bundled import bundled_images
 from ..endpoints import MAX_SEED
 from .features import Lab
 from .live import MAX_BUDGET_S, MAX_EPOCHS, MAX_LATENT, LiveTraining
+from .remedies import ROLES, Remedies
 
 
 def pixels(elem_id: str, label: str, height: int) -> gr.Image:
@@ -117,6 +118,30 @@ def collapse_tab(lab: Lab, tab: gr.Tab) -> None:
             with gr.Column(scale=2):
                 outputs.append(chart("KL per dimension"))
     gr.on([button.click, tab.select], lab.collapse, [seed], outputs, api_name="collapse")
+
+
+def remedies_tab(remedies: Remedies, tab: gr.Tab) -> None:
+    """Its figures are drawn when the tab opens (the first time takes a few seconds: the sharpness and gap figures
+    are measured once)."""
+    gr.Markdown(
+        "Where the textbook VAE falls short (blurry images, prior draws that land between the codes, unused codes), "
+        "the field reaches for other models. Here three of them meet the same eight Fashion-MNIST test images: the "
+        "textbook VAE (784-400-20 MLP), a hierarchical VAE and a VQ-VAE, each trained on the full training split."
+    )
+    with gr.Row():
+        seed = gr.Number(0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed of the samples")
+        button = gr.Button("Show", variant="primary")
+    outputs: list[Any] = []
+    for role, title in ROLES.items():
+        with gr.Row(equal_height=True):
+            with gr.Column(scale=1):
+                gr.Markdown(f"**{title}**")
+            with gr.Column(scale=3):
+                outputs.append(pixels(f"remedy-recon-{role}", "test images (top) and reconstructions", 110))
+            with gr.Column(scale=3):
+                outputs.append(pixels(f"remedy-samples-{role}", "new images it draws", 60))
+    outputs.append(gr.Markdown(elem_id="remedies-table"))
+    gr.on([button.click, tab.select], remedies.remedies, [seed], outputs, api_name="remedies")
 
 
 def live_tab(live: LiveTraining) -> tuple[Any, gr.Textbox]:
