@@ -12,7 +12,7 @@ from ..allocator import keep_freed_memory
 from ..errors import CheckpointError, DataNotFoundError, PublishError, TrainingDivergedError
 from ..precision import flush_denormals_in_this_process
 from ..training.config import TrainConfig
-from ..training.trainer import train
+from ..training.run import train
 from .options import add_dataclass_options, dataclass_from_args, error
 
 

@@ -4,6 +4,7 @@
 """
 
 from .config import TrainConfig
-from .trainer import Trainer, train
+from .run import train
+from .trainer import Trainer
 
 __all__ = ["TrainConfig", "Trainer", "train"]

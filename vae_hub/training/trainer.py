@@ -426,24 +426,3 @@ class Trainer:
             self.ckpt_dir, epoch + 1, self.model, self.optimizer, state,
             rank=self.rank, is_main=self.main, barrier=accel.wait_for_everyone, ema=self.ema,
         )  # fmt: skip
-
-
-def train(config: TrainConfig) -> dict[str, Any]:
-    """Train a model as ``vae-hub train`` does: the loop, the checkpoints, then the model folder.
-
-    Args:
-        config: Every setting of the run (the fields are the command's flags).
-
-    Returns:
-        The final metrics, as written to ``metrics.json`` (test figures, the per-epoch history, the hardware).
-
-    Raises:
-        TrainingDivergedError: On a NaN or infinite loss; the last good checkpoint is kept.
-        DataError: When the data cannot be read.
-        ValueError: For settings out of range, naming the flag (before any data is read).
-    """
-    if config.model == "vqvae":
-        from .vq_trainer import VQTrainer  # the subclass imports this module
-
-        return VQTrainer(config).run()
-    return Trainer(config).run()
