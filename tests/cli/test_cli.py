@@ -27,7 +27,7 @@ def test_train_flags_come_from_the_config_fields(capsys):
     text = " ".join(capsys.readouterr().out.split())
     for f in fields(TrainConfig):
         assert flag_name(f) in text, flag_name(f)
-    assert "--model {mlp,conv,hvae}" in text and "(default: mlp)" in text and "(default: 0.001)" in text
+    assert "--model {mlp,conv,hvae,vqvae}" in text and "(default: mlp)" in text and "(default: 0.001)" in text
     assert "--mixed-precision {auto,no,fp16,bf16}" in text
 
 

@@ -7,6 +7,7 @@ prior draws that land in a gap with the standard prior, the VampPrior and a mixt
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +46,7 @@ blends) come from N(0, I) being simpler than the codes' real spread: the **VampP
 of the posteriors of learned pseudo-images, and a **mixture fitted to the codes** after training (`vae-hub sample
 --sampler gmm`) does the same for any model, the plain autoencoder included. *Posterior collapse* (codes the decoder
 ignores) has its own tab: free bits and KL warm-up, which the hierarchical VAE is trained with, keep each of its
-layers in use.
+layers from collapsing onto its prior.
 """
 
 
@@ -137,7 +138,8 @@ class Remedies:
         if "nll_bound" in test:
             nll, bits = f"≤ {test['nll_bound']:.2f} (bound)", f"≤ {test['nll_bound_bits_per_dim']:.4f}"
         elif "nll" in test:
-            nll, bits = f"{test['nll']:.2f} (k = {test.get('nll_k')})", f"{test['nll_bits_per_dim']:.4f}"
+            per_dim = test.get("nll_bits_per_dim", test["nll"] / (shown.model.input_dim * math.log(2)))  # older files
+            nll, bits = f"{test['nll']:.2f} (k = {test.get('nll_k')})", f"{per_dim:.4f}"
         else:
             nll = bits = "not measured"
         return f"| {ROLES[role]} | {nll} | {bits} | {self.sharpness(shown):.4f} |"
