@@ -14,6 +14,7 @@ import pytest
 from helpers import run_script
 
 import vae_hub
+from vae_hub.precision import CAPABILITIES
 
 
 @pytest.mark.slow  # the benchmark starts its own processes and a Space
@@ -32,6 +33,9 @@ def test_benchmark_smoke_reports_every_figure(tmp_path):
         for loop, run in runs["loops"].items():  # every loop ran as its own process, to the end
             assert run["seconds"] > 0 and run["test_loss"] > 0 and run["peak_rss_mb"] > 100
             assert len(run["epoch_seconds"]) == 1
+            # the floor: the smoke data's 1,024 + 256 images of FLOPs at the measured peak, below the epoch itself
+            assert 0 < run["epoch_floor_seconds"] < run["median_epoch_seconds"]
+            assert run["epoch_over_floor"] == pytest.approx(run["median_epoch_seconds"] / run["epoch_floor_seconds"])
             if loop != "reference":
                 assert run["speedup"] > 0 and abs(run["loss_vs_reference"]) < 1000
     for loop in ("mixin", "vae-hub"):
@@ -43,6 +47,8 @@ def test_benchmark_smoke_reports_every_figure(tmp_path):
     nll = figures["iwae"]
     assert [r["k"] for r in nll][0] == 10 and nll[0]["precision"] == "fp32" and nll[-1]["k"] == 20
     assert all(r["samples_per_second"] > 0 and r["nll"] > 0 for r in nll)
+    assert all(0 < r["floor_seconds"] < r["seconds"] and r["over_floor"] > 1 for r in nll)
+    assert figures["machine"]["capability"].split(" (")[0] in CAPABILITIES + ("Arm", "Arm with BF16")
     space = figures["space"]
     phases = ("generate_1_clients", "reconstruct_1_clients", "generate_2_clients", "reconstruct_2_clients",
               "generate_2_clients_during_live_training", "live_training")  # fmt: skip
@@ -60,6 +66,7 @@ def test_benchmark_smoke_reports_every_figure(tmp_path):
         assert all(
             r["images_per_second"] > 0 and r["peak_private_mb"] > 0 and r["images_rss_mb"] > 0 for r in one + two
         )
+    assert f"({figures['machine']['capability']}), " in result.stdout and "x the floor" in result.stdout
     assert "whole process: reference loop" in result.stdout and "Space peak RSS" in result.stdout
     assert "train, 2 processes: images/s together" in result.stdout
 

@@ -117,10 +117,10 @@ def test_training_with_the_fused_step_ends_where_autograd_does(tmp_path, mnist_d
 
 
 def test_auto_precision_is_bf16_only_where_it_is_native(tmp_path, mnist_dir):
-    assert cpu_has_native_bf16("flags\t\t: fpu sse avx512f avx512_bf16 avx512_vnni\n")
-    assert cpu_has_native_bf16("flags\t\t: fpu amx_bf16 amx_tile\n")
-    assert not cpu_has_native_bf16("flags\t\t: fpu sse avx2 avx512f avx512bw\n")
-    assert not cpu_has_native_bf16("")
+    assert cpu_has_native_bf16("flags\t\t: fpu sse avx512f avx512_bf16 avx512_vnni\n", env={})
+    assert cpu_has_native_bf16("flags\t\t: fpu amx_bf16 amx_tile\n", env={})
+    assert not cpu_has_native_bf16("flags\t\t: fpu sse avx2 avx512f avx512bw\n", env={})
+    assert not cpu_has_native_bf16("", env={})
     assert resolve_mixed_precision("auto", cpu=True) == ("bf16" if cpu_has_native_bf16() else "no")
     for explicit in ("no", "bf16", "fp16"):
         assert resolve_mixed_precision(explicit) == explicit

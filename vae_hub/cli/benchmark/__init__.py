@@ -30,7 +30,7 @@ from typing import Any
 
 import torch
 
-from ...precision import nll_precision
+from ...precision import describe_cpu_capability, nll_precision
 from . import data_scale, sections, whole_process
 
 DEFAULT_DATA = "/usr/share/datasets/fashion-mnist"
@@ -90,14 +90,15 @@ TRAINING_NAMES = {"train": "MLP VAE (784-400-20)", "conv": "ConvVAE (16-D)"}
 
 
 def training_rows(runs: dict[str, Any], name: str) -> list[tuple[str, str]]:
-    """Whole-process seconds, speed-up, test loss and peak RSS of every loop."""
+    """Whole-process seconds, speed-up, test loss and peak RSS of every loop; its epochs against their floor."""
     loops, epochs = runs["loops"], runs["epochs"]
     ref = loops["reference"]
     rows = [
         (
             f"{name}, {epochs} epoch{'s' * (epochs != 1)}, whole process: reference loop",
             f"{ref['seconds']:.1f} s, test loss {ref['test_loss']:.2f}, peak RSS {ref['peak_rss_mb']:.0f} MB",
-        )
+        ),
+        epoch_row(runs, "reference"),
     ]
     for loop, run in loops.items():
         if loop != "reference":
@@ -109,7 +110,21 @@ def training_rows(runs: dict[str, Any], name: str) -> list[tuple[str, str]]:
                     f"peak RSS {run['peak_rss_mb']:.0f} MB",
                 )
             )
+            rows.append(epoch_row(runs, loop))
     return rows  # fmt: skip
+
+
+def epoch_row(runs: dict[str, Any], loop: str) -> tuple[str, str]:
+    """A loop's median epoch against its floor: its matmuls and convolutions alone at the peak of its precision."""
+    run = runs["loops"][loop]
+    if "epoch_floor_seconds" not in run:  # figures of an older benchmark
+        return ("    its epochs", "-")
+    peak = runs["matmul_peak_gflops"][run["precision"]]
+    return (
+        "    its epochs: median, floor (its FLOPs at the matmul peak)",
+        f"{run['median_epoch_seconds']:.2f} s, {run['epoch_floor_seconds']:.2f} s at {peak:.0f} GFLOP/s "
+        f"{run['precision']}: {run['epoch_over_floor']:.2f}x the floor",
+    )
 
 
 LOADS = ("mixin", "vae-hub")
@@ -139,6 +154,10 @@ def table(results: dict[str, Any]) -> str:
              f"{iwae['seconds']:.1f} s (NLL {iwae['nll']:.3f}), {iwae['samples_per_second']:,.0f} samples/s, "
              f"decoder {iwae['decoder_gflops']:.0f} GFLOP/s"),
         ]  # fmt: skip
+        if "floor_seconds" in iwae:
+            rows.append(("    floor: the decoder's matmuls at the matmul peak",
+                         f"{iwae['floor_seconds']:.1f} s at {iwae['peak_gflops']:.0f} GFLOP/s {iwae['precision']}: "
+                         f"{iwae['over_floor']:.2f}x the floor"))  # fmt: skip
     nll = {(r["k"], r["precision"]): r for r in results.get("iwae", [])}
     k = min((key[0] for key in nll), default=None)
     if (k, "fp32") in nll and (k, "bf16") in nll:
@@ -176,8 +195,8 @@ def machine() -> dict[str, Any]:
             line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")
         ]
         cpu = names[0] if names else cpu
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "python": platform.python_version()}  # fmt: skip
+    return {"cpu": cpu, "capability": describe_cpu_capability(), "cores": os.cpu_count(), "torch": torch.__version__,
+            "threads": torch.get_num_threads(), "python": platform.python_version()}  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
@@ -211,8 +230,8 @@ def run(args: argparse.Namespace) -> int:
             results["data"] = data_scale.run(Path(tmp) if args.smoke else workdir, args.smoke)
     write_json(args.json, results)
     m = results["machine"]
-    print(f"vae-hub benchmark on {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['threads']} threads), "
-          f"{results['date']}")  # fmt: skip
+    print(f"vae-hub benchmark on {m['cpu']} ({m['capability']}), {m['cores']} cores, "
+          f"torch {m['torch']} ({m['threads']} threads), {results['date']}")  # fmt: skip
     print(table(results))
     print(f"figures written to {args.json}")
     return 0

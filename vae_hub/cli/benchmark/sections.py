@@ -60,15 +60,16 @@ def write_random_idx(folder: Path, n_train: int, n_test: int, seed: int = 0) -> 
     return folder
 
 
-def data_source(data_dir: str | None, workdir: Path, smoke: bool) -> tuple[Path, str]:
-    """(a folder torchvision's FashionMNIST reads, what it holds)."""
+def data_source(data_dir: str | None, workdir: Path, smoke: bool) -> tuple[Path, str, tuple[int, int]]:
+    """(a folder torchvision's FashionMNIST reads, what it holds, its training and test images)."""
+    n_train, n_test = (1024, 256) if smoke else (60_000, 10_000)  # Fashion-MNIST's own sizes unless a smoke test
     if data_dir and not smoke:
         try:
-            return torchvision_root(DATASET, data_dir, workdir / "cache"), "Fashion-MNIST"
+            return torchvision_root(DATASET, data_dir, workdir / "cache"), "Fashion-MNIST", (n_train, n_test)
         except DataNotFoundError:
             pass
-    n_train, n_test = (1024, 256) if smoke else (60_000, 10_000)
-    return write_random_idx(workdir / "random", n_train, n_test), f"random data ({n_train:,} + {n_test:,} images)"
+    root = write_random_idx(workdir / "random", n_train, n_test)
+    return root, f"random data ({n_train:,} + {n_test:,} images)", (n_train, n_test)
 
 
 # --- inference -----------------------------------------------------------------------------------------------
@@ -133,7 +134,7 @@ def iwae(models: str, data_dir: str | None, k: int, precision: str, smoke: bool)
     bf16): seconds, throughput, and the fp32 matmul peak for scale. The same seed, so precisions see the same z."""
     model = from_pretrained(Path(models) / NLL_MODEL)
     with tempfile.TemporaryDirectory(prefix="vae-hub-bench-") as tmp:
-        root, source = data_source(data_dir, Path(tmp), smoke)
+        root, source, _ = data_source(data_dir, Path(tmp), smoke)
         images = to_unit(load_dataset(DATASET, root, train=False, download=False).images)
     if smoke:
         images = images[:64]
@@ -148,6 +149,8 @@ def iwae(models: str, data_dir: str | None, k: int, precision: str, smoke: bool)
     flops_per_sample = 2 * (latent * hidden + hidden * pixels)  # the decoder's two matmuls per importance sample
     achieved = len(images) * k * flops_per_sample / seconds / 1e9
     peak = matmul_gflops()
+    dtype_peak = peak if precision == "fp32" else matmul_gflops(dtype=torch.bfloat16)
+    floor = len(images) * k * flops_per_sample / (dtype_peak * 1e9)  # its matmuls alone at the peak of its dtype
     return {
         "data": source,
         "images": len(images),
@@ -159,6 +162,9 @@ def iwae(models: str, data_dir: str | None, k: int, precision: str, smoke: bool)
         "decoder_gflops": achieved,
         "matmul_peak_gflops": peak,
         "fraction_of_peak": achieved / peak,
+        "peak_gflops": dtype_peak,
+        "floor_seconds": floor,
+        "over_floor": seconds / floor,
         "peak_rss_mb": peak_rss_mb(),
     }
 

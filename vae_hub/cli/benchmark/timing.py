@@ -61,9 +61,9 @@ def peak_rss_mb(pid: int | None = None) -> float:
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
 
 
-def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:
-    """fp32 GFLOP/s of a large square matmul: the CPU's practical peak for dense maths."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def matmul_gflops(n: int = 2048, repeats: int = 10, dtype: torch.dtype = torch.float32) -> float:
+    """GFLOP/s of a large square matmul in ``dtype``: the CPU's practical peak for dense maths."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     a @ b  # warm-up
     start = time.perf_counter()
     for _ in range(repeats):

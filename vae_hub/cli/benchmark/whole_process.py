@@ -18,9 +18,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from ...precision import resolve_mixed_precision
 from . import reference
+from .flops import SIZES, epoch_floor_seconds, training_flops
 from .sections import data_source
-from .timing import peak_rss_mb
+from .timing import matmul_gflops, peak_rss_mb
 
 # loop name -> extra `vae-hub train` flags (the reference loop has none)
 VARIANTS = {
@@ -31,7 +35,20 @@ VARIANTS = {
     },
     "conv": {"vae-hub": [], "vae-hub --mixed-precision no": ["--mixed-precision", "no"]},
 }
-SIZES = {"mlp": ["--hidden-dim", "400", "--latent-dim", "20"], "conv": ["--hidden-dim", "256", "--latent-dim", "16"]}
+
+
+def size_flags(model: str) -> list[str]:
+    """``SIZES[model]`` as ``vae-hub train`` flags."""
+    return [item for name, value in SIZES[model].items() for item in (f"--{name.replace('_', '-')}", str(value))]
+
+
+def loop_precision(model: str, loop: str) -> str:
+    """The precision a loop computes in: fp32 for the reference, else what ``vae-hub train`` picks."""
+    if loop == "reference":
+        return "fp32"
+    flags = VARIANTS[model][loop]
+    chosen = flags[flags.index("--mixed-precision") + 1] if "--mixed-precision" in flags else "auto"
+    return {"no": "fp32"}.get(resolve_mixed_precision(chosen, cpu=True), "bf16")
 
 
 def peak_rss_of(command: list[str]) -> tuple[float, float, str]:
@@ -70,7 +87,7 @@ def one_run(model: str, loop: str, root: Path, epochs: int, workdir: Path) -> di
     else:
         command = [sys.executable, "-m", "vae_hub", "train", "--model", model, "--dataset", "fashion-mnist",
                    "--data-dir", str(root), "--cache-dir", str(workdir / "cache"), "--output-dir", str(out),
-                   "--epochs", str(epochs), "--eval-k", "0", "--no-progress", *SIZES[model],
+                   "--epochs", str(epochs), "--eval-k", "0", "--no-progress", *size_flags(model),
                    *VARIANTS[model][loop]]  # fmt: skip
     seconds, peak, _ = peak_rss_of(command)
     if loop == "reference":
@@ -90,12 +107,17 @@ def compare(model: str, data_dir: str | None, epochs: int, repeats: int, smoke: 
     loops = ["reference", *VARIANTS[model]]
     runs: dict[str, list[dict[str, Any]]] = {loop: [] for loop in loops}
     with tempfile.TemporaryDirectory(prefix="vae-hub-bench-") as tmp:
-        root, source = data_source(data_dir, Path(tmp), smoke)
+        root, source, (n_train, n_test) = data_source(data_dir, Path(tmp), smoke)
+        peaks = {"fp32": matmul_gflops()}
+        if any(loop_precision(model, loop) == "bf16" for loop in loops):
+            peaks["bf16"] = matmul_gflops(dtype=torch.bfloat16)
         for repeat in range(repeats):
             for loop in loops:
                 print(f"  {model}: {loop} (run {repeat + 1} of {repeats}) ...", file=sys.stderr, flush=True)
                 runs[loop].append(one_run(model, loop, root, epochs, Path(tmp)))
-    result: dict[str, Any] = {"model": model, "data": source, "epochs": epochs, "repeats": repeats, "loops": {}}
+    flops = training_flops(model)
+    result: dict[str, Any] = {"model": model, "data": source, "epochs": epochs, "repeats": repeats,
+                              "flops": flops, "matmul_peak_gflops": peaks, "loops": {}}  # fmt: skip
     for loop in loops:
         best = min(runs[loop], key=lambda r: r["seconds"])
         result["loops"][loop] = {
@@ -106,6 +128,12 @@ def compare(model: str, data_dir: str | None, epochs: int, repeats: int, smoke: 
             "test_loss": best["test_loss"],
             "epoch_seconds": best["epoch_seconds"],
         }
+        precision = loop_precision(model, loop)
+        floor = epoch_floor_seconds(flops, n_train, n_test, peaks[precision])
+        median_epoch = statistics.median(t for r in runs[loop] for t in r["epoch_seconds"])
+        result["loops"][loop] |= {"precision": precision, "epoch_floor_seconds": floor,
+                                  "median_epoch_seconds": median_epoch,
+                                  "epoch_over_floor": median_epoch / floor}  # fmt: skip
     ref = result["loops"]["reference"]
     for loop in loops[1:]:
         entry = result["loops"][loop]
