@@ -50,6 +50,16 @@ def test_likelihoods_match_torch_distributions():
     torch.testing.assert_close(gaussian_nll(probs, x, log_std), expected)
 
 
+def test_the_bernoulli_likelihood_without_autograd_broadcasts_either_way_like_the_autograd_path():
+    # k draws of a batch: logits (k, B, D) against x (B, D), and one batch's logits against k copies of x
+    x, logits = torch.rand(3, 10), torch.randn(5, 3, 10) * 4
+    expected = (torch.nn.functional.softplus(logits) - logits * x).sum(-1)
+    with torch.no_grad():
+        torch.testing.assert_close(bernoulli_nll(logits, x), expected)
+        torch.testing.assert_close(bernoulli_nll(logits[0], x.expand(5, 3, 10)), expected[0].expand(5, 3))
+        torch.testing.assert_close(bernoulli_nll(logits.bfloat16(), x), expected, atol=0.2, rtol=0.01)
+
+
 def test_the_bernoulli_floor_is_the_pixels_binary_entropy_from_uint8_or_float():
     pixels = torch.randint(0, 256, (6, 1, 28, 28), dtype=torch.uint8)
     pixels[0, 0, 0, :3] = torch.tensor([0, 255, 128], dtype=torch.uint8)  # both ends: 0 ln 0 counts as 0
