@@ -72,3 +72,27 @@ def test_the_conv_vae_is_built_with_them():
     model = ConvVAE(res_blocks=1)
     kinds = {type(m) for m in model.modules() if isinstance(m, nn.Conv2d | nn.ConvTranspose2d)}
     assert kinds == {Conv2d, ConvTranspose2d}
+
+
+@pytest.mark.parametrize(
+    "kwargs, shape, output_size",
+    [
+        (dict(kernel_size=4, stride=2, padding=1), (3, 32, 7, 7), None),  # the decoders' last layer
+        (dict(kernel_size=3, stride=2, padding=1, bias=False), (2, 4, 5, 5), [10, 10]),  # an output padding
+        (dict(kernel_size=(3, 2), stride=(1, 3), padding=(0, 1), dilation=(2, 1)), (2, 3, 4, 6), None),
+    ],
+)
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_a_one_channel_transposed_convolution_without_a_gradient_is_torchs(kwargs, shape, output_size, channels_last):
+    reference, ours = twins(nn.ConvTranspose2d, ConvTranspose2d, dict(in_channels=shape[1], out_channels=1) | kwargs)
+    x = torch.randn(shape)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        y_ref, y = reference(x, output_size=output_size), ours(x, output_size=output_size)
+    assert y.shape == y_ref.shape
+    torch.testing.assert_close(y, y_ref, rtol=1e-5, atol=1e-5)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        y_ref, y = reference(x, output_size=output_size), ours(x, output_size=output_size)
+    assert y.dtype == y_ref.dtype == torch.bfloat16
+    torch.testing.assert_close(y.float(), y_ref.float(), rtol=3e-2, atol=3e-2)
