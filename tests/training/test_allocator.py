@@ -64,3 +64,21 @@ def test_the_console_command_sets_the_process_up_before_training_only(monkeypatc
     calls.clear()  # main() alone, as a program embedding vae-hub calls it, leaves its process as it was
     assert cli.main(["train", "--output-dir", str(tmp_path / "run"), "--epochs", "1"]) == 0
     assert calls == ["train"]
+
+
+def test_the_console_command_sets_up_an_evaluation_process_too(monkeypatch):
+    from vae_hub import cli
+    from vae_hub.cli import evaluate as evaluate_command
+
+    calls = []
+
+    def exit_(code):
+        raise SystemExit(code)
+
+    monkeypatch.setattr(cli.os, "_exit", exit_)
+    monkeypatch.setattr(evaluate_command, "keep_freed_memory", lambda: calls.append("allocator"))
+    monkeypatch.setattr(evaluate_command, "run", lambda args: calls.append("evaluate") or 0)
+    with pytest.raises(SystemExit) as exited:
+        cli.entry(["evaluate", "a-model"])
+    assert exited.value.code == 0
+    assert calls == ["allocator", "evaluate"]

@@ -63,11 +63,12 @@ def entry(argv: list[str] | None = None) -> NoReturn:
     Python's own shutdown takes ~0.7 s once torch is imported (the final garbage collection over its objects,
     then module teardown): 4% of training the MLP VAE. Every command has closed what it writes when ``main``
     returns, so after flushing logging and the standard streams the process ends at once. An exception still
-    exits the usual way, with its traceback. ``train`` first sets up its process (``train.prepare_process``).
+    exits the usual way, with its traceback. ``train`` and ``evaluate`` first set up their process (their
+    module's ``prepare_process``).
     """
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["train"]:  # this process trains and exits: settings a library must not impose on its host
-        importlib.import_module(f"{__name__}.train").prepare_process()
+    if argv[:1] in (["train"], ["evaluate"]):  # a process that computes and exits: settings a library must not impose
+        importlib.import_module(f"{__name__}.{argv[0]}").prepare_process()
     code = main(argv)
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from ..allocator import keep_freed_memory
 from ..errors import CheckpointError, DataError, DataNotFoundError
 from ..evaluation.metrics import EVAL_PRECISIONS
 from ..evaluation.summary import evaluate, format_table
@@ -46,6 +47,12 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="where to run")
     p.add_argument("--output", default=None, help="JSON file to write (default eval_<dataset>.json)")
     add_data_options(p)
+
+
+def prepare_process() -> None:
+    """Made by the console command (``cli.entry``) before anything else: the NLL's chunks of decoded logits reuse
+    freed memory instead of faulting fresh pages in (``keep_freed_memory``; ~5% of a k = 1000 NLL)."""
+    keep_freed_memory()
 
 
 def run(args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_model
 
+from ...allocator import keep_freed_memory
 from ...data.image_data import to_unit
 from ...data.named_sets import load_dataset, torchvision_root
 from ...errors import DataNotFoundError
@@ -132,6 +133,7 @@ def load(folder: str, loop: str, runs: int) -> dict[str, Any]:
 def iwae(models: str, data_dir: str | None, k: int, precision: str, smoke: bool) -> dict[str, Any]:
     """Importance-sampled NLL of the MLP VAE in ``models`` on the test set, its decoder in ``precision`` (fp32 |
     bf16): seconds, throughput, and the fp32 matmul peak for scale. The same seed, so precisions see the same z."""
+    keep_freed_memory()  # this process computes the NLL and exits, as `vae-hub evaluate` does
     model = from_pretrained(Path(models) / NLL_MODEL)
     with tempfile.TemporaryDirectory(prefix="vae-hub-bench-") as tmp:
         root, source, _ = data_source(data_dir, Path(tmp), smoke)
