@@ -52,12 +52,12 @@ class ConvTranspose2d(nn.ConvTranspose2d):
         return add_bias(y, self.bias)
 
     def _as_matmul_and_fold(self, x: Tensor, output_padding: list[int]) -> Tensor:
-        """The same function as ``F.conv_transpose2d``: each input pixel times the (C_in, k·k) kernel, the
+        """The same function as ``F.conv_transpose2d``: each input pixel times the (C_in, C_out·k·k) kernel, the
         overlapping k x k patches then summed into place by ``F.fold``."""
         n, c, h, w = x.shape
         (kh, kw), (sh, sw), (ph, pw), (dh, dw) = self.kernel_size, self.stride, self.padding, self.dilation
         size = [(h - 1) * sh - 2 * ph + dh * (kh - 1) + output_padding[0] + 1,
                 (w - 1) * sw - 2 * pw + dw * (kw - 1) + output_padding[1] + 1]  # fmt: skip
-        patches = x.permute(0, 2, 3, 1).reshape(n, h * w, c) @ self.weight.reshape(c, kh * kw)
+        patches = x.permute(0, 2, 3, 1).reshape(n, h * w, c) @ self.weight.reshape(c, -1)
         y = F.fold(patches.transpose(1, 2), size, (kh, kw), dilation=(dh, dw), padding=(ph, pw), stride=(sh, sw))
         return y if self.bias is None else add_bias(y, self.bias)
