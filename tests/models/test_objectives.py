@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from vae_hub import ConvVAE, VariationalAutoencoder, elbo, gaussian_kl, iwae, kl_warmup, vae_loss_fn
-from vae_hub.models.objectives import bernoulli_entropy_sum, bernoulli_nll, gaussian_nll
+from vae_hub.models.objectives import bernoulli_entropy_sum, bernoulli_nll, gaussian_nll, sum_of_logs
 
 
 def test_gradients_reach_the_encoder_through_the_reparameterization(binary_batch):
@@ -257,3 +257,15 @@ def test_under_bf16_autocast_the_loss_is_summed_in_fp32(objective):
     assert bf16.recon_sum.item() % 1 != 0  # a bf16 sum of ~140,000 nats would be a multiple of 1,024
     # only the network's bf16 arithmetic differs: a fraction of a nat per image, not a sum's rounding
     assert abs(bf16.total_sum.item() - fp32.total_sum.item()) / len(x) < 1.0
+
+
+@pytest.mark.parametrize("length", [784, 840, 97, 1, 0])
+def test_the_sum_of_logs_in_products_is_the_sum_of_the_logs(length):
+    # 840 halves: products of 120 terms reach 2^-120 exactly, the lowest they can; 97 is prime: groups of one
+    p = torch.sigmoid(torch.randn(3, 5, length).abs() * 4)
+    torch.testing.assert_close(sum_of_logs(p, -1), p.log().sum(-1), atol=1e-4, rtol=1e-6)
+    torch.testing.assert_close(sum_of_logs(p), p.log().sum(), atol=1e-3, rtol=1e-6)
+    halves = torch.full((2, length), 0.5)
+    torch.testing.assert_close(sum_of_logs(halves, -1), torch.full((2,), length * math.log(0.5)))
+    with pytest.raises(ValueError, match="last dimension"):
+        sum_of_logs(p, 0)
