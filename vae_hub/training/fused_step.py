@@ -63,6 +63,13 @@ class FusedMLPStep:
         self.layers = (model.encoder_backbone[0], model.fc_mu, model.fc_logvar, model.decoder[0], model.decoder[2])
         # gradients live as long as the step: the optimizer reads them, no step allocates them again
         self.grads = {p: torch.zeros_like(p) for p in model.parameters()}
+        # the two heads' gradients as halves of one tensor each, which one matmul (and one sum) writes in place
+        latent = model.fc_mu.out_features
+        self.head_weight_grad = torch.cat([self.grads[model.fc_mu.weight], self.grads[model.fc_logvar.weight]])
+        self.head_bias_grad = torch.cat([self.grads[model.fc_mu.bias], self.grads[model.fc_logvar.bias]])
+        for i, head in enumerate((model.fc_mu, model.fc_logvar)):
+            self.grads[head.weight] = self.head_weight_grad[i * latent : (i + 1) * latent]
+            self.grads[head.bias] = self.head_bias_grad[i * latent : (i + 1) * latent]
         self.buffers: dict[tuple[str, tuple[int, ...]], Tensor] = {}
 
     def buffer(self, name: str, shape: tuple[int, ...] | torch.Size, dtype: torch.dtype) -> Tensor:
@@ -116,27 +123,32 @@ class FusedMLPStep:
         # backward
         dl = torch.sigmoid(lf, out=buf("dl", (n, d), f32)).sub_(x)
         dlc = dl if c == f32 else buf("dlc", (n, d), c).copy_(dl)
-        self.set_grad(dec2, torch.mm(dlc.t(), g, out=buf("dW4", w4.shape, c)), dl)
+        self.set_grad(dec2, torch.mm(dlc.t(), g, out=self.weight_grad(dec2, c)), dl)
         dg = relu_backward(torch.mm(dlc, w4), g)
-        self.set_grad(dec1, dg.t() @ zc, dg)
+        self.set_grad(dec1, torch.mm(dg.t(), zc, out=self.weight_grad(dec1, c)), dg)
         dz = (dg @ w3).to(f32)
         dmu = dz + beta * mu
         dlogvar = dz * eps * 0.5 * sigma + 0.5 * beta * (var - 1)
         dheads = torch.cat([dmu, dlogvar], 1)
         dhc = dheads.to(c)
-        dwh = dhc.t() @ h
-        dbh = dheads.sum(0)
-        self.grads[fc_mu.weight].copy_(dwh[:latent])
-        self.grads[fc_logvar.weight].copy_(dwh[latent:])
-        self.grads[fc_mu.bias].copy_(dbh[:latent])
-        self.grads[fc_logvar.bias].copy_(dbh[latent:])
+        dwh = torch.mm(dhc.t(), h, out=self.head_weight_grad if c == f32 else buf("dWh", wh.shape, c))
+        if dwh is not self.head_weight_grad:
+            self.head_weight_grad.copy_(dwh)
+        torch.sum(dheads, 0, out=self.head_bias_grad)
         dh = relu_backward(torch.mm(dhc, wh), h)
-        self.set_grad(enc, torch.mm(dh.t(), xc, out=buf("dW1", w1.shape, c)), dh)
+        self.set_grad(enc, torch.mm(dh.t(), xc, out=self.weight_grad(enc, c)), dh)
         for p, grad in self.grads.items():
             p.grad = grad
         return torch.stack([recon + beta * kl, recon + kl, recon, kl])
 
+    def weight_grad(self, layer: torch.nn.Linear, dtype: torch.dtype) -> Tensor:
+        """Where a matmul in ``dtype`` writes ``layer``'s weight gradient: its .grad itself in fp32 (no copy)."""
+        grad = self.grads[layer.weight]
+        return grad if dtype == grad.dtype else self.buffer(f"dW{id(layer)}", grad.shape, dtype)
+
     def set_grad(self, layer: torch.nn.Linear, dw: Tensor, dy: Tensor) -> None:
-        """Store a layer's weight gradient ``dw`` and its bias gradient, the column sums of ``dy`` (its output's)."""
-        self.grads[layer.weight].copy_(dw)
+        """Store a layer's weight gradient ``dw`` (unless written in place) and its bias gradient, the column sums
+        of ``dy`` (its output's)."""
+        if dw is not self.grads[layer.weight]:
+            self.grads[layer.weight].copy_(dw)
         torch.sum(dy, 0, dtype=torch.float32, out=self.grads[layer.bias])

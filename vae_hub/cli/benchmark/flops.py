@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from ...models.base import BaseVAE
 from ...models.objectives import elbo
 from ...training.config import TrainConfig
 from ...training.trainer import build_model
@@ -32,6 +33,14 @@ def training_flops(model: str, batch: int = 128) -> dict[str, float]:
     with torch.no_grad(), FlopCounterMode(display=False) as test:
         elbo(net, x)
     return {"train_per_image": train.get_total_flops() / batch, "test_per_image": test.get_total_flops() / batch}
+
+
+def decoder_flops_per_sample(model: BaseVAE, batch: int = 64) -> float:
+    """FLOPs of ``model``'s decoder on one latent code: what each importance sample of the NLL costs in matmuls."""
+    z = torch.zeros(batch, model.latent_dim)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model.decode_logits(z)
+    return counter.get_total_flops() / batch
 
 
 def epoch_floor_seconds(flops: dict[str, float], train_images: int, test_images: int, gflops: float) -> float:

@@ -29,6 +29,7 @@ from ...evaluation.metrics import importance_sampled_log_likelihood, iwae_batch_
 from ...models.conv import ConvVAE
 from ...models.loading import from_pretrained
 from ...models.mlp import VariationalAutoencoder
+from .flops import decoder_flops_per_sample
 from .timing import free_port, latency, matmul_gflops, peak_rss_mb, percentiles, rss_mb
 
 DATASET = "fashion-mnist"
@@ -147,8 +148,7 @@ def iwae(models: str, data_dir: str | None, k: int, precision: str, smoke: bool)
     for x in images.split(batch):
         total -= float(importance_sampled_log_likelihood(model, x, k=k, generator=g, precision=precision).sum())
     seconds = time.perf_counter() - start
-    hidden, latent, pixels = model.decoder[0].out_features, model.latent_dim, model.input_dim
-    flops_per_sample = 2 * (latent * hidden + hidden * pixels)  # the decoder's two matmuls per importance sample
+    flops_per_sample = decoder_flops_per_sample(model)
     achieved = len(images) * k * flops_per_sample / seconds / 1e9
     peak = matmul_gflops()
     dtype_peak = peak if precision == "fp32" else matmul_gflops(dtype=torch.bfloat16)
