@@ -16,6 +16,7 @@ from vae_hub import (
     posterior_estimate,
     posterior_mean_variance,
 )
+from vae_hub.evaluation import metrics
 from vae_hub.evaluation.summary import evaluate
 
 
@@ -51,10 +52,13 @@ def test_iwae_is_above_the_elbo_and_does_not_decrease_with_k(trained):
     assert estimates[1] <= estimates[10] <= estimates[100] + 0.05 <= estimates[1000] + 0.1
 
 
-def test_iwae_chunks_combine_exactly_like_one_logsumexp(trained):
+@pytest.mark.parametrize("codes_per_block", [None, 3 * 64 * 8 * 6])  # all codes at once, or 3 chunks' at a time
+def test_iwae_chunks_combine_exactly_like_one_logsumexp(trained, monkeypatch, codes_per_block):
     model, data = trained
     x = data[:8]
     k, per_chunk = 5000, 64  # max_decoded=512 over 8 images: 64 samples per chunk, 79 chunks
+    if codes_per_block:
+        monkeypatch.setattr(metrics, "LATENT_BLOCK", codes_per_block)
     chunked = importance_sampled_log_likelihood(
         model, x, k=k, max_decoded=512, generator=torch.Generator().manual_seed(5)
     )

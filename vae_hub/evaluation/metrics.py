@@ -16,6 +16,7 @@ Data = Tensor | Iterable[Any]
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. (2016)
 EVAL_PRECISIONS = ("fp32", "bf16")  # of the decoder in the importance-sampled NLL
 IWAE_IMAGE_SAMPLES = 131_072  # images x importance samples per batch: enough per chunk, bounded memory
+LATENT_BLOCK = 2**21  # floats of codes (times the VampPrior's components) handled at once in the NLL: 8 MB
 
 
 def iwae_batch_size(k: int, batch_size: int = 500) -> int:
@@ -79,20 +80,25 @@ def importance_sampled_log_likelihood(
     chunk = max(1, min(k, max_decoded // batch))
     total = torch.full((batch,), -math.inf, device=q.mean.device, dtype=q.mean.dtype)
     components = model.prior_components() if model.prior != "standard" else None  # encoded once for all chunks
+    # the codes' part of the weights, log p(z) - log q(z|x), for many chunks at once: a few small ops per chunk
+    # cost more than their arithmetic (docs/performance.md, "The NLL's codes in blocks")
+    per_draw = batch * q.mean.shape[-1] * (components.mean.shape[0] if components is not None else 1)
+    block = chunk * max(1, min(-(-k // chunk), LATENT_BLOCK // (per_draw * chunk)))
     done = 0
     while done < k:
-        c = min(chunk, k - done)
-        z = q.sample(c, generator=generator)  # (c, B, L)
-        yc = y.repeat(c) if y is not None else None
-        with torch.autocast(z.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-            out = model._decode_posterior(z.reshape(c * batch, -1), q, yc, generator=generator)
-        logits = out.logits.to(z.dtype).reshape(c, batch, -1)
-        log_px_z = -model.reconstruction_nll(logits, target)  # (c, B)
-        log_w = log_px_z + model.prior_log_prob(z, components) - q.log_prob(z)
-        if out.lower_log_ratio is not None:  # a hierarchical model's lower layers, drawn from their posteriors
-            log_w = log_w + out.lower_log_ratio.float().reshape(c, batch)
-        total = torch.logaddexp(total, torch.logsumexp(log_w, dim=0))
-        done += c
+        zs = q.sample(min(block, k - done), generator=generator)  # (draws, B, L)
+        code_log_w = model.prior_log_prob(zs, components) - q.log_prob(zs)
+        for z, log_w in zip(zs.split(chunk), code_log_w.split(chunk), strict=True):
+            c = z.shape[0]
+            yc = y.repeat(c) if y is not None else None
+            with torch.autocast(z.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+                out = model._decode_posterior(z.reshape(c * batch, -1), q, yc, generator=generator)
+            logits = out.logits.to(z.dtype).reshape(c, batch, -1)
+            log_w = log_w - model.reconstruction_nll(logits, target)  # (c, B)
+            if out.lower_log_ratio is not None:  # a hierarchical model's lower layers, drawn from their posteriors
+                log_w = log_w + out.lower_log_ratio.float().reshape(c, batch)
+            total = torch.logaddexp(total, torch.logsumexp(log_w, dim=0))
+        done += zs.shape[0]
     return total - math.log(k)
 
 
