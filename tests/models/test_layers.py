@@ -96,3 +96,33 @@ def test_a_one_channel_transposed_convolution_without_a_gradient_is_torchs(kwarg
         y_ref, y = reference(x, output_size=output_size), ours(x, output_size=output_size)
     assert y.dtype == y_ref.dtype == torch.bfloat16
     torch.testing.assert_close(y.float(), y_ref.float(), rtol=3e-2, atol=3e-2)
+
+
+@pytest.mark.parametrize(
+    "kwargs, shape, output_size",
+    [
+        (dict(kernel_size=4, stride=2, padding=1), (3, 32, 7, 7), None),  # the decoders' last layer
+        (dict(kernel_size=3, stride=2, padding=1, bias=False), (2, 4, 5, 5), [10, 10]),  # an output padding
+        (dict(kernel_size=(3, 2), stride=(1, 3), padding=(0, 1), dilation=(2, 1)), (2, 3, 4, 6), None),
+    ],
+)
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_a_one_channel_transposed_convolution_in_fp32_training_has_torchs_gradients(
+    kwargs, shape, output_size, channels_last
+):
+    reference, ours = twins(nn.ConvTranspose2d, ConvTranspose2d, dict(in_channels=shape[1], out_channels=1) | kwargs)
+    if channels_last:
+        reference, ours = (m.to(memory_format=torch.channels_last) for m in (reference, ours))
+    x = torch.randn(shape)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    grads = []
+    for layer in (reference, ours):
+        xi = x.clone().requires_grad_()
+        y = layer(xi, output_size=output_size)
+        target = torch.randn(y.shape, generator=torch.Generator().manual_seed(0))
+        y.backward(target)
+        grads.append((y.detach(), xi.grad, *(p.grad for p in layer.parameters())))
+    for theirs, mine in zip(*grads, strict=True):
+        assert mine.shape == theirs.shape
+        torch.testing.assert_close(mine, theirs, rtol=1e-4, atol=1e-4)
