@@ -74,14 +74,14 @@ def test_the_conv_vae_is_built_with_them():
     assert kinds == {Conv2d, ConvTranspose2d}
 
 
-@pytest.mark.parametrize(
-    "kwargs, shape, output_size",
-    [
-        (dict(kernel_size=4, stride=2, padding=1), (3, 32, 7, 7), None),  # the decoders' last layer
-        (dict(kernel_size=3, stride=2, padding=1, bias=False), (2, 4, 5, 5), [10, 10]),  # an output padding
-        (dict(kernel_size=(3, 2), stride=(1, 3), padding=(0, 1), dilation=(2, 1)), (2, 3, 4, 6), None),
-    ],
-)
+ONE_CHANNEL_CASES = [  # a transposed convolution to one channel: its settings, input shape and output size
+    (dict(kernel_size=4, stride=2, padding=1), (3, 32, 7, 7), None),  # the decoders' last layer
+    (dict(kernel_size=3, stride=2, padding=1, bias=False), (2, 4, 5, 5), [10, 10]),  # an output padding
+    (dict(kernel_size=(3, 2), stride=(1, 3), padding=(0, 1), dilation=(2, 1)), (2, 3, 4, 6), None),
+]
+
+
+@pytest.mark.parametrize("kwargs, shape, output_size", ONE_CHANNEL_CASES)
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_a_one_channel_transposed_convolution_without_a_gradient_is_torchs(kwargs, shape, output_size, channels_last):
     reference, ours = twins(nn.ConvTranspose2d, ConvTranspose2d, dict(in_channels=shape[1], out_channels=1) | kwargs)
@@ -98,14 +98,7 @@ def test_a_one_channel_transposed_convolution_without_a_gradient_is_torchs(kwarg
     torch.testing.assert_close(y.float(), y_ref.float(), rtol=3e-2, atol=3e-2)
 
 
-@pytest.mark.parametrize(
-    "kwargs, shape, output_size",
-    [
-        (dict(kernel_size=4, stride=2, padding=1), (3, 32, 7, 7), None),  # the decoders' last layer
-        (dict(kernel_size=3, stride=2, padding=1, bias=False), (2, 4, 5, 5), [10, 10]),  # an output padding
-        (dict(kernel_size=(3, 2), stride=(1, 3), padding=(0, 1), dilation=(2, 1)), (2, 3, 4, 6), None),
-    ],
-)
+@pytest.mark.parametrize("kwargs, shape, output_size", ONE_CHANNEL_CASES)
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_a_one_channel_transposed_convolution_in_fp32_training_has_torchs_gradients(
     kwargs, shape, output_size, channels_last
