@@ -44,8 +44,7 @@ class ConvTranspose2d(nn.ConvTranspose2d):
             x, output_size, list(self.stride), list(self.padding), list(self.kernel_size), 2, list(self.dilation)
         )
         if self.out_channels == 1 and self.groups == 1 and x.dim() == 4 and self._matmul_pays(x):
-            y = MatmulAndFold.apply(x, self.weight, self._output_shape(x, output_padding), self.kernel_size,
-                                    self.dilation, self.padding, self.stride)  # fmt: skip
+            y = self._as_matmul_and_fold(x, output_padding)
             return y if self.bias is None else add_bias(y, self.bias)
         if not bias_is_trained(self.bias):
             return super().forward(x, output_size)
