@@ -81,3 +81,29 @@ def test_the_space_clients_load_only_gradio_client_as_an_api_user_does():
     result = subprocess.run([sys.executable, "-c", check, str(client)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip() == "[]"
+
+
+def test_the_benchmark_warns_before_it_measures_on_random_data(tmp_path, capsys, monkeypatch):
+    """Without Fashion-MNIST at --data-dir the figures fall back to random data: said first, and beside the NLL."""
+    import argparse
+
+    from idx_data import write_idx
+
+    from vae_hub.cli import benchmark
+    from vae_hub.cli.benchmark import sections
+
+    assert sections.data_not_found(str(write_idx(tmp_path / "found", gz=True))) is None
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert "train-images-idx3-ubyte" in sections.data_not_found(str(empty))
+
+    nll = {"data": "random data (60,000 + 10,000 images)", "images": 10_000, "k": 1000, "precision": "fp32",
+           "nll": 543.2, "seconds": 50.0, "samples_per_second": 2e5, "decoder_gflops": 120.0}  # fmt: skip
+    monkeypatch.setattr(benchmark, "model_sections", lambda *args: {"iwae": [nll]})
+    parser = argparse.ArgumentParser()
+    benchmark.configure(parser)
+    args = parser.parse_args(["--only", "iwae", "--data-dir", str(empty), "--json", str(tmp_path / "b.json")])
+    assert benchmark.run(args) == 0
+    out = capsys.readouterr()
+    assert out.err.startswith("warning: fashion-mnist was not found") and "random data" in out.err
+    assert "on random data (60,000 + 10,000 images): the NLL means nothing" in out.out

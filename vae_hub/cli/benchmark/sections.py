@@ -33,6 +33,7 @@ from .flops import decoder_flops_per_sample
 from .timing import free_port, latency, matmul_gflops, peak_rss_mb, percentiles, rss_mb
 
 DATASET = "fashion-mnist"
+DATA_NAME = "Fashion-MNIST"  # what the figures say they were measured on, when the data was found
 SPACE_MODEL = "conv-fashion-mnist"  # the model the Space section calls
 NLL_MODEL = "mlp-fashion-mnist"  # the 784-400-20 MLP VAE, for the NLL
 
@@ -62,12 +63,24 @@ def write_random_idx(folder: Path, n_train: int, n_test: int, seed: int = 0) -> 
     return folder
 
 
+def data_not_found(data_dir: str | None) -> str | None:
+    """Why the training and NLL sections would fall back to random data (no Fashion-MNIST at ``data_dir``), or None."""
+    if not data_dir:
+        return "no --data-dir was given"
+    with tempfile.TemporaryDirectory(prefix="vae-hub-bench-") as tmp:
+        try:
+            torchvision_root(DATASET, data_dir, Path(tmp))
+        except DataNotFoundError as e:
+            return str(e)
+    return None
+
+
 def data_source(data_dir: str | None, workdir: Path, smoke: bool) -> tuple[Path, str, tuple[int, int]]:
     """(a folder torchvision's FashionMNIST reads, what it holds, its training and test images)."""
     n_train, n_test = (1024, 256) if smoke else (60_000, 10_000)  # Fashion-MNIST's own sizes unless a smoke test
     if data_dir and not smoke:
         try:
-            return torchvision_root(DATASET, data_dir, workdir / "cache"), "Fashion-MNIST", (n_train, n_test)
+            return torchvision_root(DATASET, data_dir, workdir / "cache"), DATA_NAME, (n_train, n_test)
         except DataNotFoundError:
             pass
     root = write_random_idx(workdir / "random", n_train, n_test)
