@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from helpers import run_script
 
 import vae_hub
@@ -107,3 +108,15 @@ def test_the_benchmark_warns_before_it_measures_on_random_data(tmp_path, capsys,
     out = capsys.readouterr()
     assert out.err.startswith("warning: fashion-mnist was not found") and "random data" in out.err
     assert "on random data (60,000 + 10,000 images): the NLL means nothing" in out.out
+
+
+def test_each_training_loop_is_floored_at_the_peak_of_its_own_precision(monkeypatch):
+    from vae_hub.cli.benchmark import whole_process
+
+    variants = {"mlp": {"fp16": ["--mixed-precision", "fp16"], "bf16": ["--mixed-precision", "bf16"],
+                        "fp32": ["--mixed-precision", "no"]}}  # fmt: skip
+    monkeypatch.setattr(whole_process, "VARIANTS", variants)
+    assert [whole_process.loop_precision("mlp", loop) for loop in ("reference", "fp16", "bf16", "fp32")] == [
+        "fp32", "fp16", "bf16", "fp32"
+    ]  # fmt: skip
+    assert whole_process.PEAK_DTYPES[whole_process.loop_precision("mlp", "fp16")] is torch.float16

@@ -35,6 +35,7 @@ VARIANTS = {
     },
     "conv": {"vae-hub": [], "vae-hub --mixed-precision no": ["--mixed-precision", "no"]},
 }
+PEAK_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}  # a loop's floor: that matmul peak
 
 
 def size_flags(model: str) -> list[str]:
@@ -48,7 +49,8 @@ def loop_precision(model: str, loop: str) -> str:
         return "fp32"
     flags = VARIANTS[model][loop]
     chosen = flags[flags.index("--mixed-precision") + 1] if "--mixed-precision" in flags else "auto"
-    return {"no": "fp32"}.get(resolve_mixed_precision(chosen, cpu=True), "bf16")
+    resolved = resolve_mixed_precision(chosen, cpu=True)
+    return {"no": "fp32"}.get(resolved, resolved)
 
 
 def peak_rss_of(command: list[str]) -> tuple[float, float, str]:
@@ -108,9 +110,8 @@ def compare(model: str, data_dir: str | None, epochs: int, repeats: int, smoke: 
     runs: dict[str, list[dict[str, Any]]] = {loop: [] for loop in loops}
     with tempfile.TemporaryDirectory(prefix="vae-hub-bench-") as tmp:
         root, source, (n_train, n_test) = data_source(data_dir, Path(tmp), smoke)
-        peaks = {"fp32": matmul_gflops()}
-        if any(loop_precision(model, loop) == "bf16" for loop in loops):
-            peaks["bf16"] = matmul_gflops(dtype=torch.bfloat16)
+        lower = sorted({loop_precision(model, loop) for loop in loops} - {"fp32"})
+        peaks = {precision: matmul_gflops(dtype=PEAK_DTYPES[precision]) for precision in ["fp32", *lower]}
         for repeat in range(repeats):
             for loop in loops:
                 print(f"  {model}: {loop} (run {repeat + 1} of {repeats}) ...", file=sys.stderr, flush=True)
