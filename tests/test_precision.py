@@ -7,6 +7,20 @@ from vae_hub.precision import cpu_capability, cpu_has_native_bf16, describe_cpu_
 ZEN4 = "flags\t\t: fpu sse avx avx2 fma avx512f avx512bw avx512vl avx512_bf16 avx512_vnni\n"
 SAPPHIRE_RAPIDS = ZEN4.replace("\n", " amx_bf16 amx_tile amx_int8\n")
 ZEN2 = "flags\t\t: fpu sse avx avx2 fma\n"
+GRAVITON3 = "Features\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp bf16 i8mm\n"
+
+
+@pytest.fixture(autouse=True)
+def x86_host(monkeypatch):
+    """These flags are an x86 CPU's: read them as on one, whatever machine runs the tests."""
+    monkeypatch.setattr("vae_hub.precision.platform.machine", lambda: "x86_64")
+
+
+def test_an_arm_cpu_is_named_by_its_bf16_feature(monkeypatch):
+    monkeypatch.setattr("vae_hub.precision.platform.machine", lambda: "aarch64")
+    assert describe_cpu_capability(GRAVITON3, env={}) == "Arm with BF16"
+    assert cpu_has_native_bf16(GRAVITON3, env={})
+    assert describe_cpu_capability(GRAVITON3.replace(" bf16", ""), env={}) == "Arm"
 
 
 @pytest.mark.parametrize(
