@@ -2,8 +2,8 @@
 # Train the models bundled with the Space (space/models/*), exactly as committed.
 # Needs Debian's dataset-fashion-mnist and the MNIST 5k subset (see ../shared/data/README.md), about 4 hours on 2 cores
 # (the residual ConvVAE on Fashion-MNIST: 38 min of training, 60 epochs in bf16, and about 25 min for its k = 1000
-# evaluation with the decoder in bf16; the hierarchical VAE: 98 min of training on an Intel Xeon with AMX, 90 of them in
-# its 120 epochs and the rest in the test pass after each, and 22 min of evaluation; the
+# evaluation with the decoder in bf16; the hierarchical VAE: ~75 min of training alone on an Intel Xeon with AMX (97.6
+# as measured, beside a second training; README.md) and 22 min of evaluation; the
 # VQ-VAE: about 17 min; then the lab's twins, named in space/models/lab.json: a few minutes each).
 # Usage: bash space/train_models.sh [FASHION_MNIST_DIR] [MNIST_5K_DIR]
 set -euo pipefail
