@@ -65,6 +65,8 @@ def test_no_command_is_an_error(capsys):
         (["--model", "mlp", "--latent-channels", "4"], "--latent-channels is for --model hvae only, got 4"),
         (["--model", "hvae", "--latent-channels", "0"], "--latent-channels must be an integer in [1, 1024], got 0"),
         (["--model", "mlp", "--res-blocks", "1"], "--res-blocks is for --model conv, hvae or vqvae only, got 1"),
+        (["--model", "conv", "--pixel-context", "3"], "--pixel-context is for --model hvae only, got 3"),
+        (["--model", "hvae", "--pixel-context", "9"], "--pixel-context must be an integer in [0, 8], got 9"),
         (
             ["--model", "vqvae", "--ema", "0.999", "--latent-dim", "8"],
             "--model vqvae has no Gaussian latent, KL term or VAE prior: leave out --latent-dim, --ema",

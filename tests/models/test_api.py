@@ -11,6 +11,9 @@ MODELS = {
     "conv-cifar": lambda: ConvVAE((3, 32, 32), latent_dim=6, base_channels=4, hidden_dim=16),
     "conv-residual": lambda: ConvVAE(latent_dim=4, base_channels=4, hidden_dim=16, res_blocks=2),
     "hvae": lambda: HierarchicalVAE(latent_dim=4, latent_channels=2, base_channels=4, hidden_dim=16),
+    "hvae-pixel-cifar": lambda: HierarchicalVAE(
+        (3, 32, 32), latent_dim=4, latent_channels=2, base_channels=4, hidden_dim=16, pixel_context=2
+    ),
 }
 
 
@@ -44,7 +47,7 @@ def test_sample_is_reproducible_with_a_generator_and_shrinks_with_temperature(mo
     c = model.sample(4, generator=torch.Generator().manual_seed(8))
     assert torch.equal(a, b) and not torch.equal(a, c)
     cold = model.sample(3, temperature=0.0)
-    assert torch.equal(cold[0], cold[1])  # all z = 0
+    torch.testing.assert_close(cold[0], cold[1])  # all z = 0 (a batched matmul may round rows apart)
     torch.testing.assert_close(cold, model.to_images(model.decode(torch.zeros(3, model.latent_dim))))
 
 

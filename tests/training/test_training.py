@@ -58,6 +58,19 @@ def test_train_on_torchvision_layout(tmp_path, mnist_dir, model):
     assert json.loads((out / "config.json").read_text())["model_type"] == MODEL_TYPE_NAMES[model]
 
 
+def test_an_autoregressive_hierarchical_vae_trains_loads_and_says_so_on_its_card(tmp_path, mnist_dir):
+    out = tmp_path / "run"
+    extra = ["--model", "hvae", "--epochs", "1", "--pixel-context", "2", *MODEL_FLAGS["hvae"]]
+    result = run_script("train.py", *tiny_train_args(tmp_path / "data", out, *extra))
+    assert result.returncode == 0, result.stderr
+    check_output_folder(out, epochs=1)
+    assert json.loads((out / "config.json").read_text())["pixel_context"] == 2
+    card = (out / "README.md").read_text()
+    assert "autoregressive decoder: each pixel also reads the pixels decoded before it, up to 2 rows" in card
+    model = vae_hub.from_pretrained(out)
+    assert model.pixel_context == 2 and model.sample(2).shape == (2, 1, 28, 28)
+
+
 def test_train_on_a_folder_of_gz_files(tmp_path):
     write_idx(tmp_path / "debian", gz=True)
     out = tmp_path / "run"

@@ -161,7 +161,7 @@ def posterior_estimate(
     out = model._decode_posterior(z.reshape(-1, model.latent_dim), q, y, generator=generator)
     logits = out.logits.reshape(samples, batch, -1)
     recon = model.reconstruction_nll(logits, native.flatten(1)).mean(0)
-    images = torch.sigmoid(logits).reshape(samples, batch, *model.image_shape)
+    images = model.decoded_means(out).reshape(samples, batch, *model.image_shape)
     lower = out.lower_kl.reshape(samples, batch, -1).sum(-1).mean(0) if out.lower_kl is not None else None
     _, kl_per_dim = model.kl_to_prior(q, z)  # (S, B, latent_dim): exact for N(0, I), estimated at each draw else
     exact = lower is None and model.prior == "standard"

@@ -97,11 +97,16 @@ def check_images(x: Any, image_shape: tuple[int, int, int], name: str) -> Tensor
 @dataclass(frozen=True)
 class Decoded:
     """What the decoder gives at codes drawn from a posterior: the logits and, for a hierarchical model, the terms of
-    the lower layers it drew on the way (see ``ForwardOutput``); None for a one-layer model."""
+    the lower layers it drew on the way (see ``ForwardOutput``); None for a one-layer model.
+
+    An autoregressive decoder's logits read the image's own pixels (the likelihood's terms); its ``state`` is what
+    ``BaseVAE.decoded_means`` decodes pixel by pixel into the images those codes give.
+    """
 
     logits: Tensor
     lower_kl: Tensor | None = None
     lower_log_ratio: Tensor | None = None
+    state: Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -291,6 +296,10 @@ class BaseVAE(
         sample-major order); a hierarchical model also infers its lower layers from the posterior's ``features``,
         drawing them (``draw``) or taking their means."""
         return Decoded(self._decode_logits(z, labels))
+
+    def decoded_means(self, out: Decoded) -> Tensor:
+        """The pixel means, in [0, 1], that ``out`` (from ``_decode_posterior``) decodes to, in its logits' layout."""
+        return torch.sigmoid(out.logits)
 
     def _generate(
         self, z: Tensor, labels: Tensor | None, temperature: float, generator: torch.Generator | None

@@ -21,6 +21,7 @@ from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from ..hub.config_rules import Int, Rule
 from .base import MAX_SIDE, MAX_WIDTH, BaseVAE, Decoded, check_positive_int
@@ -89,6 +90,58 @@ class TopDownLayer(nn.Module):
         return d, kl, log_ratio
 
 
+class PixelContext(nn.Module):
+    """An autoregressive decoder head: each pixel's logits from the decoder's state there and the pixels already
+    decoded above it and to its left, within ``reach`` pixels (PixelVAE, Gulrajani et al. 2016).
+
+    p(x | z) = Π_ij p(x_ij | x_<ij, z): the state carries what the codes say; the neighbours carry the local detail
+    (edges, texture) that a decoder with independent pixels can only blur. In training and in the likelihood the
+    neighbours are the image's own pixels (one masked convolution, "teacher forcing"); to decode, the pixels are
+    filled in raster order, each set to its predicted mean, which the next pixels then read. The channels of one
+    pixel are independent given its neighbours and the state.
+    """
+
+    def __init__(self, channels: int, width: int, reach: int) -> None:
+        super().__init__()
+        self.reach = reach
+        side = 2 * reach + 1
+        self.context = nn.Conv2d(channels, width, side, padding=reach, bias=False)
+        self.hidden = Conv2d(width, width, 1)
+        self.out = Conv2d(width, channels, 1)
+
+    def window(self) -> Tensor:
+        """The context convolution's weight with the pixel itself and those after it in raster order zeroed."""
+        r = self.reach
+        mask = torch.ones(2 * r + 1, 2 * r + 1, device=self.context.weight.device)
+        mask[r, r:] = 0
+        mask[r + 1 :] = 0
+        return self.context.weight * mask
+
+    def forward(self, state: Tensor, x: Tensor) -> Tensor:
+        """Logits (N, C, H, W) at every pixel at once, reading the true pixels ``x`` (N, C, H, W) as neighbours."""
+        context = F.conv2d(x.to(state.dtype), self.window().to(state.dtype), padding=self.reach)
+        return self.out(torch.relu(self.hidden(torch.relu(state + context))))
+
+    def generate(self, state: Tensor) -> Tensor:
+        """Logits (N, C, H, W) decoded pixel by pixel in raster order, each pixel reading the means decoded before."""
+        n, _, height, width = state.shape
+        r, channels = self.reach, self.out.out_channels
+        canvas = state.new_zeros(n, channels, height + r, width + 2 * r)  # zero padding above, left and right
+        window = self.window()[:, :, : r + 1].flatten(1).to(state.dtype).t()  # rows up to ij
+        hidden_w, hidden_b = self.hidden.weight.flatten(1).t().to(state.dtype), self.hidden.bias.to(state.dtype)
+        out_w, out_b = self.out.weight.flatten(1).t().to(state.dtype), self.out.bias.to(state.dtype)
+        rows = state.permute(2, 3, 0, 1).contiguous()  # (H, W, N, width): each pixel's state, contiguous
+        logits = state.new_empty(height, width, n, channels)
+        for i in range(height):
+            for j in range(width):
+                patch = canvas[:, :, i : i + r + 1, j : j + 2 * r + 1].reshape(n, -1)
+                h = torch.relu(torch.addmm(hidden_b, torch.relu(rows[i, j] + patch @ window), hidden_w))
+                logit = torch.addmm(out_b, h, out_w)
+                logits[i, j] = logit
+                canvas[:, :, i + r, j + r] = torch.sigmoid(logit)
+        return logits.permute(2, 3, 0, 1)
+
+
 class HierarchicalVAE(BaseVAE):
     """A hierarchical VAE for (C, H, W) images: a ``latent_dim`` top vector and a ``latent_channels`` map at each
     of the ``num_downsamples`` resolutions below it (7x7 and 14x14 for 28x28 images), inferred top-down.
@@ -109,6 +162,9 @@ class HierarchicalVAE(BaseVAE):
         likelihood: The decoder's p(x|z): ``"bernoulli"`` or ``"gaussian"``.
         gaussian_std: The Gaussian decoder's standard deviation, > 0.
         learn_std: Learn that standard deviation.
+        pixel_context: 0 for pixels independent given the codes; r >= 1 for an autoregressive decoder in which
+            each pixel also reads the pixels decoded before it, up to r rows above and r columns to each side
+            (``PixelContext``, ``base_channels`` wide).
     """
 
     config_rules: ClassVar[dict[str, Rule]] = {
@@ -120,6 +176,7 @@ class HierarchicalVAE(BaseVAE):
         "num_downsamples": Int(1, MAX_SIDE.bit_length() - 1),
         "res_blocks": Int(0, 16),
         "num_classes": Int(0, 0),
+        "pixel_context": Int(0, 8),
     }
 
     def __init__(
@@ -137,6 +194,7 @@ class HierarchicalVAE(BaseVAE):
         num_classes: int = 0,
         class_names: Sequence[str] | None = None,
         deterministic: bool = False,
+        pixel_context: int = 0,
     ) -> None:
         super().__init__()
         if num_classes or deterministic:
@@ -144,8 +202,10 @@ class HierarchicalVAE(BaseVAE):
         self._setup(image_shape, latent_dim, likelihood, gaussian_std, learn_std)
         check_positive_int("latent_channels", latent_channels)
         check_positive_int("hidden_dim", hidden_dim)
+        if type(pixel_context) is not int or pixel_context < 0:
+            raise ValueError(f"pixel_context must be an integer >= 0 (0: independent pixels), got {pixel_context!r}")
         widths, self.feature_shape = conv_widths(self, base_channels, num_downsamples, res_blocks)
-        self.latent_channels, self.res_blocks = latent_channels, res_blocks
+        self.latent_channels, self.res_blocks, self.pixel_context = latent_channels, res_blocks, pixel_context
         c = self.image_shape[0]
         features = math.prod(self.feature_shape)
 
@@ -172,10 +232,12 @@ class HierarchicalVAE(BaseVAE):
         self.cells = nn.ModuleList(
             nn.Sequential(*[ResidualBlock(width) for _ in range(max(res_blocks - 1, 0))]) for width in rev
         )
+        # with an autoregressive head, the last upsampling gives the head's state instead of the logits
         self.upsample = nn.ModuleList(
             ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1)
-            for c_in, c_out in zip(rev, [*rev[1:], c], strict=False)
+            for c_in, c_out in zip(rev, [*rev[1:], base_channels if pixel_context else c], strict=False)
         )
+        self.pixel_head = PixelContext(c, base_channels, pixel_context) if pixel_context else None
 
     @property
     def lower_shapes(self) -> list[tuple[int, int, int]]:
@@ -191,7 +253,8 @@ class HierarchicalVAE(BaseVAE):
             h = stage(h)
             features.append(h)
         top = self.encoder_backbone(h)
-        return DiagonalGaussian(self.fc_mu(top), self.fc_logvar(top), features=tuple(features[::-1]))
+        # the images come last: an autoregressive head reads them as each pixel's neighbours
+        return DiagonalGaussian(self.fc_mu(top), self.fc_logvar(top), features=(*features[::-1], x))
 
     def _run_top_down(
         self,
@@ -202,8 +265,10 @@ class HierarchicalVAE(BaseVAE):
         temperature: float = 1.0,
         generator: torch.Generator | None = None,
     ) -> Decoded:
-        """Logits from top codes ``z`` (N, latent_dim); lower layers from their posteriors given ``features``
-        (coarsest first, B images each, N a multiple of B) or from their priors when ``features`` is None."""
+        """The last layer's output at top codes ``z`` (N, latent_dim): the logits, or the autoregressive head's state.
+
+        The lower layers come from their posteriors given ``features`` (coarsest first, B images each, N a multiple
+        of B) or from their priors when ``features`` is None."""
         d = self.decoder_input(z)
         kls, ratios = [], []
         for i, (layer, cell, up) in enumerate(zip(self.top_down, self.cells, self.upsample, strict=True)):
@@ -232,10 +297,26 @@ class HierarchicalVAE(BaseVAE):
     ) -> Decoded:
         if posterior.features is None:
             raise ValueError("HierarchicalVAE needs the posterior its own encode() returned, with the encoder features")
-        return self._run_top_down(z, posterior.features, draw=draw, generator=generator)
+        out = self._run_top_down(z, posterior.features, draw=draw, generator=generator)
+        if self.pixel_head is None:
+            return out
+        if not draw:  # the reconstruction: the pixels decoded in turn, not read from the image
+            return Decoded(self.pixel_head.generate(out.logits), out.lower_kl, out.lower_log_ratio)
+        x = posterior.features[-1]
+        x = x.repeat(z.shape[0] // x.shape[0], 1, 1, 1) if x.shape[0] != z.shape[0] else x
+        return Decoded(self.pixel_head(out.logits, x), out.lower_kl, out.lower_log_ratio, state=out.logits)
+
+    def decoded_means(self, out: Decoded) -> Tensor:
+        if out.state is None:
+            return torch.sigmoid(out.logits)
+        return torch.sigmoid(self.pixel_head.generate(out.state)).reshape(out.logits.shape)
+
+    def _pixels(self, state: Tensor) -> Tensor:
+        """Logits from the last layer's output: itself, or the autoregressive head's decoding of it."""
+        return state if self.pixel_head is None else self.pixel_head.generate(state)
 
     def _decode_logits(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
-        return self._run_top_down(z, None, draw=False).logits
+        return self._pixels(self._run_top_down(z, None, draw=False).logits)
 
     def _decode(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
         return torch.sigmoid(self._decode_logits(z, labels))
@@ -244,4 +325,4 @@ class HierarchicalVAE(BaseVAE):
         self, z: Tensor, labels: Tensor | None, temperature: float, generator: torch.Generator | None
     ) -> Tensor:
         out = self._run_top_down(z, None, draw=True, temperature=temperature, generator=generator)
-        return torch.sigmoid(out.logits)
+        return torch.sigmoid(self._pixels(out.logits))

@@ -108,6 +108,9 @@ def model_card(
         "ConvVAE": "convolutional variational autoencoder",
         "HierarchicalVAE": "hierarchical variational autoencoder (top-down inference, as in the Ladder VAE and NVAE)",
     }.get(type(model).__name__, "variational autoencoder")
+    if getattr(model, "pixel_context", 0):
+        description += (", with an autoregressive decoder: each pixel also reads the pixels decoded before it, up "
+                        f"to {model.pixel_context} rows above and columns to each side (as in PixelVAE)")  # fmt: skip
     if iw_samples > 1:
         objective = f"the importance-weighted bound with {iw_samples} samples (IWAE, Burda et al. 2016), a tighter ELBO"
     elif hasattr(model, "lower_shapes"):

@@ -57,6 +57,12 @@ class TrainConfig(DataSpec):
         metavar="N",
     )
     latent_channels: int = option(8, "hvae: channels of each lower latent map (one map per resolution)")
+    pixel_context: int = option(
+        0,
+        "hvae: an autoregressive decoder, each pixel also reading the pixels decoded before it up to N rows above and "
+        "N columns to each side (0: pixels independent given the codes)",
+        metavar="N",
+    )
     prior: str = option(
         "standard",
         "p(z) of mlp and conv: N(0, I), or the VampPrior (a mixture of the posteriors of learned pseudo-inputs)",
@@ -151,8 +157,9 @@ class TrainConfig(DataSpec):
         if self.res_blocks is not None and self.model not in spatial:
             problems.append(f"--res-blocks is for --model conv, hvae or vqvae only, got {self.res_blocks}")
         problems += self.vq_problems()
-        if self.latent_channels != self.default("latent_channels") and self.model != "hvae":
-            problems.append(f"--latent-channels is for --model hvae only, got {self.latent_channels}")
+        for name in ("latent_channels", "pixel_context"):
+            if getattr(self, name) != self.default(name) and self.model != "hvae":
+                problems.append(f"{self.flag(name)} is for --model hvae only, got {getattr(self, name)}")
         if self.prior == "vamp" and self.model != "vqvae":
             settings = {"--model hvae": self.model == "hvae", "--conditional": self.conditional,
                         "--autoencoder": self.autoencoder, "--free-bits": self.free_bits > 0}  # fmt: skip

@@ -39,6 +39,8 @@ def hyperparameters(config: TrainConfig, model: BaseVAE | VQVAE, n_train: int, w
             f"hierarchical VAE, base width {config.base_channels}, hidden {config.hidden_dim}, top latent "
             f"{config.latent_dim}, lower latent maps {maps}{depth}"
         )
+        if config.pixel_context:
+            arch += f", autoregressive decoder reading {config.pixel_context} pixels up and to each side"
     else:
         widths = f"base width {config.base_channels}, hidden {config.hidden_dim}"
         arch = f"ConvVAE, {widths}, latent {config.latent_dim}{depth}"

@@ -88,7 +88,8 @@ def build_model(
     )  # fmt: skip
     if cls is HierarchicalVAE:
         res_blocks = 1 if config.res_blocks is None else config.res_blocks
-        return cls(image_shape, latent_channels=config.latent_channels, res_blocks=res_blocks, **spatial, **likelihood)
+        return cls(image_shape, latent_channels=config.latent_channels, res_blocks=res_blocks,
+                   pixel_context=config.pixel_context, **spatial, **likelihood)  # fmt: skip
     return cls(image_shape, res_blocks=config.res_blocks or 0, **spatial, **likelihood)
 
 
