@@ -64,6 +64,8 @@ def describe(folder: Path, metrics: dict) -> tuple[str, str]:
         what = f"MLP 784-{c.get('hidden_dim')}-{c.get('latent_dim')}{vamp}"
     elif c.get("model") == "hvae":
         what = f"hierarchical VAE, top latent {c.get('latent_dim')}, latent maps of {c.get('latent_channels')} ch."
+        if c.get("pixel_context"):
+            what += f", autoregressive decoder (reach {c['pixel_context']})"
     elif c.get("model") == "vqvae":
         what = f"VQ-VAE, {c.get('num_codes')} codes; {c.get('epochs')} + {c.get('prior_epochs')} prior epochs"
         seconds = metrics.get("train_seconds")

@@ -202,3 +202,23 @@ def test_an_autoregressive_reconstruction_is_decoded_not_copied_from_the_image()
     assert not torch.allclose(model.reconstruct(x), torch.sigmoid(model.pixel_head(state, x)))
     with torch.no_grad():
         torch.testing.assert_close(model.decoded_means(read), torch.sigmoid(model.pixel_head.generate(read.state)))
+
+
+def test_a_true_sample_from_an_autoregressive_decoder_draws_each_pixel_reading_those_drawn_before():
+    model = with_random_pixel_head(tiny(pixel_context=2))
+    x = torch.rand(2, 1, 28, 28)
+    g = lambda: torch.Generator().manual_seed(6)  # noqa: E731
+    drawn = model.observe_reconstruction(x, generator=g())
+    assert drawn.shape == x.shape and set(drawn.unique().tolist()) <= {0.0, 1.0}
+    assert torch.equal(drawn, model.observe_reconstruction(x, generator=g()))
+    q = model.encode(x)
+    with torch.no_grad():
+        state = model._run_top_down(q.mode(), q.features, draw=False).logits
+        # the logits of the draw, read back at once from the drawn pixels, are those the steps used
+        logits, pixels = model.pixel_head.fill(state, lambda mean: model.observe(mean, g()))
+    assert set(pixels.unique().tolist()) <= {0.0, 1.0}
+    torch.testing.assert_close(model.pixel_head(state, pixels), logits)
+    independent = tiny()
+    torch.testing.assert_close(  # without the head: the reconstruction's pixels drawn independently
+        independent.observe_reconstruction(x, generator=g()), independent.observe(independent.reconstruct(x), g())
+    )

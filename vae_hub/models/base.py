@@ -608,6 +608,21 @@ class BaseVAE(
 
     # --- using a trained model ------------------------------------------------------------------------------
     @torch.no_grad()
+    def observe_reconstruction(self, x: Tensor, labels: Any = None, generator: torch.Generator | None = None) -> Tensor:
+        """A true sample x' ~ p(x|z) at each image's posterior mean: the draws that ``reconstruct`` averages.
+
+        Args:
+            x: Images (B, C, H, W) or flat (B, C·H·W), floats in [0, 1].
+            labels: A conditional model's classes.
+            generator: The random generator of the draw.
+
+        Returns:
+            ``observe`` of the reconstruction, in the layout of ``x``; an autoregressive decoder draws each pixel
+            in turn, reading the pixels drawn before it.
+        """
+        return self.observe(self.reconstruct(x, labels), generator)
+
+    @torch.no_grad()
     def sample(
         self,
         n: int,

@@ -16,8 +16,8 @@ the fitted mixture work on the top vector; ``decode(z)`` takes the lower layers 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import ClassVar
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -124,6 +124,11 @@ class PixelContext(nn.Module):
 
     def generate(self, state: Tensor) -> Tensor:
         """Logits (N, C, H, W) decoded pixel by pixel in raster order, each pixel reading the means decoded before."""
+        return self.fill(state)[0]
+
+    def fill(self, state: Tensor, observe: Callable[[Tensor], Tensor] | None = None) -> tuple[Tensor, Tensor]:
+        """Decode pixel by pixel in raster order: the logits (N, C, H, W) and the pixels each step wrote, which
+        the later pixels read: each pixel's mean, or ``observe(mean)`` (a draw from p(x_ij | x_<ij, z))."""
         n, _, height, width = state.shape
         r, channels = self.reach, self.out.out_channels
         canvas = state.new_zeros(n, channels, height + r, width + 2 * r)  # zero padding above, left and right
@@ -138,8 +143,9 @@ class PixelContext(nn.Module):
                 h = torch.relu(torch.addmm(hidden_b, torch.relu(rows[i, j] + patch @ window), hidden_w))
                 logit = torch.addmm(out_b, h, out_w)
                 logits[i, j] = logit
-                canvas[:, :, i + r, j + r] = torch.sigmoid(logit)
-        return logits.permute(2, 3, 0, 1)
+                mean = torch.sigmoid(logit)
+                canvas[:, :, i + r, j + r] = mean if observe is None else observe(mean)
+        return logits.permute(2, 3, 0, 1), canvas[:, :, r:, r : r + width]
 
 
 class HierarchicalVAE(BaseVAE):
@@ -310,6 +316,16 @@ class HierarchicalVAE(BaseVAE):
         if out.state is None:
             return torch.sigmoid(out.logits)
         return torch.sigmoid(self.pixel_head.generate(out.state)).reshape(out.logits.shape)
+
+    @torch.no_grad()
+    def observe_reconstruction(self, x: Tensor, labels: Any = None, generator: torch.Generator | None = None) -> Tensor:
+        if self.pixel_head is None:
+            return super().observe_reconstruction(x, labels, generator)
+        native = self.check_input(x)
+        q = self._encode(native)
+        state = self._run_top_down(q.mode(), q.features, draw=False).logits
+        _, drawn = self.pixel_head.fill(state, lambda mean: self.observe(mean, generator))  # each pixel drawn in turn
+        return drawn.reshape(x.shape)
 
     def _pixels(self, state: Tensor) -> Tensor:
         """Logits from the last layer's output: itself, or the autoregressive head's decoding of it."""

@@ -205,7 +205,7 @@ class Features:
         kl_dims = estimate.kl_per_dim[0].tolist()
         chart = pd.DataFrame({"dimension": [f"z{d}" for d in range(len(kl_dims))], "KL (nats)": kl_dims})
         posterior = image_grid(estimate.samples[:POSTERIOR_SAMPLES, 0], nrow=POSTERIOR_SAMPLES)
-        observed = model.observe(recon[:1], generator=seeded(seed))
+        observed = model.to_images(model.observe_reconstruction(x[:1], y, generator=seeded(seed)))
         return to_uint8(x[0]), to_uint8(recon[0]), posterior, text, chart, to_uint8(observed[0])
 
     @user_errors
