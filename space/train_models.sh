@@ -3,7 +3,8 @@
 # Needs Debian's dataset-fashion-mnist and the MNIST 5k subset (see ../shared/data/README.md), about 4 hours on 2 cores
 # (the residual ConvVAE on Fashion-MNIST: 38 min of training, 60 epochs in bf16, and about 25 min for its k = 1000
 # evaluation with the decoder in bf16; the hierarchical VAE: ~75 min of training alone on an Intel Xeon with AMX (97.6
-# as measured, beside a second training; README.md) and 22 min of evaluation; the
+# as measured, beside a second training; README.md) and 22 min of evaluation; with the autoregressive decoder: 51
+# min on an AMD EPYC (AVX-512 BF16) and ~50 min of evaluation; the
 # VQ-VAE: about 17 min; then the lab's twins, named in space/models/lab.json: a few minutes each).
 # Usage: bash space/train_models.sh [FASHION_MNIST_DIR] [MNIST_5K_DIR]
 set -euo pipefail
@@ -27,6 +28,11 @@ train conv-fashion-mnist --model conv --latent-dim 16 --hidden-dim 256 --res-blo
 train hvae-fashion-mnist --model hvae --latent-dim 16 --hidden-dim 256 --latent-channels 8 --dataset fashion-mnist \
   --data-dir "$FMNIST" --epochs 120 --lr-schedule cosine --mixed-precision bf16 --kl-warmup 10 --free-bits 0.05 \
   --ema 0.999 --eval-k 1000 --model-name "vae-hub hierarchical VAE, Fashion-MNIST"
+# The same with an autoregressive decoder (each pixel reads the 24 decoded before it in a 7x7 window): fewer epochs
+train hvae-pixel-fashion-mnist --model hvae --latent-dim 16 --hidden-dim 256 --latent-channels 8 --pixel-context 3 \
+  --dataset fashion-mnist --data-dir "$FMNIST" --epochs 50 --lr-schedule cosine --mixed-precision bf16 --kl-warmup 10 \
+  --free-bits 0.05 --ema 0.999 --eval-k 1000 \
+  --model-name "vae-hub hierarchical VAE with an autoregressive decoder, Fashion-MNIST"
 # The Remedies tab's VQ-VAE: the autoencoder and codebook, then the prior over its 7x7 code grids
 train vqvae-fashion-mnist --model vqvae --num-codes 256 --code-dim 32 --dataset fashion-mnist \
   --data-dir "$FMNIST" --epochs 8 --prior-epochs 4 --lr-schedule cosine --mixed-precision bf16 \

@@ -477,16 +477,18 @@ def test_posterior_collapse_grows_with_beta(client):
 
 def test_remedies_set_the_hierarchical_vae_and_the_vq_vae_beside_the_textbook_vae(client):
     *pictures, text = client.predict(0, api_name="/remedies")
-    assert len(pictures) == 6  # per model: test images over their reconstructions, then its samples
+    assert len(pictures) == 8  # per model: test images over their reconstructions, then its samples
     for recon, samples in zip(pictures[0::2], pictures[1::2], strict=True):
         assert pixels(recon).shape == (2 * TILE + 2, 8 * TILE + 2) and pixels(samples).shape == (TILE + 2, 8 * TILE + 2)
     rows = {line.split("|")[1].strip().split(" (")[0]: [c.strip() for c in line.split("|")[2:-1]]
             for line in text.splitlines() if line.startswith("| ") and "---" not in line}  # fmt: skip
     del rows["model"], rows["2-D latent model"]  # the two tables' headers
     textbook, hierarchical, vq = rows["Textbook VAE"], rows["Hierarchical VAE"], rows["VQ-VAE"]
+    autoregressive = rows["Hierarchical VAE with an autoregressive decoder"]
     nll = {name: float(row[0].lstrip("≤ ").split(" ")[0]) for name, row in
-           (("textbook", textbook), ("hierarchical", hierarchical))}  # fmt: skip
+           (("textbook", textbook), ("hierarchical", hierarchical), ("autoregressive", autoregressive))}  # fmt: skip
     assert nll["hierarchical"] < nll["textbook"] - 5 and vq[0].startswith("≤ ") and "(bound)" in vq[0]
+    assert nll["autoregressive"] < nll["hierarchical"] - 3, nll
     sharpness = {name: float(row[2]) for name, row in rows.items() if len(row) == 3}
     assert sharpness["VQ-VAE"] > sharpness["Textbook VAE"], sharpness  # measurably sharper on the same images
     gap = {name: [float(c.split("%")[0]) for c in row] for name, row in rows.items() if len(row) == 2}

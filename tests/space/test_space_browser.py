@@ -199,7 +199,7 @@ def test_the_lab_tabs(page, shots):
     page.screenshot(path=str(shots / "posterior-collapse.png"), full_page=True)
 
     open_tab(page, "Remedies")
-    for role in ("textbook", "hierarchical", "vq"):
+    for role in ("textbook", "hierarchical", "autoregressive", "vq"):
         wait_for_image(page, f"remedy-recon-{role}")
         wait_for_image(page, f"remedy-samples-{role}")
     page.get_by_text("What each remedy addresses").wait_for(timeout=120_000)

@@ -195,4 +195,5 @@ def test_a_folder_with_a_lab_takes_its_twins_and_lab_json_into_the_space(tmp_pat
     (folder / "lab.json").write_text(json.dumps(lab | {"remedies": {"textbook": "vae", "vq": "vae"}}))
     code = main(["space", "deploy", "alice/lab", "--model", str(folder), "--dry-run", "--folder", str(tmp_path / "y")])
     err = capsys.readouterr().err
-    assert code == 2 and "optionally 'remedies': {'textbook': NAME, 'hierarchical': NAME, 'vq': NAME" in err, err
+    expected = "optionally 'remedies': {'textbook': NAME, 'hierarchical': NAME, 'autoregressive': NAME, 'vq': NAME"
+    assert code == 2 and expected in err, err

@@ -10,7 +10,9 @@ beside the encoder's features at that resolution, as a shift of the prior (NVAE'
     E_q[log p(x | z)] − KL(q(z_1 | x) ‖ N(0, I)) − Σ_l E_q[KL(q(z_l | x, z_<l) ‖ p(z_l | z_<l))],
 
 each KL in closed form at the drawn upper layers. ``encode`` gives q(z_1 | x), so the latent maps, interpolation and
-the fitted mixture work on the top vector; ``decode(z)`` takes the lower layers at their prior means.
+the fitted mixture work on the top vector; ``decode(z)`` takes the lower layers at their prior means. With
+``pixel_context`` > 0 the decoder is autoregressive over the pixels, p(x | z) = Π_ij p(x_ij | x_<ij, z)
+(``PixelContext``).
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
     {"autoencoder": "ae-2d-fashion-mnist", "vae": "mlp-2d-fashion-mnist",
      "betas": {"0.1": "beta-0.1-fashion-mnist", "1": "beta-1-fashion-mnist", ...},
      "remedies": {"textbook": "mlp-fashion-mnist", "hierarchical": "hvae-fashion-mnist",
-                  "vq": "vqvae-fashion-mnist", "vamp": "vamp-2d-fashion-mnist"}}
+                  "autoregressive": "hvae-pixel-fashion-mnist", "vq": "vqvae-fashion-mnist",
+                  "vamp": "vamp-2d-fashion-mnist"}}
 
 ``"remedies"`` is optional: without it there is no Remedies tab.
 

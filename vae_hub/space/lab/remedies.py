@@ -1,6 +1,7 @@
 """The lab's Remedies tab: the models the field uses where the textbook VAE falls short, side by side.
 
-The same test images reconstructed, and new images drawn, by the textbook VAE, a hierarchical VAE and a VQ-VAE;
+The same test images reconstructed, and new images drawn, by the textbook VAE, a hierarchical VAE (with independent
+pixels, then with an autoregressive decoder) and a VQ-VAE;
 their likelihoods (from each model's ``metrics.json``) and the sharpness of their reconstructions; and the share of
 prior draws that land in a gap with the standard prior, the VampPrior and a mixture fitted to the codes.
 """
@@ -31,6 +32,7 @@ SHARPNESS_IMAGES = 500  # bundled test images behind each model's sharpness figu
 ROLES = {  # lab.json's "remedies" keys, in the order shown, and what each row is called
     "textbook": "Textbook VAE (one Gaussian code, N(0, I) prior)",
     "hierarchical": "Hierarchical VAE (a top code and a latent map per resolution)",
+    "autoregressive": "Hierarchical VAE with an autoregressive decoder (each pixel reads those decoded before it)",
     "vq": "VQ-VAE (a grid of codebook entries and a learned prior over grids)",
 }
 
@@ -38,15 +40,19 @@ EXPLANATION = """\
 **What each remedy addresses.**
 *Blur* comes from one Gaussian code having to summarise the whole image, with a per-pixel likelihood averaging what
 it cannot pin down. The **hierarchical VAE** adds latent maps at 7x7 and 14x14 below its top code, inferred
-top-down, so local detail has somewhere to live: its likelihood is the best of the three. The **VQ-VAE** drops the
-Gaussian code for a 7x7 grid of discrete entries, with no noise and no KL pulling codes towards an average, so its
-reconstructions are the sharpest; its likelihood is an upper bound (reconstruction + the prior's code length), not
-an importance-sampled estimate. *Holes in the prior* (draws that land where no image is encoded, and decode to
-blends) come from N(0, I) being simpler than the codes' real spread: the **VampPrior** learns the prior as a mixture
-of the posteriors of learned pseudo-images, and a **mixture fitted to the codes** after training (`vae-hub sample
---sampler gmm`) does the same for any model, the plain autoencoder included. *Posterior collapse* (codes the decoder
-ignores) has its own tab: free bits and KL warm-up, which the hierarchical VAE is trained with, keep each of its
-layers from collapsing onto its prior.
+top-down, so local detail has somewhere to live: its likelihood beats the textbook VAE's. An **autoregressive
+decoder** attacks the independence of the pixels itself: each pixel is predicted from the pixels already decoded
+above it and to its left, so edges and texture need not be averaged, and the likelihood is the best here by far.
+Its price is the one the field knows (Chen et al. 2017, the "lossy autoencoder"): a decoder that models local
+detail on its own leaves less for the codes to carry (a far smaller KL), so its reconstructions keep each garment's
+kind and outline but not its shade or prints. The **VQ-VAE** drops the Gaussian code for a 7x7 grid of discrete entries,
+with no noise and no KL pulling codes towards an average, so its reconstructions are the sharpest; its likelihood
+is an upper bound (reconstruction + the prior's code length), not an importance-sampled estimate. *Holes in the
+prior* (draws that land where no image is encoded, and decode to blends) come from N(0, I) being simpler than the
+codes' real spread: the **VampPrior** learns the prior as a mixture of the posteriors of learned pseudo-images, and
+a **mixture fitted to the codes** after training (`vae-hub sample --sampler gmm`) does the same for any model, the
+plain autoencoder included. *Posterior collapse* (codes the decoder ignores) has its own tab: free bits and KL
+warm-up, which the hierarchical VAEs are trained with, keep each of their layers from collapsing onto its prior.
 """
 
 
@@ -146,13 +152,14 @@ class Remedies:
 
     @user_errors
     def remedies(self, seed: float = 0) -> tuple[Any, ...]:
-        """The textbook VAE, the hierarchical VAE and the VQ-VAE side by side, then the priors' gap figures.
+        """The textbook VAE, the two hierarchical VAEs and the VQ-VAE side by side, then the priors' gap figures.
 
         Args:
             seed: random seed of the samples, 0 to 2^31 - 1.
 
         Returns:
-            For each model (textbook, hierarchical, VQ-VAE): the same test images (top) and its reconstructions
+            For each model (textbook, hierarchical, autoregressive, VQ-VAE): the same test images (top) and its
+            reconstructions
             (PNG), then new images it draws (PNG); then a Markdown of the likelihood and sharpness table, the gap
             table and what each remedy addresses.
         """

@@ -125,8 +125,9 @@ def remedies_tab(remedies: Remedies, tab: gr.Tab) -> None:
     are measured once)."""
     gr.Markdown(
         "Where the textbook VAE falls short (blurry images, prior draws that land between the codes, unused codes), "
-        "the field reaches for other models. Here three of them meet the same eight Fashion-MNIST test images: the "
-        "textbook VAE (784-400-20 MLP), a hierarchical VAE and a VQ-VAE, each trained on the full training split."
+        "the field reaches for other models. Here they meet the same eight Fashion-MNIST test images: the textbook "
+        "VAE (784-400-20 MLP), a hierarchical VAE, the same with an autoregressive decoder, and a VQ-VAE, each "
+        "trained on the full training split."
     )
     with gr.Row():
         seed = gr.Number(0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed of the samples")
