@@ -39,6 +39,11 @@ def normal_log_prob(z: Tensor, mean: Tensor, logvar: Tensor) -> Tensor:
     return -0.5 * ((z - mean).pow(2) * torch.exp(-logvar) + logvar + LOG_2PI).flatten(1).sum(-1)
 
 
+def per_draw(t: Tensor, n: int) -> Tensor:
+    """``t`` (B, ...) of B images, repeated to the N = S·B rows of S draws each (sample-major), as the codes are."""
+    return t if t.shape[0] == n else t.repeat(n // t.shape[0], *([1] * (t.dim() - 1)))
+
+
 class TopDownLayer(nn.Module):
     """One lower stochastic layer: its prior p(z_l | z_<l) and posterior q(z_l | x, z_<l) at one resolution.
 
@@ -282,8 +287,7 @@ class HierarchicalVAE(BaseVAE):
         for i, (layer, cell, up) in enumerate(zip(self.top_down, self.cells, self.upsample, strict=True)):
             h = None
             if features is not None:
-                h = features[i]
-                h = h.repeat(d.shape[0] // h.shape[0], 1, 1, 1) if h.shape[0] != d.shape[0] else h
+                h = per_draw(features[i], d.shape[0])
             d, kl, ratio = layer(d, h, draw=draw, temperature=temperature, generator=generator)
             kls.append(kl)
             ratios.append(ratio)
@@ -310,8 +314,7 @@ class HierarchicalVAE(BaseVAE):
             return out
         if not draw:  # the reconstruction: the pixels decoded in turn, not read from the image
             return Decoded(self.pixel_head.generate(out.logits), out.lower_kl, out.lower_log_ratio)
-        x = posterior.features[-1]
-        x = x.repeat(z.shape[0] // x.shape[0], 1, 1, 1) if x.shape[0] != z.shape[0] else x
+        x = per_draw(posterior.features[-1], z.shape[0])
         return Decoded(self.pixel_head(out.logits, x), out.lower_kl, out.lower_log_ratio, state=out.logits)
 
     def decoded_means(self, out: Decoded) -> Tensor:
