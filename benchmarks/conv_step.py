@@ -5,13 +5,19 @@ Run: python benchmarks/conv_step.py --against REV [--rounds 8]   (prefix ATEN_CP
 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 to cap the CPU at AVX2). Both models start from the same
 weights; each round times 40 steps of each; prints the fastest round of each and the ratio, and the largest
 difference of their losses after the same steps (the layers compute the same function).
+
+python benchmarks/conv_step.py --layers: where today's step goes instead, over 60 steps: forward, backward and
+Adam, and each module's forward and backward (timers in module hooks; torch.profiler's per-op rows were
+distorted for this step, docs/performance.md, "A sixth pass").
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import copy
 import time
+import warnings
 
 import torch
 from previous import module_at
@@ -35,15 +41,73 @@ def with_layers(model: nn.Module, module: object) -> nn.Module:
     return model
 
 
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor) -> tuple[float, ...]:
+    """One step; the seconds of its forward, backward and Adam."""
+    start = time.perf_counter()
+    loss = elbo(model, x, beta=1.0).loss
+    forward = time.perf_counter()
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    backward = time.perf_counter()
+    optimizer.step()
+    return forward - start, backward - forward, time.perf_counter() - backward
+
+
+def layer_times(model: nn.Module, x: torch.Tensor, steps: int = 60) -> None:
+    """Print the step's forward, backward and Adam, and each module's forward and backward, in ms per step."""
+    seconds: dict[str, float] = collections.defaultdict(float)
+    started: dict[tuple[str, str], float] = {}
+    for name, module in model.named_modules():
+        if not name or list(module.children()):
+            continue  # leaves only
+
+        def begin(key: tuple[str, str]):  # noqa: ANN202
+            return lambda *_: started.__setitem__(key, time.perf_counter())
+
+        def end(key: tuple[str, str]):  # noqa: ANN202
+            return lambda *_: seconds.__setitem__(
+                " ".join(key), seconds[" ".join(key)] + time.perf_counter() - started[key]
+            )
+
+        label = f"{name} ({type(module).__name__})"
+        module.register_forward_pre_hook(begin(("forward", label)))
+        module.register_forward_hook(end(("forward", label)))
+        module.register_full_backward_pre_hook(begin(("backward", label)))
+        module.register_full_backward_hook(end(("backward", label)))
+    warnings.filterwarnings("ignore", message="Full backward hook is firing")  # the first layer: its input has none
+    optimizer = adam(list(model.parameters()), 1e-3)
+    totals = [0.0, 0.0, 0.0]
+    with flush_denormals():
+        for _ in range(10):
+            train_step(model, optimizer, x)
+        seconds.clear()
+        for _ in range(steps):
+            totals = [t + s for t, s in zip(totals, train_step(model, optimizer, x), strict=True)]
+    print(
+        "ms per step: "
+        + ", ".join(f"{n} {t / steps * 1e3:.2f}" for n, t in zip(("forward", "backward", "Adam"), totals, strict=True))
+    )
+    for key, total in sorted(seconds.items(), key=lambda item: -item[1]):
+        if total / steps >= 5e-5:
+            print(f"  {key:40s} {total / steps * 1e3:.3f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--against", metavar="REV", required=True, help="time layers.py as at this git revision too")
+    parser.add_argument("--against", metavar="REV", help="time layers.py as at this git revision too")
+    parser.add_argument("--layers", action="store_true", help="where today's step goes, module by module")
     parser.add_argument("--rounds", type=int, default=8)
     args = parser.parse_args()
+    if not args.against and not args.layers:
+        parser.error("give --against REV, --layers, or both")
     keep_freed_memory()  # as training does
     torch.manual_seed(0)
     base = ConvVAE().to(memory_format=torch.channels_last)
     x = torch.rand(128, 1, 28, 28).contiguous(memory_format=torch.channels_last)
+    if args.layers:
+        layer_times(copy.deepcopy(base), x)
+    if not args.against:
+        return
     old_layers = module_at(args.against, "vae_hub.models.layers")
     runs = {"today": with_layers(base, layers), args.against: with_layers(base, old_layers)}
     optimizers = {name: adam(list(m.parameters()), 1e-3) for name, m in runs.items()}
