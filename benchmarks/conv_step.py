@@ -42,7 +42,7 @@ def with_layers(model: nn.Module, module: object) -> nn.Module:
 
 
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor) -> tuple[float, ...]:
-    """One step; the seconds of its forward, backward and Adam."""
+    """One step; its loss, and the seconds of its forward, backward and Adam."""
     start = time.perf_counter()
     loss = elbo(model, x, beta=1.0).loss
     forward = time.perf_counter()
@@ -50,7 +50,7 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tens
     loss.backward()
     backward = time.perf_counter()
     optimizer.step()
-    return forward - start, backward - forward, time.perf_counter() - backward
+    return loss.item(), forward - start, backward - forward, time.perf_counter() - backward
 
 
 def layer_times(model: nn.Module, x: torch.Tensor, steps: int = 60) -> None:
@@ -82,7 +82,7 @@ def layer_times(model: nn.Module, x: torch.Tensor, steps: int = 60) -> None:
             train_step(model, optimizer, x)
         seconds.clear()
         for _ in range(steps):
-            totals = [t + s for t, s in zip(totals, train_step(model, optimizer, x), strict=True)]
+            totals = [t + s for t, s in zip(totals, train_step(model, optimizer, x)[1:], strict=True)]
     print(
         "ms per step: "
         + ", ".join(f"{n} {t / steps * 1e3:.2f}" for n, t in zip(("forward", "backward", "Adam"), totals, strict=True))
@@ -113,19 +113,15 @@ def main() -> None:
     optimizers = {name: adam(list(m.parameters()), 1e-3) for name, m in runs.items()}
     losses: dict[str, list[float]] = {name: [] for name in runs}
 
-    def step(name: str) -> torch.Tensor:
+    def step(name: str) -> float:
         torch.manual_seed(len(losses[name]))  # the same noise for both at the same step
-        out = elbo(runs[name], x, beta=1.0)
-        optimizers[name].zero_grad(set_to_none=True)
-        out.loss.backward()
-        optimizers[name].step()
-        return out.loss.detach()
+        return train_step(runs[name], optimizers[name], x)[0]
 
     best = {name: float("inf") for name in runs}
     with flush_denormals():
         for name in runs:
             for _ in range(10):
-                losses[name].append(float(step(name)))
+                losses[name].append(step(name))
         for _ in range(args.rounds):
             for name in runs:
                 start = time.perf_counter()
