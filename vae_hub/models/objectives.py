@@ -93,7 +93,7 @@ def bernoulli_nll(logits: Tensor, x: Tensor) -> Tensor:
     if torch.is_grad_enabled() and logits.requires_grad:
         return (softplus(logits) - logits * x).sum(-1)
     logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
-    shape = torch.broadcast_shapes(logits.shape, x.shape)
+    shape = torch.broadcast_tensors(logits, x)[0].shape  # views; torch.broadcast_shapes imports sympy (0.3-0.5 s)
     buffer = torch.empty(shape, dtype=logits.dtype, device=logits.device)
     nll = softplus_sum(logits, -1, out=buffer if shape == logits.shape else None)
     return nll - torch.mul(logits, x.to(logits.dtype), out=buffer).sum(-1)
