@@ -1,9 +1,10 @@
-"""The vae-hub command: every subcommand's --help, and training flags that come from TrainConfig's fields."""
+"""The vae-hub command: each subcommand's --help, the training flags from TrainConfig, what training imports."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import textwrap
 import time
 from dataclasses import fields
 
@@ -90,3 +91,22 @@ def test_training_flags_are_checked_before_any_data_is_read(tmp_path, capsys, fl
     assert code == 2 and message in err, err
     assert "was not found" not in err and seconds < 1  # refused before looking for the (missing) data
     assert not (tmp_path / "o").exists()
+
+
+def test_a_training_command_imports_nothing_it_does_not_use(tmp_path, mnist_dir):
+    """Start-up is part of every run: torch.optim would import torch._dynamo (1.3 s, 150 MB),
+    torch.broadcast_shapes sympy (0.3-0.5 s), and the parser with every subcommand the benchmark's modules (0.1 s).
+    A whole ``vae-hub train`` (its test passes and NLL included) needs none of them."""
+
+    code = textwrap.dedent(f"""
+        import sys
+        from vae_hub.cli import main
+        assert main(["train", "--dataset", "mnist", "--data-dir", {str(tmp_path / "data")!r}, "--output-dir",
+                     {str(tmp_path / "run")!r}, "--epochs", "1", "--batch-size", "32", "--hidden-dim", "16",
+                     "--latent-dim", "2", "--eval-k", "4", "--no-progress", "--cache-dir",
+                     {str(tmp_path / "cache")!r}]) == 0
+        heavy = [m for m in ("torch._dynamo", "torchvision", "sympy", "vae_hub.cli.benchmark") if m in sys.modules]
+        assert not heavy, heavy
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
-
 import pytest
 import torch
 
@@ -65,22 +61,3 @@ def test_the_schedule_follows_lambdalr():
     restored = LRSchedule(Adam(p, lr=0.1), factor)
     restored.load_state_dict(reference.state_dict())
     assert restored.last_epoch == 30 and restored.get_last_lr() == pytest.approx(reference.get_last_lr())
-
-
-def test_a_training_command_imports_nothing_it_does_not_use(tmp_path, mnist_dir):
-    """Start-up is part of every run: torch.optim would import torch._dynamo (1.3 s, 150 MB),
-    torch.broadcast_shapes sympy (0.3-0.5 s), and the parser with every subcommand the benchmark's modules (0.1 s).
-    A whole ``vae-hub train`` (its test passes and NLL included) needs none of them."""
-
-    code = textwrap.dedent(f"""
-        import sys
-        from vae_hub.cli import main
-        assert main(["train", "--dataset", "mnist", "--data-dir", {str(tmp_path / "data")!r}, "--output-dir",
-                     {str(tmp_path / "run")!r}, "--epochs", "1", "--batch-size", "32", "--hidden-dim", "16",
-                     "--latent-dim", "2", "--eval-k", "4", "--no-progress", "--cache-dir",
-                     {str(tmp_path / "cache")!r}]) == 0
-        heavy = [m for m in ("torch._dynamo", "torchvision", "sympy", "vae_hub.cli.benchmark") if m in sys.modules]
-        assert not heavy, heavy
-    """)
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
