@@ -1,6 +1,8 @@
 """save_pretrained / from_pretrained: bit-identical round trips and strict, clearly reported failures."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -202,3 +204,32 @@ def test_weights_stored_in_another_float_dtype_load_as_the_models(tmp_path):
     loaded = vae_hub.from_pretrained(tmp_path / "m")
     assert loaded.dtype == torch.float32
     assert torch.equal(loaded.fc_mu.weight, state["fc_mu.weight"].float())
+
+
+@pytest.mark.slow  # a fresh interpreter, to see what loading imports
+def test_loading_any_architecture_imports_no_compiler(tmp_path):
+    """from_pretrained builds the model on the meta device to check its config; arithmetic there (an init's scale,
+    nn.Embedding's normal_) imports torch._dynamo and triton: ~150 MB in a Space that loads a VQ-VAE or VampPrior."""
+    from vae_hub.models.hierarchical import HierarchicalVAE
+    from vae_hub.models.vqvae import VQVAE
+
+    models = {
+        "vamp": VariationalAutoencoder(784, 16, 2, prior="vamp", pseudo_inputs=4),
+        "conv": ConvVAE((1, 28, 28), latent_dim=2, base_channels=4, hidden_dim=8),
+        "hvae": HierarchicalVAE((1, 28, 28), latent_dim=2, latent_channels=1, base_channels=4, hidden_dim=8),
+        "vqvae": VQVAE(
+            num_codes=16, code_dim=4, base_channels=8, res_blocks=1, prior_width=16, prior_layers=1, prior_heads=2
+        ),  # fmt: skip
+    }
+    for name, model in models.items():
+        model.save_pretrained(tmp_path / name)
+    script = (
+        "import sys, vae_hub\n"
+        "for folder in sys.argv[1:]:\n"
+        "    vae_hub.from_pretrained(folder)\n"
+        "print(' '.join(m for m in ('torch._dynamo', 'triton') if m in sys.modules))\n"
+    )
+    folders = [str(tmp_path / name) for name in models]
+    result = subprocess.run([sys.executable, "-c", script, *folders], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "", f"loading imported {result.stdout.strip()}"

@@ -27,6 +27,7 @@ from ..errors import UnsupportedModelError
 from ..hub import save_load as hub
 from ..hub.config_rules import Bool, Choice, Float, ImageShape, Int, Names, Rule
 from ..limits import MAX_IMAGE_SIDE
+from .initialization import normal_values
 from .mixture import GaussianMixture
 from .objectives import bernoulli_nll, gaussian_nll
 from .posterior import (
@@ -215,7 +216,7 @@ class BaseVAE(
                 raise ValueError("prior='vamp' is for an unconditional VAE: leave num_classes at 0, deterministic off")
             check_positive_int("pseudo_inputs", pseudo_inputs)
             # The pseudo-inputs' logits: u_k = sigmoid(.) is an image in [0, 1], as the encoder expects.
-            self.pseudo_inputs = nn.Parameter(0.1 * torch.randn(pseudo_inputs, *self._image_shape))
+            self.pseudo_inputs = nn.Parameter(normal_values(0.1, pseudo_inputs, *self._image_shape))
 
     # --- properties -------------------------------------------------------------------------------------------
     @property

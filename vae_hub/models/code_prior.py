@@ -12,6 +12,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from .initialization import normal_values
+
 
 class CodePrior(nn.Module):
     """p(c) over (H, W) grids of indices into a codebook of ``num_codes`` entries.
@@ -32,8 +34,9 @@ class CodePrior(nn.Module):
             raise ValueError(f"the code prior's width ({width}) must be divisible by its heads ({heads})")
         self.num_codes, self.grid = num_codes, tuple(grid)
         length = grid[0] * grid[1]
-        self.embed = nn.Embedding(num_codes + 1, width)  # the extra entry is the start token
-        self.position = nn.Parameter(0.02 * torch.randn(length, width))
+        # the extra entry is the start token; nn.Embedding's own N(0, 1) init, drawn where meta needs no arithmetic
+        self.embed = nn.Embedding(num_codes + 1, width, _weight=normal_values(1.0, num_codes + 1, width))
+        self.position = nn.Parameter(normal_values(0.02, length, width))
         layer = nn.TransformerEncoderLayer(width, heads, 4 * width, dropout=0.0, batch_first=True, norm_first=True)
         self.blocks = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(width)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from .initialization import normal_values
+
 
 @dataclass(frozen=True)
 class Quantized:
@@ -42,7 +44,7 @@ class VectorQuantizer(nn.Module):
     def __init__(self, num_codes: int, code_dim: int, decay: float = 0.99, dead_after: float = 0.01) -> None:
         super().__init__()
         self.num_codes, self.code_dim, self.decay, self.dead_after = num_codes, code_dim, decay, dead_after
-        codebook = torch.randn(num_codes, code_dim) / code_dim**0.5
+        codebook = normal_values(code_dim**-0.5, num_codes, code_dim)
         self.register_buffer("codebook", codebook)
         self.register_buffer("counts", torch.ones(num_codes))  # moving average of the vectors each entry is given
         self.register_buffer("sums", codebook.clone())  # moving average of their sum
