@@ -6,6 +6,7 @@ No speed is asserted.
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -31,6 +32,10 @@ def test_benchmark_smoke_reports_every_figure(tmp_path):
     for key, loops in expected.items():
         runs = figures[key]
         assert runs["data"].startswith("random data") and set(runs["loops"]) == loops
+        # the floors' peak: the median of readings taken before each run and after the last
+        for precision, readings in runs["matmul_peak_readings"].items():
+            assert len(readings) == len(loops) * runs["repeats"] + 1 and min(readings) > 0
+            assert runs["matmul_peak_gflops"][precision] == statistics.median(readings)
         for loop, run in runs["loops"].items():  # every loop ran as its own process, to the end
             assert run["seconds"] > 0 and run["test_loss"] > 0 and run["peak_rss_mb"] > 100
             assert len(run["epoch_seconds"]) == 1
@@ -49,6 +54,8 @@ def test_benchmark_smoke_reports_every_figure(tmp_path):
     assert [r["k"] for r in nll][0] == 10 and nll[0]["precision"] == "fp32" and nll[-1]["k"] == 20
     assert all(r["samples_per_second"] > 0 and r["nll"] > 0 for r in nll)
     assert all(0 < r["floor_seconds"] < r["seconds"] and r["over_floor"] > 1 for r in nll)
+    assert all(len(r["peak_readings"]) >= 2 and r["peak_gflops"] == statistics.median(r["peak_readings"]) for r in nll)
+    assert " GFLOP/s (median of " in result.stdout
     assert figures["machine"]["capability"].split(" (")[0] in CAPABILITIES + ("Arm", "Arm with BF16")
     space = figures["space"]
     phases = ("generate_1_clients", "reconstruct_1_clients", "generate_2_clients", "reconstruct_2_clients",
@@ -111,7 +118,7 @@ def test_the_benchmark_warns_before_it_measures_on_random_data(tmp_path, capsys,
 
 
 def test_each_training_loop_is_floored_at_the_peak_of_its_own_precision(monkeypatch):
-    from vae_hub.cli.benchmark import whole_process
+    from vae_hub.cli.benchmark import timing, whole_process
 
     variants = {"mlp": {"fp16": ["--mixed-precision", "fp16"], "bf16": ["--mixed-precision", "bf16"],
                         "fp32": ["--mixed-precision", "no"]}}  # fmt: skip
@@ -119,4 +126,4 @@ def test_each_training_loop_is_floored_at_the_peak_of_its_own_precision(monkeypa
     assert [whole_process.loop_precision("mlp", loop) for loop in ("reference", "fp16", "bf16", "fp32")] == [
         "fp32", "fp16", "bf16", "fp32"
     ]  # fmt: skip
-    assert whole_process.PEAK_DTYPES[whole_process.loop_precision("mlp", "fp16")] is torch.float16
+    assert timing.PEAK_DTYPES[whole_process.loop_precision("mlp", "fp16")] is torch.float16

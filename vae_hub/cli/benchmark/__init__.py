@@ -119,12 +119,20 @@ def epoch_row(runs: dict[str, Any], loop: str) -> tuple[str, str]:
     run = runs["loops"][loop]
     if "epoch_floor_seconds" not in run:  # figures of an older benchmark
         return ("    its epochs", "-")
-    peak = runs["matmul_peak_gflops"][run["precision"]]
+    precision = run["precision"]
+    peak = peak_text(runs["matmul_peak_gflops"][precision], runs.get("matmul_peak_readings", {}).get(precision))
     return (
         "    its epochs: median, floor (its FLOPs at the matmul peak)",
-        f"{run['median_epoch_seconds']:.2f} s, {run['epoch_floor_seconds']:.2f} s at {peak:.0f} GFLOP/s "
-        f"{run['precision']}: {run['epoch_over_floor']:.2f}x the floor",
+        f"{run['median_epoch_seconds']:.2f} s, {run['epoch_floor_seconds']:.2f} s at {peak} {precision}: "
+        f"{run['epoch_over_floor']:.2f}x the floor",
     )
+
+
+def peak_text(peak: float, readings: list[float] | None) -> str:
+    """The peak a floor was taken at, with the spread of its readings (older figures have one reading)."""
+    if not readings or len(readings) < 2:
+        return f"{peak:.0f} GFLOP/s"
+    return f"{peak:.0f} GFLOP/s (median of {len(readings)} readings, {min(readings):.0f}-{max(readings):.0f})"
 
 
 LOADS = ("mixin", "vae-hub")
@@ -156,8 +164,9 @@ def table(results: dict[str, Any]) -> str:
              + ("" if iwae.get("data") == sections.DATA_NAME else f"; on {iwae['data']}: the NLL means nothing")),
         ]  # fmt: skip
         if "floor_seconds" in iwae:
+            peak = peak_text(iwae["peak_gflops"], iwae.get("peak_readings"))
             rows.append(("    floor: the decoder's matmuls at the matmul peak",
-                         f"{iwae['floor_seconds']:.1f} s at {iwae['peak_gflops']:.0f} GFLOP/s {iwae['precision']}: "
+                         f"{iwae['floor_seconds']:.1f} s at {peak} {iwae['precision']}: "
                          f"{iwae['over_floor']:.2f}x the floor"))  # fmt: skip
     nll = {(r["k"], r["precision"]): r for r in results.get("iwae", [])}
     k = min((key[0] for key in nll), default=None)

@@ -71,6 +71,16 @@ def matmul_gflops(n: int = 2048, repeats: int = 10, dtype: torch.dtype = torch.f
     return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e9
 
 
+PEAK_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}  # a floor: its precision's peak
+
+
+def read_peaks(readings: dict[str, list[float]]) -> None:
+    """One more reading of the matmul peak for each precision in ``readings``. A section spreads them through its
+    runs and takes its floors at their median: a shared host's speed moves by 10-30% within minutes."""
+    for precision, values in readings.items():
+        values.append(matmul_gflops(dtype=PEAK_DTYPES[precision]))
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on now."""
     with socket.socket() as s:

@@ -18,13 +18,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from ...precision import resolve_mixed_precision
 from . import reference
 from .flops import SIZES, epoch_floor_seconds, training_flops
 from .sections import data_source
-from .timing import matmul_gflops, peak_rss_mb
+from .timing import peak_rss_mb, read_peaks
 
 # loop name -> extra `vae-hub train` flags (the reference loop has none)
 VARIANTS = {
@@ -35,7 +33,6 @@ VARIANTS = {
     },
     "conv": {"vae-hub": [], "vae-hub --mixed-precision no": ["--mixed-precision", "no"]},
 }
-PEAK_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}  # a loop's floor: that matmul peak
 
 
 def size_flags(model: str) -> list[str]:
@@ -111,14 +108,17 @@ def compare(model: str, data_dir: str | None, epochs: int, repeats: int, smoke: 
     with tempfile.TemporaryDirectory(prefix="vae-hub-bench-") as tmp:
         root, source, (n_train, n_test) = data_source(data_dir, Path(tmp), smoke)
         lower = sorted({loop_precision(model, loop) for loop in loops} - {"fp32"})
-        peaks = {precision: matmul_gflops(dtype=PEAK_DTYPES[precision]) for precision in ["fp32", *lower]}
+        readings: dict[str, list[float]] = {precision: [] for precision in ["fp32", *lower]}
         for repeat in range(repeats):
             for loop in loops:
+                read_peaks(readings)  # between the runs, so that the peak sees the spells they saw
                 print(f"  {model}: {loop} (run {repeat + 1} of {repeats}) ...", file=sys.stderr, flush=True)
                 runs[loop].append(one_run(model, loop, root, epochs, Path(tmp)))
+        read_peaks(readings)
+    peaks = {precision: statistics.median(values) for precision, values in readings.items()}
     flops = training_flops(model)
-    result: dict[str, Any] = {"model": model, "data": source, "epochs": epochs, "repeats": repeats,
-                              "flops": flops, "matmul_peak_gflops": peaks, "loops": {}}  # fmt: skip
+    result: dict[str, Any] = {"model": model, "data": source, "epochs": epochs, "repeats": repeats, "flops": flops,
+                              "matmul_peak_gflops": peaks, "matmul_peak_readings": readings, "loops": {}}  # fmt: skip
     for loop in loops:
         best = min(runs[loop], key=lambda r: r["seconds"])
         result["loops"][loop] = {
